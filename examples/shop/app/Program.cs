@@ -1,0 +1,2 @@
+Console.Error.WriteLine("usage: shop web|catalog|ratings|loadgen");
+return 2;

@@ -1,0 +1,3 @@
+using Weft.Cli;
+
+return await WeftCommand.RunAsync(args);
