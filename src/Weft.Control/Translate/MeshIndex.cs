@@ -1,0 +1,85 @@
+using System.Collections.Immutable;
+using Weft.Control.Registry;
+using Weft.Control.Store;
+using Weft.Model.Resources;
+
+namespace Weft.Control.Translate;
+
+/// <summary>
+/// Config and registry arranged for translation: Services by name, routes by what they attach to,
+/// workloads by namespace. Built once per (config revision, registry generation) and shared by every
+/// proxy's translation, so a push to a thousand proxies parses nothing twice.
+/// </summary>
+public sealed class MeshIndex
+{
+    private static readonly ImmutableArray<Resource> NoRoutes = [];
+
+    private readonly Dictionary<(string Ns, string Name), ServiceResource> _services = new();
+    private readonly Dictionary<(string Ns, string Name), List<Resource>> _serviceRoutes = new();
+    private readonly Dictionary<(string Ns, string Name), List<Resource>> _gatewayRoutes = new();
+
+    public MeshIndex(ConfigSnapshot config, RegistrySnapshot registry)
+    {
+        Config = config;
+        Registry = registry;
+        // Ordinal key order makes every list below, and so translation, deterministic.
+        foreach (var resource in config.Resources.Values.OrderBy(r => r.Key.ToString(), StringComparer.Ordinal))
+        {
+            switch (resource)
+            {
+                case ServiceResource s:
+                    _services[(s.Metadata.Namespace, s.Metadata.Name)] = s;
+                    break;
+                case HttpRouteResource r:
+                    Attach(r, r.Spec.ParentRefs);
+                    break;
+                case GrpcRouteResource r:
+                    Attach(r, r.Spec.ParentRefs);
+                    break;
+            }
+        }
+    }
+
+    public ConfigSnapshot Config { get; }
+    public RegistrySnapshot Registry { get; }
+
+    public ServiceResource? Service(string ns, string name) => _services.GetValueOrDefault((ns, name));
+
+    /// <summary>HTTPRoutes and GRPCRoutes whose parentRefs name this Service (GAMMA mesh routing).</summary>
+    public IReadOnlyList<Resource> RoutesForService(string ns, string name) =>
+        _serviceRoutes.TryGetValue((ns, name), out var list) ? list : NoRoutes;
+
+    /// <summary>Routes whose parentRefs name this Gateway (ingress routing).</summary>
+    public IReadOnlyList<Resource> RoutesForGateway(string ns, string name) =>
+        _gatewayRoutes.TryGetValue((ns, name), out var list) ? list : NoRoutes;
+
+    /// <summary>
+    /// The selector of a Service; a service no Service resource declares selects <c>{app: name}</c>,
+    /// the label every workload of that service carries, so `weft proxy` works without config.
+    /// </summary>
+    public EquatableMap SelectorOf(string ns, string name) =>
+        Service(ns, name)?.Spec.Selector ?? EquatableMap.From([new(Workload.AppLabel, name)]);
+
+    /// <summary>Sidecar workloads in the namespace whose labels the Service's selector selects.</summary>
+    public IEnumerable<Workload> EndpointsOf(string ns, string name)
+    {
+        var selector = SelectorOf(ns, name);
+        foreach (var w in Registry.Workloads.Values)
+        {
+            if (w.Role == "sidecar" && w.InboundPort != 0 && w.Namespace == ns && w.Labels.Contains(selector))
+                yield return w;
+        }
+    }
+
+    private void Attach(Resource route, EquatableList<ParentReference> parents)
+    {
+        foreach (var parent in parents)
+        {
+            var target = parent.IsService ? _serviceRoutes : parent.IsGateway ? _gatewayRoutes : null;
+            if (target is null) continue;
+            var key = (parent.Namespace, parent.Name);
+            if (!target.TryGetValue(key, out var list)) target[key] = list = [];
+            if (!list.Contains(route)) list.Add(route);
+        }
+    }
+}

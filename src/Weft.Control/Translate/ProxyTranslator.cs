@@ -1,0 +1,151 @@
+using System.Collections.Immutable;
+using Weft.Model.Resources;
+using Pb = Weft.Protocol.Discovery;
+
+namespace Weft.Control.Translate;
+
+/// <summary>
+/// Pure and deterministic: (mesh index, one proxy's Node) -> the resources that proxy needs, keyed by
+/// ResourceKeys.Of. A sidecar gets its inbound listener to its app and one outbound listener per
+/// upstream; a gateway gets its ingress listener. Each listener's route table names clusters; every
+/// cluster named comes with its endpoints (possibly none).
+/// </summary>
+public static class ProxyTranslator
+{
+    public static ImmutableDictionary<string, Pb.Resource> Translate(MeshIndex mesh, Pb.Node node)
+    {
+        var output = new Output();
+        var ns = node.Namespace.Length == 0 ? ObjectMeta.DefaultNamespace : node.Namespace;
+        var bindAddress = node.Address.Length == 0 ? "127.0.0.1" : node.Address;
+
+        if (node.Role == Pb.Role.Gateway)
+        {
+            AddGateway(mesh, node, ns, output);
+        }
+        else
+        {
+            if (node.InboundPort != 0 && node.AppPort != 0) AddInbound(node, ns, bindAddress, output);
+            foreach (var (service, port) in node.Upstreams.OrderBy(u => u.Key, StringComparer.Ordinal))
+                AddOutbound(mesh, ns, service, port, output);
+        }
+
+        // Every cluster a route names must arrive with it (go-control-plane's consistency rule);
+        // a backend with no Service and no workloads is still a cluster: it has no endpoints.
+        foreach (var cluster in output.NamedClusters.Order(StringComparer.Ordinal).ToList())
+            AddCluster(mesh, cluster, output);
+        return output.Resources.ToImmutable();
+    }
+
+    private static void AddInbound(Pb.Node node, string ns, string bindAddress, Output output)
+    {
+        var protocol = ProtocolOf(node.AppProtocol);
+        output.Add("inbound", new Pb.Listener
+        {
+            Address = bindAddress, Port = node.InboundPort, Direction = Pb.Direction.Inbound, Protocol = protocol,
+            RouteTable = "inbound", TcpCluster = protocol == Pb.Protocol.Tcp ? ClusterNames.InboundApp : "", Service = node.Service,
+        });
+        var route = new Pb.Route { Name = "inbound/app" };
+        route.Backends.Add(new Pb.WeightedCluster { Cluster = ClusterNames.InboundApp, Weight = 1 });
+        var table = new Pb.RouteTable();
+        table.Routes.Add(route);
+        output.Add("inbound", table);
+        output.Add(ClusterNames.InboundApp, new Pb.Cluster { Service = node.Service, Namespace = ns, Protocol = protocol });
+        var endpoints = new Pb.ClusterEndpoints { Cluster = ClusterNames.InboundApp };
+        endpoints.Endpoints.Add(new Pb.Endpoint { Address = "127.0.0.1", Port = node.AppPort, InstanceId = node.Id, Service = node.Service, Version = node.Version });
+        output.Add(ClusterNames.InboundApp, endpoints);
+    }
+
+    private static void AddOutbound(MeshIndex mesh, string ns, string service, uint port, Output output)
+    {
+        var protocol = ServiceProtocol(mesh, ns, service);
+        var tableName = "outbound/" + ClusterNames.ForService(ns, service);
+        output.Add("outbound/" + service, new Pb.Listener
+        {
+            Address = "127.0.0.1", Port = port, Direction = Pb.Direction.Outbound, Protocol = protocol,
+            RouteTable = tableName, Service = service,
+            TcpCluster = protocol == Pb.Protocol.Tcp ? ClusterNames.ForService(ns, service) : "",
+        });
+        AddRouteTable(tableName, RouteTableBuilder.Build(mesh.RoutesForService(ns, service), ns, service), output);
+    }
+
+    private static void AddGateway(MeshIndex mesh, Pb.Node node, string ns, Output output)
+    {
+        var gateway = node.GatewayName.Length == 0 ? "ingress" : node.GatewayName;
+        var tableName = "gateway/" + ns + "/" + gateway;
+        var attached = mesh.RoutesForGateway(ns, gateway);
+        // With no route attached to the Gateway, it serves its default Service, and the routes attached
+        // to that Service apply as they do for every other client of it (CONTRACT).
+        var table = attached.Count > 0
+            ? RouteTableBuilder.Build(attached, ns, node.DefaultService)
+            : RouteTableBuilder.Build(mesh.RoutesForService(ns, node.DefaultService), ns, node.DefaultService);
+        output.Add(tableName, new Pb.Listener
+        {
+            Address = "127.0.0.1", Port = node.GatewayPort, Direction = Pb.Direction.GatewayIngress, Protocol = Pb.Protocol.Http,
+            RouteTable = tableName, Service = node.DefaultService,
+        });
+        AddRouteTable(tableName, table, output);
+    }
+
+    private static void AddRouteTable(string name, Pb.RouteTable table, Output output)
+    {
+        output.Add(name, table);
+        foreach (var route in table.Routes)
+            foreach (var backend in route.Backends)
+                output.NamedClusters.Add(backend.Cluster);
+    }
+
+    private static void AddCluster(MeshIndex mesh, string cluster, Output output)
+    {
+        if (cluster == ClusterNames.InboundApp) return;
+        var slash = cluster.IndexOf('/', StringComparison.Ordinal);
+        var (ns, service) = (cluster[..slash], cluster[(slash + 1)..]);
+        output.Add(cluster, new Pb.Cluster { Service = service, Namespace = ns, Protocol = ServiceProtocol(mesh, ns, service) });
+        var endpoints = new Pb.ClusterEndpoints { Cluster = cluster };
+        foreach (var w in mesh.EndpointsOf(ns, service))
+        {
+            var e = new Pb.Endpoint { Address = w.Address, Port = w.InboundPort, InstanceId = w.InstanceId, Service = w.Service, Version = w.Version };
+            foreach (var (k, v) in w.Labels) e.Labels[k] = v;
+            endpoints.Endpoints.Add(e);
+        }
+        output.Add(cluster, endpoints);
+    }
+
+    /// <summary>What a Service's clients speak: its (first) port's protocol, else what its workloads said they speak.</summary>
+    private static Pb.Protocol ServiceProtocol(MeshIndex mesh, string ns, string service)
+    {
+        var declared = mesh.Service(ns, service);
+        if (declared is not null && declared.Spec.Ports.Count > 0)
+        {
+            return declared.Spec.Ports[0].Protocol switch
+            {
+                AppProtocol.Http2 => Pb.Protocol.Http2,
+                AppProtocol.Grpc => Pb.Protocol.Grpc,
+                AppProtocol.Tcp or AppProtocol.Tls => Pb.Protocol.Tcp,
+                _ => Pb.Protocol.Http,
+            };
+        }
+        foreach (var w in mesh.EndpointsOf(ns, service)) return ProtocolOf(w.AppProtocol);
+        return Pb.Protocol.Http;
+    }
+
+    private static Pb.Protocol ProtocolOf(string appProtocol) => appProtocol switch
+    {
+        "http2" => Pb.Protocol.Http2,
+        "grpc" => Pb.Protocol.Grpc,
+        "tcp" or "tls" => Pb.Protocol.Tcp,
+        _ => Pb.Protocol.Http,
+    };
+
+    private sealed class Output
+    {
+        public ImmutableDictionary<string, Pb.Resource>.Builder Resources { get; } = ImmutableDictionary.CreateBuilder<string, Pb.Resource>(StringComparer.Ordinal);
+        public HashSet<string> NamedClusters { get; } = new(StringComparer.Ordinal);
+
+        public void Add(string name, Pb.Listener l) => Put(new Pb.Resource { Name = name, Listener = l });
+        public void Add(string name, Pb.RouteTable t) => Put(new Pb.Resource { Name = name, RouteTable = t });
+        public void Add(string name, Pb.Cluster c) => Put(new Pb.Resource { Name = name, Cluster = c });
+        public void Add(string name, Pb.ClusterEndpoints e) => Put(new Pb.Resource { Name = name, Endpoints = e });
+
+        private void Put(Pb.Resource r) => Resources[Pb.ResourceKeys.Of(r)] = r;
+    }
+}
