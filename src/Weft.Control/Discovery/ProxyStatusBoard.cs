@@ -45,15 +45,28 @@ public sealed class ProxyStatusBoard : IProxyStatusView
         }
     }
 
+    /// <summary>Raised after any proxy's record changed (from the stream's thread): lets waiters such as apply --wait avoid polling.</summary>
+    public event Action<ProxyStatus>? Changed;
+
     public ProxyStatus? Find(string id) => _entries.TryGetValue(id, out var e) ? e.Status : null;
 
-    internal void Open(long streamId, ProxyStatus status) => _entries[status.Id] = new Entry(streamId, status, null);
+    internal void Open(long streamId, ProxyStatus status)
+    {
+        _entries[status.Id] = new Entry(streamId, status, null);
+        Changed?.Invoke(status);
+    }
 
     internal void Update(long streamId, string id, Func<ProxyStatus, ProxyStatus> change)
     {
         while (_entries.TryGetValue(id, out var entry) && entry.StreamId == streamId)
         {
-            if (_entries.TryUpdate(id, entry with { Status = change(entry.Status) }, entry)) return;
+            var updated = change(entry.Status);
+            if (updated == entry.Status) return;
+            if (_entries.TryUpdate(id, entry with { Status = updated }, entry))
+            {
+                Changed?.Invoke(updated);
+                return;
+            }
         }
     }
 
@@ -63,7 +76,11 @@ public sealed class ProxyStatusBoard : IProxyStatusView
         while (_entries.TryGetValue(id, out var entry) && entry.StreamId == streamId)
         {
             var closed = entry with { Status = entry.Status with { Connected = false, SyncState = Disconnected }, ClosedAt = now };
-            if (_entries.TryUpdate(id, closed, entry)) return;
+            if (_entries.TryUpdate(id, closed, entry))
+            {
+                Changed?.Invoke(closed.Status);
+                return;
+            }
         }
     }
 
