@@ -140,9 +140,11 @@ public sealed class GrpcTransportTests : IAsyncLifetime
     [Fact]
     public async Task Client_deadline_gives_deadline_exceeded_and_server_token_fires()
     {
-        DateTimeOffset deadline = DateTimeOffset.UtcNow.AddMilliseconds(300);
-        var ex = await Assert.ThrowsAsync<RpcException>(() =>
-            _channel.UnaryAsync(EchoMethods.Unary, new EchoMessage { DelayMs = 60_000 }, new CallOptions(Deadline: deadline)).WaitAsync(Patience));
+        // Long enough that the call surely reaches the handler first, even on a loaded machine.
+        DateTimeOffset deadline = DateTimeOffset.UtcNow.AddMilliseconds(1500);
+        Task<EchoMessage> pending = _channel.UnaryAsync(EchoMethods.Unary, new EchoMessage { DelayMs = 60_000 }, new CallOptions(Deadline: deadline));
+        await _echo.CallWaiting.Task.WaitAsync(Patience);
+        var ex = await Assert.ThrowsAsync<RpcException>(() => pending.WaitAsync(Patience));
         Assert.Equal(StatusCode.DeadlineExceeded, ex.StatusCode);
         await _echo.CancellationSeen.Task.WaitAsync(Patience);
         // grpc-timeout carried the deadline to the server (allowing for clock granularity and transit).
