@@ -69,7 +69,7 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TRequest,
 
     private HttpRequestMessage CreateRequest(CallOptions options, TimeSpan? timeout)
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_channel.Address, _method.FullName))
+        var request = new HttpRequestMessage(HttpMethod.Post, _channel.MethodUri(_method.FullName))
         {
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,

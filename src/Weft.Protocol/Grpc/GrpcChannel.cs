@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using Google.Protobuf;
 
@@ -10,6 +11,8 @@ namespace Weft.Protocol.Grpc;
 public sealed class GrpcChannel : IDisposable
 {
     private readonly HttpMessageInvoker _invoker;
+    // Parsing a Uri per call is measurable on the unary path; a channel talks to few methods.
+    private readonly ConcurrentDictionary<string, Uri> _methodUris = new(StringComparer.Ordinal);
 
     public GrpcChannel(Uri address, int maxReceiveMessageSize = 4 * 1024 * 1024, TimeProvider? timeProvider = null)
     {
@@ -44,6 +47,9 @@ public sealed class GrpcChannel : IDisposable
     internal int MaxReceiveMessageSize { get; }
     internal TimeProvider TimeProvider { get; }
     internal HttpMessageInvoker Invoker => _invoker;
+
+    internal Uri MethodUri(string fullName) =>
+        _methodUris.TryGetValue(fullName, out Uri? uri) ? uri : _methodUris.GetOrAdd(fullName, new Uri(Address, fullName));
 
     public async Task<TResponse> UnaryAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request, CallOptions options = default)
         where TRequest : class, IMessage<TRequest> where TResponse : class, IMessage<TResponse>

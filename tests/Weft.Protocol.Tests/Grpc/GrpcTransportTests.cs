@@ -252,6 +252,52 @@ public sealed class GrpcTransportTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task More_open_streams_than_one_connection_allows_all_make_progress()
+    {
+        // Kestrel allows 100 concurrent streams per connection; the channel must open another one.
+        var calls = new IStreamingCall<EchoMessage, EchoMessage>[150];
+        try
+        {
+            for (int i = 0; i < calls.Length; i++)
+            {
+                calls[i] = _channel.DuplexStreaming(EchoMethods.Bidi);
+                await calls[i].RequestStream.WriteAsync(new EchoMessage { Text = "open" + i }).AsTask().WaitAsync(Patience);
+                Assert.Equal("open" + i, (await calls[i].ResponseStream.ReadAsync().AsTask().WaitAsync(Patience))!.Text);
+            }
+            foreach (var call in calls)
+            {
+                await call.RequestStream.CompleteAsync();
+                Assert.Null(await call.ResponseStream.ReadAsync().AsTask().WaitAsync(Patience));
+            }
+        }
+        finally
+        {
+            foreach (var call in calls)
+            {
+                if (call is not null)
+                {
+                    await call.DisposeAsync();
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Server_refuses_to_send_over_its_max_send_size()
+    {
+        var server = new GrpcServer { MaxSendMessageSize = 1024 };
+        new EchoService().Register(server);
+        (KestrelHost host, GrpcChannel channel) = await KestrelHost.StartGrpcAsync(server);
+        await using (host)
+        using (channel)
+        {
+            var ex = await Assert.ThrowsAsync<RpcException>(() =>
+                channel.UnaryAsync(EchoMethods.Unary, new EchoMessage { Payload = ByteString.CopyFrom(new byte[4096]) }).WaitAsync(Patience));
+            Assert.Equal(StatusCode.ResourceExhausted, ex.StatusCode);
+        }
+    }
+
+    [Fact]
     public async Task Connection_failure_is_unavailable()
     {
         int port;
