@@ -1,29 +1,90 @@
+using System.Collections.Concurrent;
+using System.Net;
 using Google.Protobuf;
 
 namespace Weft.Protocol.Grpc;
 
 /// <summary>
 /// A client connection to one gRPC server (<c>http://host:port</c>, h2c prior knowledge) over
-/// SocketsHttpHandler; calls are multiplexed on its HTTP/2 connection.
-/// STUB: the transport is being written; signatures are the contract.
+/// SocketsHttpHandler; calls are multiplexed on its HTTP/2 connection(s). Thread-safe; share one per server.
 /// </summary>
 public sealed class GrpcChannel : IDisposable
 {
-    public GrpcChannel(Uri address, int maxReceiveMessageSize = 4 * 1024 * 1024) => throw new NotImplementedException();
+    private readonly HttpMessageInvoker _invoker;
+    // Parsing a Uri per call is measurable on the unary path; a channel talks to few methods.
+    private readonly ConcurrentDictionary<string, Uri> _methodUris = new(StringComparer.Ordinal);
 
-    public Task<TResponse> UnaryAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request, CallOptions options = default)
-        where TRequest : class, IMessage<TRequest> where TResponse : class, IMessage<TResponse> => throw new NotImplementedException();
+    public GrpcChannel(Uri address, int maxReceiveMessageSize = 4 * 1024 * 1024, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        if (address.Scheme != Uri.UriSchemeHttp)
+        {
+            // TLS is the proxy's job (mTLS between sidecars); this transport speaks cleartext h2c only.
+            throw new ArgumentException("Only http:// (h2c prior knowledge) addresses are supported.", nameof(address));
+        }
+        Address = address;
+        MaxReceiveMessageSize = maxReceiveMessageSize;
+        TimeProvider = timeProvider ?? TimeProvider.System;
+        var handler = new SocketsHttpHandler
+        {
+            // One HTTP/2 connection caps concurrent streams (100 on Kestrel); more calls open more connections.
+            EnableMultipleHttp2Connections = true,
+            // Long-lived discovery streams must notice a dead peer without waiting on TCP timeouts.
+            KeepAlivePingDelay = TimeSpan.FromSeconds(30),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+            AutomaticDecompression = DecompressionMethods.None,
+            UseProxy = false,
+            UseCookies = false,
+            AllowAutoRedirect = false,
+        };
+        _invoker = new HttpMessageInvoker(handler, disposeHandler: true);
+    }
+
+    internal Uri Address { get; }
+    internal int MaxReceiveMessageSize { get; }
+    internal TimeProvider TimeProvider { get; }
+    internal HttpMessageInvoker Invoker => _invoker;
+
+    internal Uri MethodUri(string fullName) =>
+        _methodUris.TryGetValue(fullName, out Uri? uri) ? uri : _methodUris.GetOrAdd(fullName, new Uri(Address, fullName));
+
+    public async Task<TResponse> UnaryAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request, CallOptions options = default)
+        where TRequest : class, IMessage<TRequest> where TResponse : class, IMessage<TResponse>
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var call = new ClientCall<TRequest, TResponse>(this, method, options, request);
+        await using (call.ConfigureAwait(false))
+        {
+            TResponse response = await call.ReadAsync().ConfigureAwait(false)
+                ?? throw new RpcException(StatusCode.Internal, "The server sent no response message.");
+            // Reading on to the end collects the trailers: an OK message followed by an error status is an error.
+            if (await call.ReadAsync().ConfigureAwait(false) is not null)
+            {
+                throw new RpcException(StatusCode.Internal, "The server sent more than one response message.");
+            }
+            return response;
+        }
+    }
 
     /// <summary>The request is sent and half-closed; read the responses from ResponseStream.</summary>
     public IStreamingCall<TRequest, TResponse> ServerStreaming<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request, CallOptions options = default)
-        where TRequest : class, IMessage<TRequest> where TResponse : class, IMessage<TResponse> => throw new NotImplementedException();
+        where TRequest : class, IMessage<TRequest> where TResponse : class, IMessage<TResponse>
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return new ClientCall<TRequest, TResponse>(this, method, options, request);
+    }
 
     /// <summary>Write requests, CompleteAsync, then read the one response from ResponseStream.</summary>
     public IStreamingCall<TRequest, TResponse> ClientStreaming<TRequest, TResponse>(Method<TRequest, TResponse> method, CallOptions options = default)
-        where TRequest : class, IMessage<TRequest> where TResponse : class, IMessage<TResponse> => throw new NotImplementedException();
+        where TRequest : class, IMessage<TRequest> where TResponse : class, IMessage<TResponse> =>
+        new ClientCall<TRequest, TResponse>(this, method, options, singleRequest: null);
 
     public IStreamingCall<TRequest, TResponse> DuplexStreaming<TRequest, TResponse>(Method<TRequest, TResponse> method, CallOptions options = default)
-        where TRequest : class, IMessage<TRequest> where TResponse : class, IMessage<TResponse> => throw new NotImplementedException();
+        where TRequest : class, IMessage<TRequest> where TResponse : class, IMessage<TResponse> =>
+        new ClientCall<TRequest, TResponse>(this, method, options, singleRequest: null);
 
-    public void Dispose() { }
+    public void Dispose() => _invoker.Dispose();
 }
