@@ -16,6 +16,8 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TRequest,
 {
     private static readonly ProductInfoHeaderValue UserAgent = new("weft-grpc", "1.0");
     private static readonly TransferCodingWithQualityHeaderValue Trailers = new("trailers");
+    // Timers cannot count further; a deadline this far away is only sent to the server, never fired here.
+    private static readonly TimeSpan MaxTimer = TimeSpan.FromDays(30);
 
     private readonly GrpcChannel _channel;
     private readonly Method<TRequest, TResponse> _method;
@@ -47,8 +49,11 @@ internal sealed class ClientCall<TRequest, TResponse> : IStreamingCall<TRequest,
                 Complete(DeadlineStatus);
                 return;
             }
-            _deadlineTimer = channel.TimeProvider.CreateTimer(
-                static s => ((ClientCall<TRequest, TResponse>)s!).CancelWith(DeadlineStatus), this, timeout.Value, Timeout.InfiniteTimeSpan);
+            if (timeout < MaxTimer)
+            {
+                _deadlineTimer = channel.TimeProvider.CreateTimer(
+                    static s => ((ClientCall<TRequest, TResponse>)s!).CancelWith(DeadlineStatus), this, timeout.Value, Timeout.InfiniteTimeSpan);
+            }
         }
         if (options.CancellationToken.CanBeCanceled)
         {

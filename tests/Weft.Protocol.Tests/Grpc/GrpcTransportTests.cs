@@ -153,6 +153,15 @@ public sealed class GrpcTransportTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Far_away_deadline_is_sent_and_the_call_succeeds()
+    {
+        EchoMessage reply = await _channel.UnaryAsync(EchoMethods.Unary, new EchoMessage { Text = "far" },
+            new CallOptions(Deadline: DateTimeOffset.MaxValue)).WaitAsync(Patience);
+        Assert.Equal("far", reply.Text);
+        Assert.True(_echo.LastDeadline > DateTimeOffset.UtcNow.AddYears(1));
+    }
+
+    [Fact]
     public async Task Deadline_already_passed_fails_without_calling_the_server()
     {
         var ex = await Assert.ThrowsAsync<RpcException>(() =>
