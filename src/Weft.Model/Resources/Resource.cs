@@ -10,6 +10,9 @@ public readonly record struct ResourceKey(string Kind, string Namespace, string 
 public sealed record ObjectMeta(string Name, string Namespace, EquatableMap Labels)
 {
     public const string DefaultNamespace = "default";
+
+    /// <summary>Free-form notes for tools and people; carried and stored, never interpreted.</summary>
+    public EquatableMap Annotations { get; init; } = EquatableMap.Empty;
 }
 
 /// <summary>
