@@ -10,7 +10,7 @@ internal static class Yaml
     {
         var result = ResourceParser.Parse(yaml, "test.yaml");
         Assert.True(result.Ok, string.Join("\n", result.Errors));
-        return Assert.IsType<T>(Assert.Single(result.Resources));
+        return Assert.IsAssignableFrom<T>(Assert.Single(result.Resources));
     }
 
     public static IReadOnlyList<ValidationError> Errors(string yaml)
