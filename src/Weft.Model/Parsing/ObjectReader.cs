@@ -67,10 +67,12 @@ internal sealed class ObjectReader(NodeReader self, Dictionary<string, NodeReade
         Field(name)?.AsStringMap(keyRule, valueRule, lenientValues) ?? EquatableMap.Empty;
 
     /// <summary>A list whose items are bound by <paramref name="bind"/>; items that fail are left out (their errors are recorded).</summary>
-    public EquatableList<T> List<T>(string name, Func<NodeReader, T?> bind) where T : class
+    /// <param name="maxItems">The Gateway API's maxItems for the list, when it has one.</param>
+    public EquatableList<T> List<T>(string name, Func<NodeReader, T?> bind, int maxItems = int.MaxValue) where T : class
     {
         var items = Field(name)?.AsList();
         if (items is null) return EquatableList<T>.Empty;
+        if (items.Count > maxItems) Error(name, $"at most {maxItems} items are allowed, got {items.Count}");
         var result = new List<T>(items.Count);
         foreach (var item in items)
             if (bind(item) is { } value) result.Add(value);

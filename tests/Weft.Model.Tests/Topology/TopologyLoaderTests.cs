@@ -173,3 +173,23 @@ public sealed class TopologyLoaderTests : IDisposable
         if (resolved) Assert.Equal(Path.GetFullPath(Path.Combine("/topo", arg)), result);
     }
 }
+
+public class ImpliedServicesTests
+{
+    private static Workload W(string name, string service, string protocol = "http", int port = 8080) =>
+        new(name, service, "v1", "default", EquatableMap.Empty, 1, protocol, port, EquatableList.From(["x"]), EquatableMap.Empty, EquatableList<string>.Empty);
+
+    [Fact]
+    public void Creates_one_service_per_undeclared_service()
+    {
+        var topology = new Weft.Model.Topology.Topology("t", "/t", [], [W("a-v1", "a"), W("a-v2", "a"), W("b", "b", "grpc", 9090), W("c", "c")], null);
+        var declared = Weft.Model.Parsing.ResourceParser.Parse(
+            "apiVersion: weft.dev/v1\nkind: Service\nmetadata: { name: c }\nspec: { ports: [{ port: 1 }] }\n", "c.yaml").Resources;
+
+        var services = ImpliedServices.From(topology, declared);
+
+        Assert.Equal(["a", "b"], services.Select(s => s.Metadata.Name));
+        Assert.Equal(new ServicePort(null, 9090, AppProtocol.Grpc, null), Assert.Single(services[1].Spec.Ports));
+        Assert.Equal(EquatableMap.From([new("app", "b")]), services[1].Spec.Selector);
+    }
+}

@@ -14,7 +14,7 @@ internal static partial class GrpcRouteBinder
         var parents = RouteBinder.ParentRefs(spec, meta.Namespace);
         var hostnames = RouteBinder.Hostnames(spec);
         var names = new UniqueKeys("rule name");
-        var rules = spec.List("rules", item => Rule(item, meta.Namespace, names));
+        var rules = spec.List("rules", item => Rule(item, meta.Namespace, names), maxItems: 16);
         if (rules.Count == 0)
             rules = EquatableList.From([new GrpcRouteRule(null, EquatableList.From([GrpcRouteMatch.All]), EquatableList<RouteFilter>.Empty, EquatableList<BackendRef>.Empty)]);
         return new GrpcRouteSpec(parents, hostnames, rules);
@@ -31,7 +31,7 @@ internal static partial class GrpcRouteBinder
             if (KubernetesNames.Dns1123Label(name) is { } e) o.Error("name", $"invalid rule name \"{name}\": {e}");
             names.Check(o.Field("name")!, name);
         }
-        var matches = o.List("matches", Match);
+        var matches = o.List("matches", Match, maxItems: 64);
         if (matches.Count == 0) matches = EquatableList.From([GrpcRouteMatch.All]);
         var filters = RouteBinder.Filters(o, ns, FilterTypes);
         var backends = RouteBinder.BackendRefs(o, ns, FilterTypes);

@@ -18,7 +18,7 @@ internal static class HttpRouteBinder
         var parents = RouteBinder.ParentRefs(spec, meta.Namespace);
         var hostnames = RouteBinder.Hostnames(spec);
         var names = new UniqueKeys("rule name");
-        var rules = spec.List("rules", item => Rule(item, meta.Namespace, names));
+        var rules = spec.List("rules", item => Rule(item, meta.Namespace, names), maxItems: 16);
         if (rules.Count == 0)
             rules = EquatableList.From([DefaultRule]);
         return new HttpRouteSpec(parents, hostnames, rules);
@@ -41,7 +41,7 @@ internal static class HttpRouteBinder
             if (KubernetesNames.Dns1123Label(name) is { } e) o.Error("name", $"invalid rule name \"{name}\": {e}");
             names.Check(o.Field("name")!, name);
         }
-        var matches = o.List("matches", Match);
+        var matches = o.List("matches", Match, maxItems: 64);
         if (matches.Count == 0) matches = EquatableList.From([DefaultMatch()]);
         var filters = RouteBinder.Filters(o, ns, FilterTypes);
         var backends = RouteBinder.BackendRefs(o, ns, BackendFilterTypes);

@@ -27,7 +27,7 @@ internal static partial class RouteBinder
                     $"unsupported parent {Describe(group, kind)}: a route attaches to a Service (group: \"\", kind: Service) or a Gateway (group: {ApiVersions.GatewayGroup}, kind: Gateway)");
             seen.Check(item, $"{group}/{kind}/{ns}/{name}/{section}/{port}");
             return parent;
-        });
+        }, maxItems: 32);
     }
 
     public static EquatableList<string> Hostnames(ObjectReader spec) =>
@@ -36,7 +36,7 @@ internal static partial class RouteBinder
             var h = item.AsString();
             if (h is not null && KubernetesNames.Hostname(h) is { } e) { item.Error($"invalid hostname \"{h}\": {e}"); return null; }
             return h;
-        });
+        }, maxItems: 16);
 
     /// <summary>backendRefs of a rule; <paramref name="filterTypes"/> are the filter types the route kind allows.</summary>
     public static EquatableList<BackendRef> BackendRefs(ObjectReader rule, string routeNamespace, RouteFilterType[] filterTypes) =>
@@ -48,7 +48,7 @@ internal static partial class RouteBinder
             var weight = o.Int("weight", 0, BackendRef.MaxWeight, BackendRef.DefaultWeight);
             var filters = Filters(o, routeNamespace, filterTypes);
             return new BackendRef(group, kind, name, ns, port, weight, filters);
-        });
+        }, maxItems: 16);
 
     private static (string Group, string Kind, string Name, string Namespace, int? Port) BackendObject(ObjectReader o, string routeNamespace)
     {
@@ -86,7 +86,7 @@ internal static partial class RouteBinder
             if (type == StringMatchType.RegularExpression) CheckRegex(m, "value", value);
             seen.Check(item, name);
             return new HeaderMatch(type, name, value);
-        });
+        }, maxItems: 16);
     }
 
     private static string Missing(ObjectReader o, string field)
@@ -145,7 +145,7 @@ internal static partial class RouteBinder
                 RouteFilterType.RequestRedirect => Wrap(type, redirect: o.Object(member, ["scheme", "hostname", "path", "port", "statusCode"], Redirect)),
                 _ => Wrap(type, rewrite: o.Object(member, ["hostname", "path"], Rewrite)),
             };
-        });
+        }, maxItems: 16);
     }
 
     private static string MemberOf(RouteFilterType type) => type switch
