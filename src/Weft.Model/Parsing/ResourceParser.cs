@@ -11,7 +11,11 @@ namespace Weft.Model.Parsing;
 /// </summary>
 public static class ResourceParser
 {
-    private sealed record KindBinding(Func<string, string?> NameRule, string[] SpecFields, bool SpecRequired, Func<ObjectReader, ObjectMeta, Resource> Bind);
+    private sealed record KindBinding(Func<string, string?> NameRule, string[] SpecFields, bool SpecRequired, Func<ObjectReader, ObjectMeta, Resource> Bind)
+    {
+        /// <summary>Mesh-wide kinds live in the default namespace only, so "only one" stays true.</summary>
+        public bool MeshScoped { get; init; }
+    }
 
     private static readonly string[] RouteSpecFields = ["parentRefs", "hostnames", "rules"];
 
@@ -22,7 +26,7 @@ public static class ResourceParser
         [ResourceKinds.Service] = new(KubernetesNames.Dns1035Label, ["ports", "selector"], true, (s, m) => new ServiceResource(m, ServiceBinder.Bind(s, m))),
         [ResourceKinds.HttpRoute] = new(KubernetesNames.Dns1123Subdomain, RouteSpecFields, true, (s, m) => new HttpRouteResource(m, HttpRouteBinder.Bind(s, m))),
         [ResourceKinds.GrpcRoute] = new(KubernetesNames.Dns1123Subdomain, RouteSpecFields, true, (s, m) => new GrpcRouteResource(m, GrpcRouteBinder.Bind(s, m))),
-        [ResourceKinds.MeshConfig] = new(MeshConfigName, ["trustDomain", "mtls", "certificates", "tracing", "accessLog"], false, (s, m) => new MeshConfigResource(m, MeshConfigBinder.Bind(s, m))),
+        [ResourceKinds.MeshConfig] = new(MeshConfigName, ["trustDomain", "mtls", "certificates", "tracing", "accessLog"], false, (s, m) => new MeshConfigResource(m, MeshConfigBinder.Bind(s, m))) { MeshScoped = true },
     };
 
     private static readonly string[] TopLevelFields = ["apiVersion", "kind", "metadata", "spec", "status"];
@@ -49,7 +53,9 @@ public static class ResourceParser
             firstSeen[resource.Key] = (index, (int)root.Start.Line);
             resources.Add(resource);
         }
-        return new ParseResult(resources, sink.Errors.ToArray());
+        // Reading order is field order, not line order; users read errors top to bottom.
+        var errors = sink.Errors.OrderBy(e => e.Document).ThenBy(e => e.Line).ThenBy(e => e.Column).ToArray();
+        return new ParseResult(resources, errors);
     }
 
     /// <summary>kubectl-style kind name (any case, singular, plural or short, e.g. "svc") to the canonical kind; null if unknown.</summary>
@@ -78,7 +84,7 @@ public static class ResourceParser
             doc.Error("apiVersion", $"kind {kind} has apiVersion {expectedVersion}, not {apiVersion}");
 
         // `status` is written by the control plane; input may carry it (e.g. `weft get -o yaml` output) and it is ignored.
-        var meta = MetadataBinder.Bind(doc, binding.NameRule);
+        var meta = MetadataBinder.Bind(doc, binding.NameRule, binding.MeshScoped ? kind : null);
         var spec = doc.Field("spec") is { } specNode ? specNode.AsObject(binding.SpecFields) : null;
         if (spec is null)
         {

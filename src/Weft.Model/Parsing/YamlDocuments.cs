@@ -39,7 +39,6 @@ internal static partial class YamlDocuments
                 index++;
                 continue;
             }
-            if (stream.Documents.Count == 0 && HasContent(chunk)) index++;
             foreach (var doc in stream.Documents)
             {
                 if (!IsEmpty(doc.RootNode)) result.Add((index, doc.RootNode));

@@ -17,7 +17,7 @@ public sealed record ObjectMeta(string Name, string Namespace, EquatableMap Labe
 
 /// <summary>
 /// A validated config resource. Immutable, with value equality so revisions can be diffed.
-/// Subclasses: ServiceResource, HttpRouteResource, MeshConfigResource (more arrive with their issues).
+/// Subclasses: ServiceResource, HttpRouteResource, GrpcRouteResource, MeshConfigResource (more arrive with their issues).
 /// </summary>
 public abstract record Resource(string ApiVersion, string Kind, ObjectMeta Metadata)
 {

@@ -241,3 +241,50 @@ public class HttpRouteResourceTests
         Assert.Contains("duplicate filter of type", errors.At("spec.rules[0].filters[2]").Message);
     }
 }
+
+public class HttpRouteLimitTests
+{
+    [Fact]
+    public void Gateway_api_list_limits_apply()
+    {
+        var hostnames = string.Join(", ", Enumerable.Range(0, 17).Select(i => $"h{i}.example.com"));
+        var e = Yaml.Error($"""
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: HTTPRoute
+            metadata: {"{"} name: r {"}"}
+            spec:
+              hostnames: [{hostnames}]
+            """);
+        Assert.Equal(("spec.hostnames", 5, "at most 16 items are allowed, got 17"), (e.Path, e.Line, e.Message));
+    }
+
+    [Fact]
+    public void Zero_backend_timeout_is_allowed_and_greater_than_request_is_not()
+    {
+        Yaml.Single<HttpRouteResource>("""
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: HTTPRoute
+            metadata: { name: r }
+            spec: { rules: [{ timeouts: { request: 5s, backendRequest: 0s } }] }
+            """);
+        var e = Yaml.Error("""
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: HTTPRoute
+            metadata: { name: r }
+            spec: { rules: [{ timeouts: { request: 5s, backendRequest: 6s } }] }
+            """);
+        Assert.Equal("spec.rules[0].timeouts.backendRequest", e.Path);
+    }
+
+    [Fact]
+    public void Errors_come_sorted_by_line()
+    {
+        var errors = Yaml.Errors("""
+            kind: HTTPRoute
+            apiVersion: weft.dev/v1
+            metadata: { name: R }
+            """);
+        Assert.Equal(errors.OrderBy(e => e.Line).ThenBy(e => e.Column), errors);
+        Assert.Equal(3, errors.Count); // apiVersion, metadata.name, spec
+    }
+}

@@ -64,3 +64,18 @@ public class MeshConfigResourceTests
         Assert.Equal(6, errors.Count);
     }
 }
+
+public class MeshConfigScopeTests
+{
+    [Fact]
+    public void MeshConfig_lives_in_the_default_namespace_only()
+    {
+        var e = Yaml.Error("""
+            apiVersion: weft.dev/v1
+            kind: MeshConfig
+            metadata: { name: default, namespace: team-a }
+            """);
+        Assert.Equal(("metadata.namespace", 3), (e.Path, e.Line));
+        Assert.Contains("mesh-wide", e.Message);
+    }
+}

@@ -28,7 +28,7 @@ internal static partial class GrpcRouteBinder
         var name = o.String("name");
         if (name is not null)
         {
-            if (KubernetesNames.Dns1123Label(name) is { } e) o.Error("name", $"invalid rule name \"{name}\": {e}");
+            if (KubernetesNames.Dns1123Subdomain(name) is { } e) o.Error("name", $"invalid rule name \"{name}\": {e}");
             names.Check(o.Field("name")!, name);
         }
         var matches = o.List("matches", Match, maxItems: 64);

@@ -38,7 +38,7 @@ internal static class HttpRouteBinder
         var name = o.String("name");
         if (name is not null)
         {
-            if (KubernetesNames.Dns1123Label(name) is { } e) o.Error("name", $"invalid rule name \"{name}\": {e}");
+            if (KubernetesNames.Dns1123Subdomain(name) is { } e) o.Error("name", $"invalid rule name \"{name}\": {e}");
             names.Check(o.Field("name")!, name);
         }
         var matches = o.List("matches", Match, maxItems: 64);
@@ -92,8 +92,8 @@ internal static class HttpRouteBinder
     {
         var request = o.Duration("request");
         var backend = o.Duration("backendRequest");
-        // Gateway API: backendRequest must not exceed request, unless request is 0 (no timeout).
-        if (request is { } r && backend is { } b && r > TimeSpan.Zero && (b > r || b == TimeSpan.Zero))
+        // Gateway API CEL: backendRequest must not exceed request, unless request is 0 (no timeout).
+        if (request is { } r && backend is { } b && r > TimeSpan.Zero && b > r)
             o.Error("backendRequest", $"must not be greater than request ({GatewayDuration.Format(r)})");
         return new HttpRouteTimeouts(request, backend);
     }

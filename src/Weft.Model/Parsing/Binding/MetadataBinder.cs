@@ -9,7 +9,8 @@ internal static class MetadataBinder
     private static readonly string[] Fields =
         ["name", "namespace", "labels", "annotations", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields"];
 
-    public static ObjectMeta Bind(ObjectReader root, Func<string, string?> nameRule)
+    /// <param name="meshScopedKind">Set for mesh-wide kinds, whose namespace may only be the default one.</param>
+    public static ObjectMeta Bind(ObjectReader root, Func<string, string?> nameRule, string? meshScopedKind = null)
     {
         var meta = root.Field("metadata")?.AsObject(Fields);
         if (meta is null)
@@ -22,6 +23,8 @@ internal static class MetadataBinder
 
         var ns = meta.String("namespace") ?? ObjectMeta.DefaultNamespace;
         if (KubernetesNames.Dns1123Label(ns) is { } nsError) meta.Error("namespace", $"invalid namespace \"{ns}\": {nsError}");
+        else if (meshScopedKind is not null && ns != ObjectMeta.DefaultNamespace)
+            meta.Error("namespace", $"{meshScopedKind} is mesh-wide: omit namespace or use \"{ObjectMeta.DefaultNamespace}\"");
 
         var labels = meta.Map("labels", KubernetesNames.QualifiedName, KubernetesNames.LabelValue);
         var annotations = meta.Map("annotations", KubernetesNames.QualifiedName);

@@ -20,6 +20,8 @@ internal static partial class RouteBinder
             var name = o.RequiredString("name");
             var ns = Namespace(o, routeNamespace);
             var section = o.String("sectionName");
+            // SectionName: a listener name on a Gateway, a port name on a Service; both DNS-1123 subdomains.
+            if (section is not null && KubernetesNames.Dns1123Subdomain(section) is { } se) o.Error("sectionName", $"invalid sectionName \"{section}\": {se}");
             var port = o.Int("port", 1, 65535);
             var parent = new ParentReference(group, kind, ns, name, section, port);
             if (!parent.IsService && !parent.IsGateway)
