@@ -1,6 +1,7 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using Weft.Model.Parsing;
 using Weft.Model.Resources;
 
@@ -20,7 +21,18 @@ public static class ResourceJson
         // Not embedded in HTML; keep regexes and header values readable.
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         Converters = { new EquatableMapConverter(), new EquatableListConverterFactory(), new GatewayDurationConverter() },
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { OmitEmptyLists } },
     };
+
+    // An empty list reads back the same as an absent one (the parser fills list defaults), so leaving
+    // it out keeps `weft get` output close to what the user wrote. Maps are kept: an empty selector
+    // is not the same as an absent one.
+    private static void OmitEmptyLists(JsonTypeInfo info)
+    {
+        foreach (var property in info.Properties)
+            if (property.PropertyType.IsGenericType && property.PropertyType.GetGenericTypeDefinition() == typeof(EquatableList<>))
+                property.ShouldSerialize = static (_, value) => value is System.Collections.IEnumerable items && items.GetEnumerator().MoveNext();
+    }
 
     public static string Serialize(Resource resource, bool indented = false)
     {

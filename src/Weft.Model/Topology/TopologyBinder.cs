@@ -4,7 +4,7 @@ using Weft.Model.Resources;
 namespace Weft.Model.Topology;
 
 /// <summary>
-/// Binds and validates a topology document. Pure: file existence is asked through <c>fileExists</c>
+/// Binds and validates a topology document. Pure: whether a file or folder exists is asked through <c>pathExists</c>
 /// (only to resolve and check relative paths), so tests need no disk.
 /// </summary>
 internal static partial class TopologyBinder
@@ -14,7 +14,7 @@ internal static partial class TopologyBinder
     private static readonly string[] WorkloadFields =
         ["name", "service", "version", "namespace", "labels", "replicas", "protocol", "port", "command", "env", "upstreams"];
 
-    public static (Topology? Topology, IReadOnlyList<ValidationError> Errors) Bind(string text, string file, string folder, Func<string, bool> fileExists)
+    public static (Topology? Topology, IReadOnlyList<ValidationError> Errors) Bind(string text, string file, string folder, Func<string, bool> pathExists)
     {
         var sink = new ErrorSink(file);
         var docs = YamlDocuments.Load(text, sink);
@@ -27,11 +27,11 @@ internal static partial class TopologyBinder
         if (docs.Count == 0) return (null, sink.Errors.ToArray());
 
         sink.Document = docs[0].Index;
-        var topology = BindDocument(new NodeReader(docs[0].Root, "", sink), folder, fileExists);
+        var topology = BindDocument(new NodeReader(docs[0].Root, "", sink), folder, pathExists);
         return sink.Count == 0 ? (topology, []) : (null, sink.Errors.ToArray());
     }
 
-    private static Topology? BindDocument(NodeReader root, string folder, Func<string, bool> fileExists)
+    private static Topology? BindDocument(NodeReader root, string folder, Func<string, bool> pathExists)
     {
         var doc = root.AsObject("apiVersion", "kind", "metadata", "spec");
         if (doc is null) return null;
@@ -60,13 +60,13 @@ internal static partial class TopologyBinder
             var entry = item.AsString();
             if (entry is null) return null;
             var full = Path.GetFullPath(Path.Combine(folder, entry));
-            if (!fileExists(full)) item.Error($"config file not found: {full}");
+            if (!pathExists(full)) item.Error($"config file not found: {full}");
             return full;
         });
 
         var names = new UniqueKeys("workload name");
         var at = new List<(Workload Workload, NodeReader Node)>();
-        var workloads = spec.List("workloads", item => Workload(item, names, folder, fileExists) is { } w ? Remember(at, w, item) : null);
+        var workloads = spec.List("workloads", item => Workload(item, names, folder, pathExists) is { } w ? Remember(at, w, item) : null);
         if (!spec.Has("workloads")) spec.Error("workloads", "required field is missing");
         CheckServicesAgree(at);
 
@@ -79,7 +79,7 @@ internal static partial class TopologyBinder
         return new Topology(name ?? "", folder, config, workloads, ingress);
     }
 
-    private static Workload? Workload(NodeReader item, UniqueKeys names, string folder, Func<string, bool> fileExists)
+    private static Workload? Workload(NodeReader item, UniqueKeys names, string folder, Func<string, bool> pathExists)
     {
         var o = item.AsObject(WorkloadFields);
         if (o is null) return null;
@@ -107,7 +107,7 @@ internal static partial class TopologyBinder
         if (protocol == AppProtocol.Tls) o.Error("protocol", "a workload speaks http, http2, grpc or tcp (tls is for Service ports)");
         var port = o.Int("port", 1, 65535, 8080);
 
-        var command = o.List("command", c => c.AsString(lenient: true) is { } arg ? ResolveArgument(arg, folder, fileExists) : null);
+        var command = o.List("command", c => c.AsString(lenient: true) is { } arg ? ResolveArgument(arg, folder, pathExists) : null);
         if (!o.Has("command")) o.Error("command", "required field is missing");
         else if (command.Count == 0 && o.Field("command")!.Node is YamlDotNet.RepresentationModel.YamlSequenceNode) o.Error("command", "must not be empty");
 
@@ -140,10 +140,11 @@ internal static partial class TopologyBinder
     /// <summary>
     /// The command rule: an element resolves against the topology folder when it starts with "./" or
     /// "../", or when it is a plain relative path (not absolute, not an option starting with '-', no
-    /// "://", no "${...}" placeholder) naming a file that exists in the folder, like "app/run.sh" or
-    /// "catalog.dll". Everything else is passed as written; "${PORT}" placeholders stay for the runner.
+    /// "://", no "${...}" placeholder) naming a file or folder that exists in the topology folder, like
+    /// "app/run.sh" or "catalog.dll". Everything else is passed as written ("dotnet", "--urls",
+    /// "http://127.0.0.1:${PORT}"); "${PORT}"-style placeholders stay for the runner to expand.
     /// </summary>
-    internal static string ResolveArgument(string arg, string folder, Func<string, bool> fileExists)
+    internal static string ResolveArgument(string arg, string folder, Func<string, bool> pathExists)
     {
         if (arg.StartsWith("./", StringComparison.Ordinal) || arg.StartsWith("../", StringComparison.Ordinal))
             return Path.GetFullPath(Path.Combine(folder, arg));
@@ -151,7 +152,7 @@ internal static partial class TopologyBinder
             || arg.Contains("${", StringComparison.Ordinal))
             return arg;
         var candidate = Path.GetFullPath(Path.Combine(folder, arg));
-        return fileExists(candidate) ? candidate : arg;
+        return pathExists(candidate) ? candidate : arg;
     }
 
     private static Workload Remember(List<(Workload, NodeReader)> at, Workload w, NodeReader node)

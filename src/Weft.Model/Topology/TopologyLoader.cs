@@ -4,7 +4,7 @@ namespace Weft.Model.Topology;
 
 /// <summary>
 /// Loads the topology file of `weft up` (CONTRACT.md). The only I/O in Weft.Model lives here: reading
-/// the file and asking whether referenced files exist; everything else is the pure <see cref="TopologyBinder"/>.
+/// the file and asking whether referenced paths exist; everything else is the pure <see cref="TopologyBinder"/>.
 /// </summary>
 public static class TopologyLoader
 {
@@ -22,6 +22,6 @@ public static class TopologyLoader
             return (null, [new ValidationError(path, 0, 0, 0, "", $"cannot read topology file: {e.Message}")]);
         }
         var folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
-        return TopologyBinder.Bind(text, path, folder, File.Exists);
+        return TopologyBinder.Bind(text, path, folder, p => File.Exists(p) || Directory.Exists(p));
     }
 }

@@ -64,9 +64,11 @@ internal static partial class RouteBinder
         return (group, kind, name, Namespace(o, routeNamespace), o.Int("port", 1, 65535));
     }
 
+    // Checked only when written here: an inherited route namespace was already checked in metadata.
     private static string Namespace(ObjectReader o, string routeNamespace)
     {
-        var ns = o.String("namespace") ?? routeNamespace;
+        var ns = o.String("namespace");
+        if (ns is null) return routeNamespace;
         if (KubernetesNames.Dns1123Label(ns) is { } e) o.Error("namespace", $"invalid namespace \"{ns}\": {e}");
         return ns;
     }
