@@ -18,8 +18,7 @@ internal sealed class ErrorSink(string file)
     public IReadOnlyList<ValidationError> Errors => _errors;
     public int Count => _errors.Count;
 
-    public void Add(Mark at, string path, string message) =>
-        _errors.Add(new ValidationError(file, Document, (int)at.Line, (int)at.Column, path, message));
+    public void Add(Mark at, string path, string message) => Add((int)at.Line, (int)at.Column, path, message);
 
     public void Add(int line, int column, string path, string message) =>
         _errors.Add(new ValidationError(file, Document, line, column, path, message));

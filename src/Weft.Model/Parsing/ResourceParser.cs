@@ -46,11 +46,12 @@ public static class ResourceParser
             if (resource is null || sink.Count != before) continue;
             if (firstSeen.TryGetValue(resource.Key, out var first))
             {
-                sink.Add((int)root.Start.Line, (int)root.Start.Column, "metadata.name",
+                var at = NameNode(root);
+                sink.Add(at.Start, "metadata.name",
                     $"duplicate {resource.Kind} \"{resource.Metadata.Namespace}/{resource.Metadata.Name}\": already defined in document {first.Document} (line {first.Line})");
                 continue;
             }
-            firstSeen[resource.Key] = (index, (int)root.Start.Line);
+            firstSeen[resource.Key] = (index, (int)NameNode(root).Start.Line);
             resources.Add(resource);
         }
         // Reading order is field order, not line order; users read errors top to bottom.
@@ -94,6 +95,10 @@ public static class ResourceParser
         }
         return binding.Bind(spec, meta);
     }
+
+    private static YamlNode NameNode(YamlNode root) =>
+        root is YamlMappingNode doc && doc.Children.TryGetValue("metadata", out var meta)
+        && meta is YamlMappingNode metaMap && metaMap.Children.TryGetValue("name", out var name) ? name : root;
 
     private static string? MeshConfigName(string name) =>
         name == MeshConfigResource.RequiredName ? null : $"only one MeshConfig may exist and it must be named \"{MeshConfigResource.RequiredName}\"";

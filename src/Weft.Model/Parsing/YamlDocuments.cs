@@ -31,7 +31,7 @@ internal static partial class YamlDocuments
                 index++;
                 continue;
             }
-            catch (InvalidOperationException)
+            catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or OverflowException)
             {
                 // YamlDotNet's scanner fails this way on some malformed input (an unclosed flow mapping):
                 // locate it at the last token that scanned.
@@ -68,7 +68,9 @@ internal static partial class YamlDocuments
         foreach (var line in chunk.Split('\n'))
         {
             var t = line.Trim();
-            if (t.Length > 0 && t[0] != '#' && t != "---" && t != "...") return true;
+            if (t.StartsWith("---", StringComparison.Ordinal) || t.StartsWith("...", StringComparison.Ordinal)) t = t[3..].TrimStart();
+            // Comments and directives (%YAML) make no document on their own.
+            if (t.Length > 0 && t[0] != '#' && t[0] != '%') return true;
         }
         return false;
     }

@@ -117,8 +117,8 @@ public class ResourceParserTests
     {
         var result = ResourceParser.Parse($"{Service}\n---\n{Service}\n", "dup.yaml");
         var e = Assert.Single(result.Errors);
-        Assert.Equal((1, 6, "metadata.name"), (e.Document, e.Line, e.Path));
-        Assert.Contains("duplicate Service \"default/web\"", e.Message);
+        Assert.Equal((1, 8, "metadata.name"), (e.Document, e.Line, e.Path));
+        Assert.Equal("duplicate Service \"default/web\": already defined in document 0 (line 3)", e.Message);
         Assert.Single(result.Resources);
     }
 
@@ -215,6 +215,14 @@ public class ResourceParserTests
     [InlineData("", null)]
     public void ParseKind_maps_kubectl_style_names(string input, string? expected) =>
         Assert.Equal(expected, ResourceParser.ParseKind(input));
+
+    [Fact]
+    public void Marker_lines_with_comments_and_directives_make_no_document()
+    {
+        var result = ResourceParser.Parse($"%YAML 1.2\n--- # first\n{Service}\n--- # nothing here\n...\n", "f.yaml");
+        Assert.True(result.Ok, string.Join("\n", result.Errors));
+        Assert.Single(result.Resources);
+    }
 
     [Fact]
     public void Never_throws_on_odd_input()
