@@ -288,3 +288,41 @@ public class HttpRouteLimitTests
         Assert.Equal(3, errors.Count); // apiVersion, metadata.name, spec
     }
 }
+
+public class HttpRouteParentTests
+{
+    [Fact]
+    public void Service_parent_without_core_group_gets_a_hint()
+    {
+        var e = Yaml.Error("""
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: HTTPRoute
+            metadata: { name: r }
+            spec:
+              parentRefs:
+                - kind: Service
+                  name: catalog
+            """);
+        Assert.Equal(("spec.parentRefs[0].group", 6), (e.Path, e.Line));
+        Assert.Contains("group: \"\"", e.Message);
+    }
+
+    [Fact]
+    public void Anchors_and_explicit_nulls_work()
+    {
+        var route = Yaml.Single<HttpRouteResource>("""
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: HTTPRoute
+            metadata: { name: r }
+            spec:
+              parentRefs: [&svc { group: "", kind: Service, name: catalog }]
+              hostnames: ~
+              rules:
+                - backendRefs: [{ name: catalog, weight: null, port: 80 }]
+                - backendRefs: [{ name: catalog-v2, port: 80 }]
+                  matches: [{ path: { type: Exact, value: /x } }]
+            """);
+        Assert.Empty(route.Spec.Hostnames);
+        Assert.Equal(1, route.Spec.Rules[0].BackendRefs[0].Weight);
+    }
+}

@@ -24,7 +24,10 @@ internal static partial class RouteBinder
             if (section is not null && KubernetesNames.Dns1123Subdomain(section) is { } se) o.Error("sectionName", $"invalid sectionName \"{section}\": {se}");
             var port = o.Int("port", 1, 65535);
             var parent = new ParentReference(group, kind, ns, name, section, port);
-            if (!parent.IsService && !parent.IsGateway)
+            if (kind == ResourceKinds.Service && !o.Has("group"))
+                // The commonest GAMMA mistake: the Gateway API's default group does not hold Services.
+                o.Error("group", "a Service parent needs group: \"\" (the default group is gateway.networking.k8s.io)");
+            else if (!parent.IsService && !parent.IsGateway)
                 o.Error(o.Has("kind") ? "kind" : "group",
                     $"unsupported parent {Describe(group, kind)}: a route attaches to a Service (group: \"\", kind: Service) or a Gateway (group: {ApiVersions.GatewayGroup}, kind: Gateway)");
             seen.Check(item, $"{group}/{kind}/{ns}/{name}/{section}/{port}");
