@@ -15,11 +15,8 @@ internal sealed partial class NodeReader(YamlNode node, string path, ErrorSink s
     public YamlNode Node => node;
     public string Path => path;
     public ErrorSink Sink => sink;
-    public int Line => (int)node.Start.Line;
 
     public void Error(string message) => sink.Add(node.Start, path, message);
-
-    public NodeReader Child(string childPath, YamlNode childNode) => new(childNode, childPath, sink);
 
     public static string Join(string parent, string field) => parent.Length == 0 ? field : parent + "." + field;
 
@@ -80,13 +77,6 @@ internal sealed partial class NodeReader(YamlNode node, string path, ErrorSink s
             && double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d))
             return d;
         Error($"expected number, got {what}");
-        return null;
-    }
-
-    public bool? AsBool()
-    {
-        if (Describe() == "boolean") return ((YamlScalarNode)node).Value!.Equals("true", StringComparison.OrdinalIgnoreCase);
-        Error($"expected boolean, got {Describe()}");
         return null;
     }
 

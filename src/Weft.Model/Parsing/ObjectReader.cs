@@ -8,8 +8,6 @@ namespace Weft.Model.Parsing;
 /// </summary>
 internal sealed class ObjectReader(NodeReader self, Dictionary<string, NodeReader> fields)
 {
-    public NodeReader Self => self;
-    public string Path => self.Path;
 
     public bool Has(string name) => Field(name) is not null;
 
