@@ -8,7 +8,6 @@ namespace Weft.Model.Parsing;
 /// </summary>
 internal sealed class ObjectReader(NodeReader self, Dictionary<string, NodeReader> fields)
 {
-
     public bool Has(string name) => Field(name) is not null;
 
     /// <summary>The field's reader, or null when absent or explicitly null.</summary>
