@@ -10,11 +10,14 @@ public readonly record struct ResourceKey(string Kind, string Namespace, string 
 public sealed record ObjectMeta(string Name, string Namespace, EquatableMap Labels)
 {
     public const string DefaultNamespace = "default";
+
+    /// <summary>Free-form notes for tools and people; carried and stored, never interpreted.</summary>
+    public EquatableMap Annotations { get; init; } = EquatableMap.Empty;
 }
 
 /// <summary>
 /// A validated config resource. Immutable, with value equality so revisions can be diffed.
-/// Subclasses: ServiceResource, HttpRouteResource, MeshConfigResource (more arrive with their issues).
+/// Subclasses: ServiceResource, HttpRouteResource, GrpcRouteResource, MeshConfigResource (more arrive with their issues).
 /// </summary>
 public abstract record Resource(string ApiVersion, string Kind, ObjectMeta Metadata)
 {

@@ -1,0 +1,54 @@
+using Weft.Model.Resources;
+
+namespace Weft.Model.Parsing.Binding;
+
+/// <summary>Binds and validates a MeshConfig spec, filling every default.</summary>
+internal static class MeshConfigBinder
+{
+    private static readonly TimeSpan MinWorkloadTtl = TimeSpan.FromMinutes(1);
+
+    public static MeshConfigSpec Bind(ObjectReader spec, ObjectMeta meta)
+    {
+        var trustDomain = spec.String("trustDomain") ?? MeshConfigSpec.DefaultTrustDomain;
+        // A trust domain is the host part of a SPIFFE ID: a DNS-style name.
+        if (KubernetesNames.Dns1123Subdomain(trustDomain) is { } e) spec.Error("trustDomain", $"invalid trust domain \"{trustDomain}\": {e}");
+
+        var mtls = spec.Object("mtls", ["mode", "overrides"], m =>
+        {
+            var seen = new UniqueKeys("override for service");
+            var overrides = m.List("overrides", item =>
+            {
+                var o = item.AsObject("service", "namespace", "mode");
+                if (o is null) return null;
+                var service = o.RequiredString("service");
+                if (service.Length > 0 && KubernetesNames.Dns1035Label(service) is { } se) o.Error("service", $"invalid Service name \"{service}\": {se}");
+                var ns = o.String("namespace") ?? meta.Namespace;
+                if (KubernetesNames.Dns1123Label(ns) is { } ne) o.Error("namespace", $"invalid namespace \"{ns}\": {ne}");
+                var mode = o.RequiredEnum<MtlsMode>("mode");
+                seen.Check(item, $"{ns}/{service}");
+                return new MtlsOverride(service, ns, mode);
+            });
+            return new MtlsSettings(m.Enum("mode", MtlsMode.Permissive), overrides);
+        }) ?? MtlsSettings.Default;
+
+        var certificates = spec.Object("certificates", ["workloadTtl"], c =>
+        {
+            var ttl = c.Duration("workloadTtl") ?? CertificateSettings.Default.WorkloadTtl;
+            if (ttl < MinWorkloadTtl) c.Error("workloadTtl", "must be at least 1m");
+            return new CertificateSettings(ttl);
+        }) ?? CertificateSettings.Default;
+
+        var tracing = spec.Object("tracing", ["samplingPercent", "otlpEndpoint"], t =>
+        {
+            var endpoint = t.String("otlpEndpoint");
+            if (endpoint is not null && !(Uri.TryCreate(endpoint, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
+                t.Error("otlpEndpoint", $"invalid endpoint \"{endpoint}\": expected an http:// or https:// URL");
+            return new TracingSettings(t.Number("samplingPercent", 0, 100, TracingSettings.Default.SamplingPercent), endpoint);
+        }) ?? TracingSettings.Default;
+
+        var accessLog = spec.Object("accessLog", ["format"], a => new AccessLogSettings(a.Enum("format", AccessLogFormat.Json)))
+            ?? AccessLogSettings.Default;
+
+        return new MeshConfigSpec(trustDomain, mtls, certificates, tracing, accessLog);
+    }
+}

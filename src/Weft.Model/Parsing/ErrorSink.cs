@@ -1,0 +1,25 @@
+using YamlDotNet.Core;
+
+namespace Weft.Model.Parsing;
+
+/// <summary>
+/// Where every reader of one input records its problems. One sink per input, so errors from all
+/// documents land in one list and nothing stops at the first.
+/// </summary>
+internal sealed class ErrorSink(string file)
+{
+    private readonly List<ValidationError> _errors = [];
+
+    public string File => file;
+
+    /// <summary>0-based index of the document being read; readers stamp it on every error.</summary>
+    public int Document { get; set; }
+
+    public IReadOnlyList<ValidationError> Errors => _errors;
+    public int Count => _errors.Count;
+
+    public void Add(Mark at, string path, string message) => Add((int)at.Line, (int)at.Column, path, message);
+
+    public void Add(int line, int column, string path, string message) =>
+        _errors.Add(new ValidationError(file, Document, line, column, path, message));
+}

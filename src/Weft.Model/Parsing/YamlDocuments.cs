@@ -1,0 +1,109 @@
+using System.Text.RegularExpressions;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Weft.Model.Parsing;
+
+/// <summary>
+/// Splits a multi-document YAML text and loads each document on its own, so a syntax error in one
+/// document is reported and the others are still read and validated.
+/// </summary>
+internal static partial class YamlDocuments
+{
+    /// <summary>The non-empty documents, each with its 0-based index in the stream; syntax errors go to <paramref name="sink"/>.</summary>
+    public static List<(int Index, YamlNode Root)> Load(string text, ErrorSink sink)
+    {
+        var result = new List<(int, YamlNode)>();
+        var index = 0;
+        foreach (var (startLine, chunk) in Split(text))
+        {
+            // Pad with newlines so YamlDotNet's line numbers are those of the whole file.
+            var padded = new string('\n', startLine) + chunk;
+            var stream = new YamlStream();
+            sink.Document = index;
+            try
+            {
+                stream.Load(new StringReader(padded));
+            }
+            catch (YamlException e)
+            {
+                sink.Add(e.Start, "", "YAML syntax error: " + Describe(e));
+                index++;
+                continue;
+            }
+            catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or OverflowException)
+            {
+                // YamlDotNet's scanner fails this way on some malformed input (an unclosed flow mapping):
+                // locate it at the last token that scanned.
+                sink.Add(LastGoodMark(padded), "", "YAML syntax error: malformed input here (an unclosed '{' or '['?)");
+                index++;
+                continue;
+            }
+            foreach (var doc in stream.Documents)
+            {
+                if (!IsEmpty(doc.RootNode)) result.Add((index, doc.RootNode));
+                index++;
+            }
+        }
+        return result;
+    }
+
+    // A document starts at a line beginning with "---" (YAML forbids that marker inside any scalar
+    // at column 0), so splitting on those lines is exact, not a heuristic.
+    private static IEnumerable<(int StartLine, string Text)> Split(string text)
+    {
+        var lines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n');
+        var start = 0;
+        for (var i = 1; i <= lines.Length; i++)
+        {
+            if (i < lines.Length && !DocumentStart().IsMatch(lines[i])) continue;
+            var chunk = string.Join('\n', lines[start..i]);
+            if (HasContent(chunk)) yield return (start, chunk);
+            start = i;
+        }
+    }
+
+    private static bool HasContent(string chunk)
+    {
+        foreach (var line in chunk.Split('\n'))
+        {
+            var t = line.Trim();
+            if (t.StartsWith("---", StringComparison.Ordinal) || t.StartsWith("...", StringComparison.Ordinal)) t = t[3..].TrimStart();
+            // Comments and directives (%YAML) make no document on their own.
+            if (t.Length > 0 && t[0] != '#' && t[0] != '%') return true;
+        }
+        return false;
+    }
+
+    private static bool IsEmpty(YamlNode node) =>
+        node is YamlScalarNode { Style: ScalarStyle.Plain or ScalarStyle.Any, Value: null or "" or "~" or "null" };
+
+    // YamlDotNet puts "(Line: 3, Col: 5, Idx: 20) - (Line: ...): " before the text; the error has its own position.
+    private static string Describe(YamlException e)
+    {
+        var message = PositionPrefix().Replace(e.Message, "");
+        if (e.InnerException is { } inner) message += ": " + PositionPrefix().Replace(inner.Message, "");
+        return message;
+    }
+
+    private static Mark LastGoodMark(string text)
+    {
+        var scanner = new Scanner(new StringReader(text));
+        var last = Mark.Empty;
+        try
+        {
+            while (scanner.MoveNext()) last = scanner.Current?.End ?? last;
+        }
+        catch (Exception e) when (e is YamlException or InvalidOperationException)
+        {
+            // expected: this is where it fails
+        }
+        return last;
+    }
+
+    [GeneratedRegex(@"^---(\s|$)")]
+    private static partial Regex DocumentStart();
+
+    [GeneratedRegex(@"^\(Line: \d+, Col: \d+, Idx: \d+\) - \(Line: \d+, Col: \d+, Idx: \d+\): ")]
+    private static partial Regex PositionPrefix();
+}

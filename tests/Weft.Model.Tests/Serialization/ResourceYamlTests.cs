@@ -1,0 +1,53 @@
+using Weft.Model.Resources;
+using Weft.Model.Serialization;
+using Weft.Model.Tests.Parsing;
+
+namespace Weft.Model.Tests.Serialization;
+
+public class ResourceYamlTests
+{
+    [Theory]
+    [MemberData(nameof(Samples.All), MemberType = typeof(Samples))]
+    public void Yaml_output_parses_back_to_an_equal_resource(string yaml)
+    {
+        var resource = Yaml.Single<Resource>(yaml);
+        Assert.Equal(resource, Yaml.Single<Resource>(ResourceYaml.Serialize(resource)));
+    }
+
+    [Fact]
+    public void Golden_service_yaml()
+    {
+        var svc = Yaml.Single<ServiceResource>("""
+            apiVersion: weft.dev/v1
+            kind: Service
+            metadata: { name: web, labels: { version: "2" } }
+            spec: { ports: [{ name: http, port: 80 }] }
+            """);
+        Assert.Equal("""
+            apiVersion: weft.dev/v1
+            kind: Service
+            metadata:
+              name: web
+              namespace: default
+              labels:
+                version: "2"
+            spec:
+              ports:
+              - name: http
+                port: 80
+                protocol: http
+              selector:
+                app: web
+
+            """.ReplaceLineEndings("\n"), ResourceYaml.Serialize(svc).ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public void Many_resources_become_one_multi_document_text()
+    {
+        var a = Yaml.Single<Resource>(Samples.Service);
+        var b = Yaml.Single<Resource>(Samples.MeshConfig);
+        var result = Weft.Model.Parsing.ResourceParser.Parse(ResourceYaml.Serialize([a, b]), "out.yaml");
+        Assert.Equal([a, b], result.Resources);
+    }
+}

@@ -1,0 +1,85 @@
+namespace Weft.Model.Tests.Serialization;
+
+/// <summary>One rich document per kind, exercising every field, for round-trip tests.</summary>
+internal static class Samples
+{
+    public const string Service = """
+        apiVersion: weft.dev/v1
+        kind: Service
+        metadata:
+          name: catalog
+          namespace: shop
+          labels: { tier: backend }
+          annotations: { "weft.dev/note": "true", other: "a: b" }
+        spec:
+          ports:
+            - { name: web, port: 80, targetPort: 8080 }
+            - { name: grpc, port: 9090, protocol: grpc }
+          selector: { app: catalog }
+        """;
+
+    public const string HttpRoute = """
+        apiVersion: gateway.networking.k8s.io/v1
+        kind: HTTPRoute
+        metadata: { name: catalog-routes, namespace: shop }
+        spec:
+          parentRefs:
+            - { group: "", kind: Service, name: catalog, port: 80 }
+            - { name: ingress, sectionName: http }
+          hostnames: [shop.example.com]
+          rules:
+            - name: canary
+              matches:
+                - path: { type: RegularExpression, value: "^/items/[0-9]+$" }
+                  headers: [{ name: x-canary, value: "1" }]
+                  queryParams: [{ name: debug, value: "true" }]
+                  method: POST
+              filters:
+                - type: RequestHeaderModifier
+                  requestHeaderModifier: { set: [{ name: x-a, value: "" }], remove: [x-b] }
+                - type: RequestMirror
+                  requestMirror: { backendRef: { name: shadow, port: 80 }, fraction: { numerator: 1, denominator: 3 } }
+                - type: URLRewrite
+                  urlRewrite: { path: { type: ReplaceFullPath, replaceFullPath: /v2/items } }
+              backendRefs:
+                - { name: catalog-v1, port: 80, weight: 0 }
+                - name: catalog-v2
+                  port: 80
+                  weight: 1000000
+                  filters: [{ type: ResponseHeaderModifier, responseHeaderModifier: { add: [{ name: x-v, value: "2" }] } }]
+              timeouts: { request: 1h30m, backendRequest: 1500ms }
+              retry: { codes: [503], attempts: 2, backoff: 25ms }
+            - matches: [{ path: { value: /old } }]
+              filters:
+                - type: RequestRedirect
+                  requestRedirect: { scheme: https, port: 8443, statusCode: 308, path: { type: ReplacePrefixMatch, replacePrefixMatch: /new } }
+            - timeouts: { request: 0s }
+        """;
+
+    public const string GrpcRoute = """
+        apiVersion: gateway.networking.k8s.io/v1
+        kind: GRPCRoute
+        metadata: { name: ratings }
+        spec:
+          parentRefs: [{ group: "", kind: Service, name: ratings }]
+          rules:
+            - matches:
+                - method: { service: shop.Ratings, method: Get }
+                  headers: [{ type: RegularExpression, name: x-user, value: "a.*" }]
+              backendRefs: [{ name: ratings-v2, port: 9090, weight: 3 }]
+            - {}
+        """;
+
+    public const string MeshConfig = """
+        apiVersion: weft.dev/v1
+        kind: MeshConfig
+        metadata: { name: default }
+        spec:
+          trustDomain: example.org
+          mtls: { mode: STRICT, overrides: [{ service: legacy, namespace: old, mode: PERMISSIVE }] }
+          certificates: { workloadTtl: 2h }
+          tracing: { samplingPercent: 0.5, otlpEndpoint: "http://collector:4318" }
+        """;
+
+    public static TheoryData<string> All => new() { Service, HttpRoute, GrpcRoute, MeshConfig };
+}
