@@ -1,0 +1,108 @@
+using System.Buffers;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Text.Json;
+using Weft.Model.Resources;
+
+namespace Weft.Control.Store;
+
+/// <summary>
+/// One revision on disk: metadata plus the full resource set (configs are small, and a full set makes
+/// every revision self-contained: load and rollback read one file, nothing is replayed).
+/// </summary>
+internal static class RevisionFile
+{
+    private const string Extension = ".json";
+
+    public static string PathFor(string dir, long revision) =>
+        System.IO.Path.Combine(dir, revision.ToString("D10", CultureInfo.InvariantCulture) + Extension);
+
+    /// <summary>Revision numbers of the complete files in <paramref name="dir"/>; temp files are not revisions.</summary>
+    public static List<long> List(string dir)
+    {
+        var revisions = new List<long>();
+        foreach (var file in Directory.EnumerateFiles(dir, "*" + Extension))
+        {
+            var name = System.IO.Path.GetFileNameWithoutExtension(file);
+            if (long.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0) revisions.Add(n);
+        }
+        revisions.Sort();
+        return revisions;
+    }
+
+    public static byte[] Encode(RevisionInfo info, IEnumerable<Resource> resources, IResourceCodec codec)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("revision", info.Revision);
+            w.WriteString("time", info.Time);
+            w.WriteString("cause", info.Cause);
+            w.WriteStartArray("changes");
+            foreach (var c in info.Changes)
+            {
+                w.WriteStartObject();
+                w.WriteString("apiVersion", c.ApiVersion);
+                w.WriteString("kind", c.Key.Kind);
+                w.WriteString("namespace", c.Key.Namespace);
+                w.WriteString("name", c.Key.Name);
+                w.WriteString("action", ActionName(c.Action));
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("resources");
+            foreach (var r in resources) w.WriteRawValue(codec.Serialize(r));
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    public static (RevisionInfo Info, ImmutableDictionary<ResourceKey, Resource> Resources) Read(string path, IResourceCodec codec)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
+            var root = doc.RootElement;
+            var changes = root.GetProperty("changes").EnumerateArray().Select(c => new ResourceChange(
+                c.GetProperty("apiVersion").GetString()!,
+                new ResourceKey(c.GetProperty("kind").GetString()!, c.GetProperty("namespace").GetString()!, c.GetProperty("name").GetString()!),
+                ParseAction(c.GetProperty("action").GetString()!))).ToList();
+            var resources = ImmutableDictionary.CreateBuilder<ResourceKey, Resource>();
+            foreach (var r in root.GetProperty("resources").EnumerateArray())
+            {
+                var resource = codec.Deserialize(r.GetRawText());
+                resources[resource.Key] = resource;
+            }
+            var info = new RevisionInfo(
+                root.GetProperty("revision").GetInt64(), root.GetProperty("time").GetDateTimeOffset(),
+                root.GetProperty("cause").GetString()!, changes, resources.Count);
+            return (info, resources.ToImmutable());
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            // Files are renamed into place only once complete, so this is damage, not a crash mid-write:
+            // refuse to start rather than silently serve an older config.
+            throw new InvalidDataException($"config store: revision file {path} is unreadable: {e.Message}", e);
+        }
+    }
+
+    public static string ActionName(ChangeAction action) => action switch
+    {
+        ChangeAction.Created => "created",
+        ChangeAction.Configured => "configured",
+        ChangeAction.Unchanged => "unchanged",
+        ChangeAction.Deleted => "deleted",
+        _ => throw new ArgumentOutOfRangeException(nameof(action)),
+    };
+
+    private static ChangeAction ParseAction(string name) => name switch
+    {
+        "created" => ChangeAction.Created,
+        "configured" => ChangeAction.Configured,
+        "unchanged" => ChangeAction.Unchanged,
+        "deleted" => ChangeAction.Deleted,
+        _ => throw new FormatException($"unknown action '{name}'"),
+    };
+}
