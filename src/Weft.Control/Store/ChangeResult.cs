@@ -5,6 +5,19 @@ namespace Weft.Control.Store;
 /// <summary>What one call did (or, on a dry run, would do) to one resource.</summary>
 public enum ChangeAction { Created, Configured, Unchanged, Deleted }
 
+public static class ChangeActionNames
+{
+    /// <summary>The lower-case word users see (kubectl's): created, configured, unchanged, deleted.</summary>
+    public static string ToDisplayName(this ChangeAction action) => action switch
+    {
+        ChangeAction.Created => "created",
+        ChangeAction.Configured => "configured",
+        ChangeAction.Unchanged => "unchanged",
+        ChangeAction.Deleted => "deleted",
+        _ => throw new ArgumentOutOfRangeException(nameof(action)),
+    };
+}
+
 public sealed record ResourceChange(string ApiVersion, ResourceKey Key, ChangeAction Action);
 
 /// <summary>Why a store call was refused; nothing was stored.</summary>

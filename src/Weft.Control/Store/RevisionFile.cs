@@ -47,7 +47,7 @@ internal static class RevisionFile
                 w.WriteString("kind", c.Key.Kind);
                 w.WriteString("namespace", c.Key.Namespace);
                 w.WriteString("name", c.Key.Name);
-                w.WriteString("action", ActionName(c.Action));
+                w.WriteString("action", c.Action.ToDisplayName());
                 w.WriteEndObject();
             }
             w.WriteEndArray();
@@ -87,15 +87,6 @@ internal static class RevisionFile
             throw new InvalidDataException($"config store: revision file {path} is unreadable: {e.Message}", e);
         }
     }
-
-    public static string ActionName(ChangeAction action) => action switch
-    {
-        ChangeAction.Created => "created",
-        ChangeAction.Configured => "configured",
-        ChangeAction.Unchanged => "unchanged",
-        ChangeAction.Deleted => "deleted",
-        _ => throw new ArgumentOutOfRangeException(nameof(action)),
-    };
 
     private static ChangeAction ParseAction(string name) => name switch
     {
