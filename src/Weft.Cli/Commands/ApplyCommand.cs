@@ -91,7 +91,7 @@ internal static class ApplyCommand
             return ConfigCommands.Ok;
         }
         var error = parseResult.InvocationConfiguration.Error;
-        await error.WriteLineAsync($"weft: {sync.Pending.Count} proxies have not acknowledged revision {revision} after {seconds}s:").ConfigureAwait(false);
+        await error.WriteLineAsync($"weft: {sync.Pending.Count} {(sync.Pending.Count == 1 ? "proxy has" : "proxies have")} not acknowledged revision {revision} after {seconds}s:").ConfigureAwait(false);
         Output.WriteTable(error, ["PROXY", "SERVICE", "REVISION", "SYNC"],
             sync.Pending.Select(p => (IReadOnlyList<string>)[p.Id, p.Service, p.RevisionAcked.ToString(CultureInfo.InvariantCulture), p.SyncState]));
         return ConfigCommands.Failed;

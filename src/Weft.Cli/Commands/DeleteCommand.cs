@@ -64,7 +64,7 @@ internal static class DeleteCommand
 
     public static Option<string?> NamespaceOption(string? defaultValue) => new("--namespace", "-n")
     {
-        Description = defaultValue is null ? "Namespace (default: all namespaces)" : $"Namespace (default: {defaultValue})",
+        Description = defaultValue is null ? "Namespace (default: all namespaces)" : "Namespace",
         DefaultValueFactory = _ => defaultValue,
         HelpName = "NS",
     };

@@ -5,7 +5,8 @@ namespace Weft.Control.Store;
 /// <summary>
 /// The durable, revisioned config. Every call is all-or-nothing, and a change is durable before the
 /// call returns (and before <see cref="IConfigSource.Changed"/> fires). Kept narrow so another backend
-/// (etcd) can sit behind it later.
+/// (etcd) can sit behind it later. Changed fires in revision order while the writer is still held, so
+/// a subscriber must hand work off rather than write to the store from inside the handler.
 /// </summary>
 public interface IConfigStore : IConfigSource
 {
