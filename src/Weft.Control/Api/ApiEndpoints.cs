@@ -26,8 +26,7 @@ public static class ApiEndpoints
         {
             var (request, parsed, problem) = await ReadFilesAsync(http).ConfigureAwait(false);
             if (problem is not null) return problem;
-            var result = await store.ApplyAsync(parsed!, request!.DryRun, http.RequestAborted).ConfigureAwait(false);
-            return ToResult(result);
+            return await WriteAsync(() => store.ApplyAsync(parsed!, request!.DryRun, http.RequestAborted)).ConfigureAwait(false);
         });
 
         api.MapPost("/delete", async (HttpContext http) =>
@@ -35,15 +34,13 @@ public static class ApiEndpoints
             var (request, parsed, problem) = await ReadFilesAsync(http).ConfigureAwait(false);
             if (problem is not null) return problem;
             var keys = parsed!.Select(r => r.Key).ToList();
-            var result = await store.DeleteAsync(keys, request!.DryRun, request.IgnoreMissing, http.RequestAborted).ConfigureAwait(false);
-            return ToResult(result);
+            return await WriteAsync(() => store.DeleteAsync(keys, request!.DryRun, request.IgnoreMissing, http.RequestAborted)).ConfigureAwait(false);
         });
 
         api.MapDelete("/resources/{kind}/{ns}/{name}", async (string kind, string ns, string name, bool? dryRun, HttpContext http) =>
         {
             if (ResourceParser.ParseKind(kind) is not { } canonical) return UnknownKind(kind);
-            var result = await store.DeleteAsync([new ResourceKey(canonical, ns, name)], dryRun ?? false, false, http.RequestAborted).ConfigureAwait(false);
-            return ToResult(result);
+            return await WriteAsync(() => store.DeleteAsync([new ResourceKey(canonical, ns, name)], dryRun ?? false, false, http.RequestAborted)).ConfigureAwait(false);
         });
 
         api.MapGet("/resources", (string? kind, string? @namespace) =>
@@ -75,8 +72,7 @@ public static class ApiEndpoints
         {
             var (request, problem) = await ReadJsonAsync<RollbackRequest>(http).ConfigureAwait(false);
             if (problem is not null) return problem;
-            var result = await store.RollbackAsync(request?.Revision, http.RequestAborted).ConfigureAwait(false);
-            return ToResult(result);
+            return await WriteAsync(() => store.RollbackAsync(request?.Revision, http.RequestAborted)).ConfigureAwait(false);
         });
 
         api.MapGet("/revision", () => Results.Json(new RevisionResponse(store.Current.Revision), ApiJson.Options));
@@ -128,6 +124,23 @@ public static class ApiEndpoints
         catch (JsonException e)
         {
             return (null, BadRequest($"the request body is not valid JSON for {typeof(T).Name}: {e.Message}"));
+        }
+    }
+
+    /// <summary>
+    /// Runs a store write. A failed disk write is the one server-side error a user can act on (disk full,
+    /// permissions), so it is answered with its message rather than a bare 500.
+    /// </summary>
+    private static async Task<IResult> WriteAsync(Func<Task<ChangeResult>> write)
+    {
+        try
+        {
+            return ToResult(await write().ConfigureAwait(false));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Results.Json(new ApiError($"config store: the change was not stored: {e.Message}"), ApiJson.Options,
+                statusCode: StatusCodes.Status500InternalServerError);
         }
     }
 

@@ -30,7 +30,17 @@ internal static class DurableFile
             TryDelete(temp);
             throw;
         }
-        SyncDirectory(dir);
+        try
+        {
+            SyncDirectory(dir);
+        }
+        catch
+        {
+            // The caller will not acknowledge this write, so take the file back: left in place it would
+            // block the next write of the same name (and a crash now may still leave it: "maybe written").
+            TryDelete(path);
+            throw;
+        }
     }
 
     /// <summary>Makes a rename in <paramref name="dir"/> durable; .NET has no API for it.</summary>

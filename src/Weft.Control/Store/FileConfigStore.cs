@@ -42,9 +42,10 @@ public sealed partial class FileConfigStore : IConfigStore, IDisposable
         var revisions = RevisionFile.List(dir);
         for (var i = 0; i < revisions.Count; i++)
         {
-            var (info, resources) = RevisionFile.Read(RevisionFile.PathFor(dir, revisions[i]), codec);
+            var latest = i == revisions.Count - 1;
+            var (info, resources) = RevisionFile.Read(RevisionFile.PathFor(dir, revisions[i]), revisions[i], codec, withResources: latest);
             history.Add(info);
-            if (i == revisions.Count - 1) current = new ConfigSnapshot(info.Revision, resources);
+            if (latest) current = new ConfigSnapshot(info.Revision, resources!);
         }
         return new FileConfigStore(dir, codec, time ?? TimeProvider.System, logger ?? NullLogger.Instance, current, history.ToImmutable());
     }
@@ -143,7 +144,7 @@ public sealed partial class FileConfigStore : IConfigStore, IDisposable
             }
             var resources = target == 0
                 ? ImmutableDictionary<ResourceKey, Resource>.Empty
-                : RevisionFile.Read(RevisionFile.PathFor(_dir, target), _codec).Resources;
+                : RevisionFile.Read(RevisionFile.PathFor(_dir, target), target, _codec, withResources: true).Resources!;
             return Commit(current, resources, Diff(current.Resources, resources), $"rollback to {target}", dryRun: false);
         }
         finally

@@ -59,7 +59,12 @@ internal static class RevisionFile
         return buffer.WrittenSpan.ToArray();
     }
 
-    public static (RevisionInfo Info, ImmutableDictionary<ResourceKey, Resource> Resources) Read(string path, IResourceCodec codec)
+    /// <summary>
+    /// Reads one revision; its resources only when <paramref name="withResources"/>, since at start-up
+    /// every older revision is needed for its history entry alone.
+    /// </summary>
+    public static (RevisionInfo Info, ImmutableDictionary<ResourceKey, Resource>? Resources) Read(
+        string path, long expectedRevision, IResourceCodec codec, bool withResources)
     {
         try
         {
@@ -69,21 +74,26 @@ internal static class RevisionFile
                 c.GetProperty("apiVersion").GetString()!,
                 new ResourceKey(c.GetProperty("kind").GetString()!, c.GetProperty("namespace").GetString()!, c.GetProperty("name").GetString()!),
                 ParseAction(c.GetProperty("action").GetString()!))).ToList();
+            var resourceArray = root.GetProperty("resources");
+            var info = new RevisionInfo(
+                root.GetProperty("revision").GetInt64(), root.GetProperty("time").GetDateTimeOffset(),
+                root.GetProperty("cause").GetString()!, changes, resourceArray.GetArrayLength());
+            if (info.Revision != expectedRevision)
+                throw new FormatException($"it holds revision {info.Revision}, its name says {expectedRevision}");
+            if (!withResources) return (info, null);
+
             var resources = ImmutableDictionary.CreateBuilder<ResourceKey, Resource>();
-            foreach (var r in root.GetProperty("resources").EnumerateArray())
+            foreach (var r in resourceArray.EnumerateArray())
             {
                 var resource = codec.Deserialize(r.GetRawText());
                 resources[resource.Key] = resource;
             }
-            var info = new RevisionInfo(
-                root.GetProperty("revision").GetInt64(), root.GetProperty("time").GetDateTimeOffset(),
-                root.GetProperty("cause").GetString()!, changes, resources.Count);
             return (info, resources.ToImmutable());
         }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        catch (Exception e) when (e is not (IOException or UnauthorizedAccessException or OutOfMemoryException))
         {
             // Files are renamed into place only once complete, so this is damage, not a crash mid-write:
-            // refuse to start rather than silently serve an older config.
+            // refuse to start rather than silently serve an older config. The codec's own errors land here too.
             throw new InvalidDataException($"config store: revision file {path} is unreadable: {e.Message}", e);
         }
     }

@@ -123,6 +123,17 @@ public sealed class ApiEndpointsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_store_that_cannot_write_answers_500_with_the_reason()
+    {
+        Directory.CreateDirectory(Path.Combine(_host.DataDir, "revisions", "0000000001.json"));
+
+        var response = await Client.PostAsJsonAsync("apply", Files(("routes.yaml", Routes)), ApiJson.Options);
+
+        Assert.Equal(HttpStatusCode.InternalServerError, response.StatusCode);
+        Assert.Contains("not stored", (await response.Content.ReadFromJsonAsync<ApiError>(ApiJson.Options))!.Error);
+    }
+
+    [Fact]
     public async Task Get_accepts_kubectl_kind_aliases_and_404s_by_name()
     {
         await ApplyOk(Routes);

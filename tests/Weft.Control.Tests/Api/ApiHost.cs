@@ -19,6 +19,7 @@ internal sealed class ApiHost : IAsyncDisposable
     private readonly WebApplication _app;
 
     public FileConfigStore Store { get; }
+    public string DataDir => _dir.Path;
     public TestProxyStatusView Proxies { get; }
     public HttpClient Client { get; }
 

@@ -269,4 +269,36 @@ public sealed class FileConfigStoreTests : IDisposable
         Assert.Equal(20, reopened.Current.Revision);
         Assert.Equal(20, reopened.Get().Count);
     }
+
+    [Fact]
+    public async Task A_failed_write_changes_nothing_and_the_next_write_succeeds()
+    {
+        using var store = Open();
+        await store.ApplyAsync([TestResource.Of("a")], dryRun: false);
+        // A directory where revision 2 must go makes the rename fail, like a full or broken disk would.
+        var blocker = Path.Combine(_dir.Path, "revisions", "0000000002.json");
+        Directory.CreateDirectory(blocker);
+        var changed = 0;
+        store.Changed += _ => changed++;
+
+        await Assert.ThrowsAnyAsync<IOException>(() => store.ApplyAsync([TestResource.Of("b")], dryRun: false));
+
+        Assert.Equal(1, store.Current.Revision);
+        Assert.Single(store.History());
+        Assert.Equal(0, changed);
+        Assert.Single(Directory.EnumerateFiles(Path.Combine(_dir.Path, "revisions"))); // no temp file left behind
+        Directory.Delete(blocker);
+        Assert.Equal(2, (await store.ApplyAsync([TestResource.Of("b")], dryRun: false)).Revision);
+    }
+
+    [Fact]
+    public async Task A_revision_file_holding_another_number_stops_the_store()
+    {
+        using (var store = Open()) await store.ApplyAsync([TestResource.Of("a")], dryRun: false);
+        var revisions = Path.Combine(_dir.Path, "revisions");
+        File.Copy(Path.Combine(revisions, "0000000001.json"), Path.Combine(revisions, "0000000002.json"));
+
+        var e = Assert.Throws<InvalidDataException>(() => Open());
+        Assert.Contains("0000000002.json", e.Message);
+    }
 }
