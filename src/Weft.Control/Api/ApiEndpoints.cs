@@ -48,7 +48,7 @@ public static class ApiEndpoints
             string? canonical = null;
             if (!string.IsNullOrEmpty(kind) && (canonical = ResourceParser.ParseKind(kind)) is null) return UnknownKind(kind);
             var snapshot = store.Current;
-            var items = store.Get(canonical, string.IsNullOrEmpty(@namespace) ? null : @namespace)
+            var items = snapshot.Select(canonical, string.IsNullOrEmpty(@namespace) ? null : @namespace)
                 .Select(r => JsonNode.Parse(ResourceJson.Serialize(r))!.AsObject()).ToList();
             return Results.Json(new ResourceListResponse(snapshot.Revision, items), ApiJson.Options);
         });

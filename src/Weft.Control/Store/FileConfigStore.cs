@@ -12,6 +12,8 @@ namespace Weft.Control.Store;
 /// </summary>
 public sealed partial class FileConfigStore : IConfigStore, IDisposable
 {
+    private static readonly Comparer<ResourceKey> KeyOrder = Comparer<ResourceKey>.Create(ConfigSnapshotQueries.Compare);
+
     private readonly string _dir;
     private readonly IResourceCodec _codec;
     private readonly TimeProvider _time;
@@ -56,17 +58,7 @@ public sealed partial class FileConfigStore : IConfigStore, IDisposable
 
     public IReadOnlyList<RevisionInfo> History() => _history;
 
-    public IReadOnlyList<Resource> Get(string? kind = null, string? ns = null, string? name = null)
-    {
-        var matches = new List<Resource>();
-        foreach (var (key, resource) in _current.Resources)
-        {
-            if ((kind is null || key.Kind == kind) && (ns is null || key.Namespace == ns) && (name is null || key.Name == name))
-                matches.Add(resource);
-        }
-        matches.Sort((a, b) => CompareKeys(a.Key, b.Key));
-        return matches;
-    }
+    public IReadOnlyList<Resource> Get(string? kind = null, string? ns = null, string? name = null) => _current.Select(kind, ns, name);
 
     public async Task<ChangeResult> ApplyAsync(IReadOnlyList<Resource> upserts, bool dryRun, CancellationToken cancellationToken = default)
     {
@@ -161,7 +153,7 @@ public sealed partial class FileConfigStore : IConfigStore, IDisposable
         if (dryRun || effective.Count == 0) return new ChangeResult(current.Revision, false, dryRun, changes, null);
 
         var info = new RevisionInfo(current.Revision + 1, _time.GetUtcNow(), cause, effective, next.Count);
-        var ordered = next.Values.OrderBy(r => r.Key, Comparer<ResourceKey>.Create(CompareKeys));
+        var ordered = next.Values.OrderBy(r => r.Key, KeyOrder);
         DurableFile.WriteAtomically(RevisionFile.PathFor(_dir, info.Revision), RevisionFile.Encode(info, ordered, _codec));
 
         var snapshot = new ConfigSnapshot(info.Revision, next);
@@ -188,24 +180,17 @@ public sealed partial class FileConfigStore : IConfigStore, IDisposable
     private static List<ResourceChange> Diff(ImmutableDictionary<ResourceKey, Resource> from, ImmutableDictionary<ResourceKey, Resource> to)
     {
         var changes = new List<ResourceChange>();
-        foreach (var (key, resource) in to.OrderBy(p => p.Key, Comparer<ResourceKey>.Create(CompareKeys)))
+        foreach (var (key, resource) in to.OrderBy(p => p.Key, KeyOrder))
         {
             var action = !from.TryGetValue(key, out var old) ? ChangeAction.Created
                 : old.Equals(resource) ? ChangeAction.Unchanged : ChangeAction.Configured;
             changes.Add(new ResourceChange(resource.ApiVersion, key, action));
         }
-        foreach (var (key, resource) in from.OrderBy(p => p.Key, Comparer<ResourceKey>.Create(CompareKeys)))
+        foreach (var (key, resource) in from.OrderBy(p => p.Key, KeyOrder))
         {
             if (!to.ContainsKey(key)) changes.Add(new ResourceChange(resource.ApiVersion, key, ChangeAction.Deleted));
         }
         return changes;
-    }
-
-    private static int CompareKeys(ResourceKey a, ResourceKey b)
-    {
-        var c = string.CompareOrdinal(a.Kind, b.Kind);
-        if (c == 0) c = string.CompareOrdinal(a.Namespace, b.Namespace);
-        return c != 0 ? c : string.CompareOrdinal(a.Name, b.Name);
     }
 
     private static string Describe(ResourceKey key) => $"{key.Kind} {key.Namespace}/{key.Name}";
