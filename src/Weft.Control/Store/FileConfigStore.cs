@@ -19,13 +19,14 @@ public sealed partial class FileConfigStore : IConfigStore, IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _writer = new(1, 1);
+    private readonly FileStream _lock;
     private volatile ConfigSnapshot _current;
     private volatile ImmutableList<RevisionInfo> _history;
 
-    private FileConfigStore(string dir, IResourceCodec codec, TimeProvider time, ILogger logger,
+    private FileConfigStore(string dir, FileStream dirLock, IResourceCodec codec, TimeProvider time, ILogger logger,
         ConfigSnapshot current, ImmutableList<RevisionInfo> history)
     {
-        (_dir, _codec, _time, _logger, _current, _history) = (dir, codec, time, logger, current, history);
+        (_dir, _lock, _codec, _time, _logger, _current, _history) = (dir, dirLock, codec, time, logger, current, history);
     }
 
     /// <summary>Opens (creating if needed) the store in <paramref name="dataDir"/> and loads its latest revision.</summary>
@@ -36,6 +37,37 @@ public sealed partial class FileConfigStore : IConfigStore, IDisposable
     {
         var dir = Path.Combine(Path.GetFullPath(dataDir), "revisions");
         Directory.CreateDirectory(dir);
+        var dirLock = Lock(Path.GetFullPath(dataDir));
+        try
+        {
+            return Load(dir, dirLock, codec, time, logger);
+        }
+        catch
+        {
+            dirLock.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Two control planes on one data dir would hand out the same revision numbers; FileShare.None is an
+    /// exclusive flock on Unix, released by the OS even on kill -9.
+    /// </summary>
+    private static FileStream Lock(string dataDir)
+    {
+        var path = Path.Combine(dataDir, "lock");
+        try
+        {
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e)
+        {
+            throw new IOException($"config store: {dataDir} is in use by another control plane (lock {path} is held)", e);
+        }
+    }
+
+    private static FileConfigStore Load(string dir, FileStream dirLock, IResourceCodec codec, TimeProvider? time, ILogger? logger)
+    {
         // Leftovers of a write cut short by a crash: never acknowledged, so never a revision.
         foreach (var temp in Directory.EnumerateFiles(dir, DurableFile.TempPrefix + "*")) DurableFile.TryDelete(temp);
 
@@ -49,7 +81,7 @@ public sealed partial class FileConfigStore : IConfigStore, IDisposable
             history.Add(info);
             if (latest) current = new ConfigSnapshot(info.Revision, resources!);
         }
-        return new FileConfigStore(dir, codec, time ?? TimeProvider.System, logger ?? NullLogger.Instance, current, history.ToImmutable());
+        return new FileConfigStore(dir, dirLock, codec, time ?? TimeProvider.System, logger ?? NullLogger.Instance, current, history.ToImmutable());
     }
 
     public ConfigSnapshot Current => _current;
@@ -195,7 +227,11 @@ public sealed partial class FileConfigStore : IConfigStore, IDisposable
 
     private static string Describe(ResourceKey key) => $"{key.Kind} {key.Namespace}/{key.Name}";
 
-    public void Dispose() => _writer.Dispose();
+    public void Dispose()
+    {
+        _lock.Dispose();
+        _writer.Dispose();
+    }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "config store: a Changed subscriber failed for revision {Revision}")]
     private static partial void LogSubscriberFailed(ILogger logger, Exception exception, long revision);

@@ -197,6 +197,7 @@ public sealed class FileConfigStoreTests : IDisposable
         await store.RollbackAsync(0);
         Assert.Empty(store.Get());
         Assert.Equal(5, store.Current.Revision);
+        store.Dispose();
 
         using var reopened = Open();
         Assert.Empty(reopened.Get());
@@ -265,6 +266,7 @@ public sealed class FileConfigStoreTests : IDisposable
         // Subscribers see revisions in order, each exactly once.
         Assert.Equal(Enumerable.Range(1, 20).Select(i => (long)i), revisions);
         Assert.Equal(20, store.Get().Count);
+        store.Dispose();
         using var reopened = Open();
         Assert.Equal(20, reopened.Current.Revision);
         Assert.Equal(20, reopened.Get().Count);
@@ -300,5 +302,17 @@ public sealed class FileConfigStoreTests : IDisposable
 
         var e = Assert.Throws<InvalidDataException>(() => Open());
         Assert.Contains("0000000002.json", e.Message);
+    }
+
+    [Fact]
+    public void A_second_store_on_the_same_directory_is_refused_until_the_first_closes()
+    {
+        var first = Open();
+
+        var e = Assert.Throws<IOException>(() => Open());
+        Assert.Contains("in use by another control plane", e.Message);
+
+        first.Dispose();
+        using var second = Open();
     }
 }
