@@ -1,0 +1,55 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Weft.Control.Discovery;
+using Weft.Control.Store;
+using Weft.Model.Parsing;
+
+namespace Weft.Control.Api;
+
+// The JSON shapes of /api/v1, shared by the server and the `weft` CLI so the two cannot drift.
+
+/// <summary>One user file, sent verbatim so the server's errors carry its name and lines.</summary>
+public sealed record ApiFile(string Name, string Content);
+
+/// <summary>Body of POST /apply and POST /delete.</summary>
+public sealed record ApplyRequest(IReadOnlyList<ApiFile>? Files, bool DryRun = false, bool IgnoreMissing = false);
+
+/// <summary>Body of POST /rollback; a null revision means the one before the latest.</summary>
+public sealed record RollbackRequest(long? Revision);
+
+/// <summary>Every 4xx but 422.</summary>
+public sealed record ApiError(string Error);
+
+/// <summary>422: the input is invalid; nothing was stored.</summary>
+public sealed record ValidationErrorsResponse(IReadOnlyList<ValidationError> Errors);
+
+public sealed record ApiChange(string ApiVersion, string Kind, string Namespace, string Name, string Action)
+{
+    internal static ApiChange From(ResourceChange c) => new(c.ApiVersion, c.Key.Kind, c.Key.Namespace, c.Key.Name, c.Action.ToDisplayName());
+}
+
+/// <summary>Answer to apply, delete and rollback. NewRevision is false for a dry run or when nothing changed.</summary>
+public sealed record ChangeResponse(long Revision, bool NewRevision, bool DryRun, IReadOnlyList<ApiChange> Changes)
+{
+    internal static ChangeResponse From(ChangeResult r) => new(r.Revision, r.NewRevision, r.DryRun, r.Changes.Select(ApiChange.From).ToList());
+}
+
+/// <summary>GET /resources: canonical Kubernetes-shaped resources.</summary>
+public sealed record ResourceListResponse(long Revision, IReadOnlyList<JsonObject> Items);
+
+public sealed record RevisionEntry(long Revision, DateTimeOffset Time, string Cause, int ResourceCount, IReadOnlyList<ApiChange> Changes);
+
+public sealed record HistoryResponse(long Revision, IReadOnlyList<RevisionEntry> Revisions);
+
+public sealed record RevisionResponse(long Revision);
+
+public sealed record ProxiesResponse(long Revision, IReadOnlyList<ProxyStatus> Proxies);
+
+/// <summary>GET /sync: Synced when every connected proxy acked Revision; Pending lists the others.</summary>
+public sealed record SyncResponse(long Revision, bool Synced, IReadOnlyList<ProxyStatus> Pending);
+
+public static class ApiJson
+{
+    /// <summary>camelCase, case-insensitive on read: the options both ends use.</summary>
+    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+}
