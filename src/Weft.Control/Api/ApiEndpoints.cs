@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Routing;
 using Weft.Control.Discovery;
 using Weft.Control.Store;
 using Weft.Model.Parsing;
+using Weft.Model.Serialization;
 using Weft.Model.Resources;
 
 namespace Weft.Control.Api;

@@ -1,4 +1,5 @@
 using Weft.Model.Parsing;
+using Weft.Model.Serialization;
 using Weft.Model.Resources;
 
 namespace Weft.Control.Store;

@@ -1,0 +1,69 @@
+using System.CommandLine;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Weft.Control;
+
+namespace Weft.Cli.Hosts;
+
+/// <summary>`weft control`: the control plane alone, until SIGINT/SIGTERM.</summary>
+internal static class ControlCommand
+{
+    public static Command Create()
+    {
+        var dataDir = new Option<string>("--data-dir") { Description = "Where config revisions and the registry are kept", DefaultValueFactory = _ => ".weft" };
+        var store = new Option<string>("--store") { Description = "file (default), or etcd://HOST:PORT (not yet supported)", DefaultValueFactory = _ => "file" };
+        var listen = new Option<string>("--listen") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
+        var discoveryPort = new Option<int>("--discovery-port") { Description = "gRPC discovery port (HTTP/2 cleartext)", DefaultValueFactory = _ => 15010 };
+        var apiPort = new Option<int>("--api-port") { Description = "HTTP API port", DefaultValueFactory = _ => 15014 };
+        var command = new Command("control", "Run the control plane alone") { dataDir, store, listen, discoveryPort, apiPort };
+        command.SetAction(async (parse, _) =>
+        {
+            if (parse.GetValue(store) is { } s && s != "file")
+            {
+                Console.Error.WriteLine($"weft control: --store {s}: only the file store is available in this release (etcd arrives with its issue)");
+                return 2;
+            }
+            if (!IPAddress.TryParse(parse.GetValue(listen), out var address))
+            {
+                Console.Error.WriteLine($"weft control: --listen {parse.GetValue(listen)}: not an IP address");
+                return 2;
+            }
+            var options = new ControlPlaneOptions
+            {
+                DataDir = Path.GetFullPath(parse.GetValue(dataDir)!),
+                ListenAddress = address,
+                DiscoveryPort = parse.GetValue(discoveryPort),
+                ApiPort = parse.GetValue(apiPort),
+            };
+            return await RunAsync(options).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(ControlPlaneOptions options)
+    {
+        using var shutdown = new ShutdownSignal();
+        using var parent = ParentLiveness.Watch(shutdown.Trigger);
+        using var loggers = HostLogging.Create();
+        var log = loggers.CreateLogger("weft.control");
+        var plane = new ControlPlane(options, loggers);
+        try
+        {
+            await plane.StartAsync(shutdown.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException)
+        {
+            // Port in use, data dir locked by another control plane, a damaged revision: say which, no trace.
+            Console.Error.WriteLine($"weft control: {e.Message}");
+            await plane.DisposeAsync().ConfigureAwait(false);
+            return 1;
+        }
+        log.LogInformation("control plane ready: discovery {Discovery}, api {Api}, data {DataDir}",
+            $"{options.ListenAddress}:{options.DiscoveryPort}", $"http://{options.ListenAddress}:{options.ApiPort}", options.DataDir);
+        try { await Task.Delay(Timeout.Infinite, shutdown.Token).ConfigureAwait(false); }
+        catch (OperationCanceledException) { }
+        log.LogInformation("control plane stopping");
+        await plane.DisposeAsync().ConfigureAwait(false);
+        return 0;
+    }
+}

@@ -1,0 +1,107 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Weft.Control.Api;
+using Weft.Control.Discovery;
+using Weft.Control.Registry;
+using Weft.Control.Store;
+using Weft.Control.Translate;
+using Weft.Protocol.Grpc;
+using Weft.Protocol.Health;
+
+namespace Weft.Control;
+
+/// <summary>
+/// The control plane composed: store -> (registry + translation) -> discovery on the gRPC port, and the
+/// HTTP API on the API port. Owns everything it creates. Shutdown order: stop accepting (Kestrel drains
+/// open calls, so streams end and proxies start reconnecting), then the discovery source, the registry
+/// (its file is current), and the store last.
+/// </summary>
+public sealed class ControlPlane : IAsyncDisposable
+{
+    private readonly ControlPlaneOptions _options;
+    private readonly ILoggerFactory _loggers;
+    private FileConfigStore? _store;
+    private WorkloadRegistry? _registry;
+    private TranslatedSnapshotSource? _snapshots;
+    private WebApplication? _app;
+    private volatile bool _ready;
+
+    public ControlPlane(ControlPlaneOptions options, ILoggerFactory loggers)
+    {
+        _options = options;
+        _loggers = loggers;
+    }
+
+    public DiscoveryService? Discovery { get; private set; }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(_options.DataDir);
+        _store = FileConfigStore.Open(_options.DataDir, TimeProvider.System, _loggers.CreateLogger<FileConfigStore>());
+        _registry = new WorkloadRegistry(new RegistryOptions { DataDir = _options.DataDir }, TimeProvider.System, _loggers.CreateLogger<WorkloadRegistry>());
+        var index = new MeshIndexCache();
+        _snapshots = new TranslatedSnapshotSource(_store, _registry, index.Translate);
+        Discovery = new DiscoveryService(_snapshots, _registry, new DiscoveryOptions(), TimeProvider.System, _loggers.CreateLogger<DiscoveryService>());
+
+        var grpc = new GrpcServer { Logger = _loggers.CreateLogger<GrpcServer>() };
+        Discovery.Register(grpc);
+        var health = new HealthService();
+        health.Register(grpc);
+        health.SetStatus("weft.discovery.v1.Discovery", Protocol.Health.HealthCheckResponse.Types.ServingStatus.Serving);
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton(_loggers);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(_options.ListenAddress, _options.DiscoveryPort, o => o.Protocols = HttpProtocols.Http2);
+            k.Listen(_options.ListenAddress, _options.ApiPort, o => o.Protocols = HttpProtocols.Http1AndHttp2);
+            // Discovery streams live as long as their proxy: no body size or data rate limits on them.
+            k.Limits.MaxRequestBodySize = null;
+            k.Limits.MinRequestBodyDataRate = null;
+            k.Limits.MinResponseDataRate = null;
+            k.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(10);
+            k.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(20);
+            k.Limits.Http2.MaxStreamsPerConnection = 1000;
+        });
+        var app = builder.Build();
+        var discoveryPort = _options.DiscoveryPort;
+        app.MapWhen(c => c.Connection.LocalPort == discoveryPort, b => b.Run(grpc.HandleAsync));
+        ApiEndpoints.Map(app, _store, Discovery.Status);
+        app.MapGet("/ready", () => _ready ? Results.Text("ready\n") : Results.Text("starting\n", statusCode: 503));
+        app.MapGet("/metrics", (HttpContext http) => WriteMetrics(http));
+        _app = app;
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        _ready = true;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _ready = false;
+        if (_app is not null)
+        {
+            using var drain = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+            try { await _app.StopAsync(drain.Token).ConfigureAwait(false); }
+            catch (OperationCanceledException) { /* streams are aborted past the deadline */ }
+            await _app.DisposeAsync().ConfigureAwait(false);
+        }
+        _snapshots?.Dispose();
+        _registry?.Dispose();
+        _store?.Dispose();
+    }
+
+    private Task WriteMetrics(HttpContext http)
+    {
+        http.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        using var text = new StringWriter(CultureInfo.InvariantCulture);
+        Discovery!.Metrics.WritePrometheus(text);
+        text.Write("# HELP weft_control_config_revision The latest accepted config revision.\n# TYPE weft_control_config_revision gauge\n");
+        text.Write(FormattableString.Invariant($"weft_control_config_revision {_store!.Current.Revision}\n"));
+        return http.Response.WriteAsync(text.ToString(), http.RequestAborted);
+    }
+}

@@ -1,0 +1,12 @@
+using System.Net;
+
+namespace Weft.Control;
+
+/// <summary>How `weft control` runs (CONTRACT ports: 15010 discovery, 15014 HTTP API).</summary>
+public sealed record ControlPlaneOptions
+{
+    public required string DataDir { get; init; }
+    public IPAddress ListenAddress { get; init; } = IPAddress.Loopback;
+    public int DiscoveryPort { get; init; } = 15010;
+    public int ApiPort { get; init; } = 15014;
+}
