@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
 using Weft.Cli.Up;
 
 namespace Weft.Integration.Up;
@@ -67,4 +69,52 @@ internal sealed class CapturedOutput : TextWriter
     }
 
     public bool Has(string line) => Lines.Contains(line);
+}
+
+/// <summary>Answers every request with Status (HTTP/1.1, connection close).</summary>
+internal sealed class TinyHttpServer : IDisposable
+{
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly CancellationTokenSource _stop = new();
+    private int _requests;
+
+    public TinyHttpServer()
+    {
+        _listener.Start();
+        _ = ServeAsync();
+    }
+
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+    public volatile int Status = 200;
+    public int Requests => Volatile.Read(ref _requests);
+
+    private async Task ServeAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                using var client = await _listener.AcceptTcpClientAsync(_stop.Token);
+                var stream = client.GetStream();
+                var buffer = new byte[4096];
+                var read = 0;
+                while (!System.Text.Encoding.ASCII.GetString(buffer, 0, read).Contains("\r\n\r\n"))
+                {
+                    var n = await stream.ReadAsync(buffer.AsMemory(read), _stop.Token);
+                    if (n == 0) break;
+                    read += n;
+                }
+                Interlocked.Increment(ref _requests);
+                var response = $"HTTP/1.1 {Status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(response), _stop.Token);
+            }
+        }
+        catch (Exception) when (_stop.IsCancellationRequested) { }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _listener.Stop();
+    }
 }
