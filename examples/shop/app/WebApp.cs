@@ -31,8 +31,9 @@ internal static class WebApp
         app.MapGet("/", async (HttpContext context) =>
         {
             var ct = context.RequestAborted;
-            var catalogCall = GetCatalogAsync(http, ct);
-            var ratingCall = ratings.GetAsync("p1", ct);
+            var trace = TraceHeaders.From(context.Request.Headers);
+            var catalogCall = GetCatalogAsync(http, trace, ct);
+            var ratingCall = ratings.GetAsync("p1", trace, ct);
             ProductList catalog;
             Rating rating;
             try { catalog = await catalogCall; }
@@ -59,9 +60,11 @@ internal static class WebApp
         finally { ratings.Dispose(); }
     }
 
-    private static async Task<ProductList> GetCatalogAsync(HttpClient http, CancellationToken ct)
+    private static async Task<ProductList> GetCatalogAsync(HttpClient http, IReadOnlyDictionary<string, string> trace, CancellationToken ct)
     {
-        using var response = await http.GetAsync("/products", ct);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/products");
+        foreach (var (name, value) in trace) request.Headers.TryAddWithoutValidation(name, value);
+        using var response = await http.SendAsync(request, ct);
         if (response.StatusCode != HttpStatusCode.OK)
             throw new HttpRequestException($"catalog answered {(int)response.StatusCode} {response.ReasonPhrase}");
         return await response.Content.ReadFromJsonAsync(ShopJson.Default.ProductList, ct)
@@ -84,13 +87,13 @@ internal static class WebApp
         private readonly Lock _gate = new();
         private GrpcChannel? _channel;
 
-        public async Task<Rating> GetAsync(string productId, CancellationToken ct)
+        public async Task<Rating> GetAsync(string productId, IReadOnlyDictionary<string, string> trace, CancellationToken ct)
         {
             var channel = Channel();
             try
             {
                 return await channel.UnaryAsync(RatingsMethods.Get, new RatingRequest { ProductId = productId },
-                    new CallOptions(Deadline: DateTimeOffset.UtcNow + UpstreamTimeout, CancellationToken: ct));
+                    new CallOptions(Deadline: DateTimeOffset.UtcNow + UpstreamTimeout, CancellationToken: ct, Headers: trace));
             }
             catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.Internal)
             {

@@ -69,6 +69,26 @@ public sealed class ShopAppTests : IAsyncLifetime
         Assert.False(string.IsNullOrEmpty(body.RootElement.GetProperty("reason").GetString()));
     }
 
+    [Fact]
+    public async Task Web_passes_the_trace_context_on_to_its_upstreams()
+    {
+        using var catalog = new TinyHttpServer();
+        var (_, port) = await StartShopAsync("web-2", "web", new()
+        {
+            ["WEFT_UPSTREAM_CATALOG"] = $"127.0.0.1:{catalog.Port}",
+            ["WEFT_UPSTREAM_RATINGS"] = $"127.0.0.1:{_ports.Next()}",
+        });
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{port}/");
+        request.Headers.Add("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        request.Headers.Add("x-b3-sampled", "1");
+        using var response = await Http.SendAsync(request);
+
+        var head = catalog.LastRequest;
+        Assert.StartsWith("GET /products HTTP/1.1", head);
+        Assert.Contains("traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n", head);
+        Assert.Contains("x-b3-sampled: 1\r\n", head);
+    }
+
     [GrpcTransportFact]
     public async Task Web_shows_which_catalog_and_ratings_instance_answered()
     {

@@ -87,6 +87,8 @@ internal sealed class TinyHttpServer : IDisposable
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
     public volatile int Status = 200;
     public int Requests => Volatile.Read(ref _requests);
+    /// <summary>The head (request line and headers) of the last request.</summary>
+    public volatile string LastRequest = "";
 
     private async Task ServeAsync()
     {
@@ -104,6 +106,7 @@ internal sealed class TinyHttpServer : IDisposable
                     if (n == 0) break;
                     read += n;
                 }
+                LastRequest = System.Text.Encoding.ASCII.GetString(buffer, 0, read);
                 Interlocked.Increment(ref _requests);
                 var response = $"HTTP/1.1 {Status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
                 await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(response), _stop.Token);
