@@ -39,7 +39,7 @@ internal static class WebApp
             try { catalog = await catalogCall; }
             catch (Exception e) when (!ct.IsCancellationRequested)
             {
-                await Observe(ratingCall);
+                Observe(ratingCall);
                 return BadGateway("catalog", e.Message);
             }
             try { rating = await ratingCall; }
@@ -74,12 +74,9 @@ internal static class WebApp
     private static IResult BadGateway(string upstream, string reason) =>
         Results.Json(new UpstreamError("upstream failed", upstream, reason), ShopJson.Default.UpstreamError, statusCode: StatusCodes.Status502BadGateway);
 
-    // The other call's failure is not the one we report, but it must not go unobserved.
-    private static async Task Observe(Task task)
-    {
-        try { await task; }
-        catch (Exception) { }
-    }
+    // The page has failed already: do not wait for the other call, but do not leave its failure unobserved.
+    private static void Observe(Task task) =>
+        task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
 
     /// <summary>One HTTP/2 channel to the ratings upstream, made on first use and remade after a failure.</summary>
     private sealed class RatingsClient(Uri address) : IDisposable
