@@ -12,6 +12,17 @@ internal sealed class ConsoleTagWriter(TextWriter output)
     {
         // One string, one write: a writer may otherwise flush between the tag and the text.
         var text = string.Concat("[", tag, "] ", line);
-        lock (_gate) output.WriteLine(text);
+        lock (_gate)
+        {
+            try
+            {
+                output.WriteLine(text);
+            }
+            catch (IOException)
+            {
+                // The console is gone (`weft up | head` ended): drop the line. Throwing would stop the
+                // caller reading the child's pipe, and a child blocked on a full pipe stops serving.
+            }
+        }
     }
 }

@@ -7,18 +7,24 @@ namespace Weft.Cli.Up;
 /// </summary>
 internal static class MeshStartup
 {
-    /// <summary>Throws TimeoutException naming the sidecar (with its last output) that was not ready in time.</summary>
+    /// <summary>
+    /// Throws TimeoutException naming the sidecar (with its last output) that was not ready in time.
+    /// On Ctrl-C during start: cancel the token, await this (OperationCanceledException), then StopAllAsync.
+    /// </summary>
     public static async Task StartAsync(LaunchPlan plan, ProcessSupervisor supervisor, WeftCommandLine weft,
         TimeSpan readyDeadline, CancellationToken cancellationToken = default)
     {
         await Task.WhenAll(plan.Replicas.Select(async replica =>
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var proxy = supervisor.Start(replica.ProxyProcess(weft));
             await WaitReadyAsync(proxy, replica.AdminReadyUrl, readyDeadline, cancellationToken);
+            cancellationToken.ThrowIfCancellationRequested();
             supervisor.Start(replica.AppProcess());
         }));
         if (plan.Gateway is { } gateway)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var proxy = supervisor.Start(gateway.ProxyProcess(weft));
             await WaitReadyAsync(proxy, gateway.AdminReadyUrl, readyDeadline, cancellationToken);
         }

@@ -124,6 +124,22 @@ public sealed class ProcessSupervisorTests
     }
 
     [Fact]
+    public async Task A_gone_console_does_not_block_a_chatty_child()
+    {
+        await using var supervisor = new ProcessSupervisor(new BrokenConsole(), Quick);
+        // Far more than a pipe holds: the child finishes only if we keep draining its output.
+        var chatty = supervisor.Start(Shell("chatty", "yes weft | head -n 200000", restart: false));
+        await chatty.Completion.WaitAsync(Deadline);
+        Assert.Equal(0, chatty.Status.LastExitCode);
+    }
+
+    private sealed class BrokenConsole : TextWriter
+    {
+        public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
+        public override void WriteLine(string? value) => throw new IOException("Broken pipe");
+    }
+
+    [Fact]
     public async Task Stop_all_stops_apps_before_proxies_before_the_control_plane()
     {
         var output = new CapturedOutput();
