@@ -91,7 +91,7 @@ internal sealed class ManagedProcess
             catch (Exception e) when (e is Win32Exception or InvalidOperationException or IOException)
             {
                 Note($"cannot start {Spec.FileName}: {e.Message}");
-                if (!Spec.Restart || !await WaitBeforeRestartAsync(backoff.Next(TimeSpan.Zero), ++restarts, lastExit)) break;
+                if (!Spec.Restart || !await WaitBeforeRestartAsync("could not start", backoff.Next(TimeSpan.Zero), ++restarts, lastExit)) break;
                 continue;
             }
 
@@ -117,17 +117,17 @@ internal sealed class ManagedProcess
                 Note($"exited with code {lastExit}");
                 break;
             }
-            if (!await WaitBeforeRestartAsync(backoff.Next(_time.GetElapsedTime(startedAt)), ++restarts, lastExit)) break;
+            var exited = string.Create(CultureInfo.InvariantCulture, $"exited with code {lastExit}");
+            if (!await WaitBeforeRestartAsync(exited, backoff.Next(_time.GetElapsedTime(startedAt)), ++restarts, lastExit)) break;
         }
         SetStatus(ProcessState.Exited, null, Status.Restarts, lastExit ?? Status.LastExitCode, null);
     }
 
     /// <summary>False when a stop came during the wait.</summary>
-    private async Task<bool> WaitBeforeRestartAsync(TimeSpan delay, int restarts, int? lastExit)
+    private async Task<bool> WaitBeforeRestartAsync(string what, TimeSpan delay, int restarts, int? lastExit)
     {
         SetStatus(ProcessState.Restarting, null, restarts, lastExit, null);
-        Note(string.Create(CultureInfo.InvariantCulture,
-            $"exited with code {(lastExit is { } c ? c.ToString(CultureInfo.InvariantCulture) : "none")}; restart #{restarts} in {delay.TotalSeconds:0.###} s"));
+        Note(string.Create(CultureInfo.InvariantCulture, $"{what}; restart #{restarts} in {delay.TotalSeconds:0.###} s"));
         try
         {
             await Task.Delay(delay, _time, _stopping.Token);
@@ -175,15 +175,17 @@ internal sealed class ManagedProcess
 
     private static void Signal(Process process, int signal)
     {
+        int pid;
         try
         {
+            // The restart loop may have seen the exit and disposed it since we read it.
             if (process.HasExited) return;
+            pid = process.Id;
         }
-        catch (InvalidOperationException)
+        catch (InvalidOperationException) // ObjectDisposedException included
         {
             return;
         }
-        var pid = process.Id;
         // Under the kernel guard the child leads its own process group: signal the group so what it
         // started goes too. Right after the start it may not have run setsid yet; then the pid alone.
         if (ChildLauncher.KernelGuard && Posix.Signal(-pid, signal)) return;
