@@ -1,0 +1,144 @@
+using System.Globalization;
+using Weft.Model.Topology;
+
+namespace Weft.Cli.Up;
+
+/// <summary>How `weft up` reaches the control plane and where the ingress gateway listens.</summary>
+/// <param name="ControlAddress">The discovery (gRPC) address every proxy is given with --control.</param>
+/// <param name="IngressPort">`weft up --ingress-port`; null: the topology's ingress port.</param>
+/// <param name="Environment">Lookups for names the mesh does not set (the supervisor's own env).</param>
+internal sealed record LaunchOptions(
+    string ControlAddress = "http://127.0.0.1:15010",
+    int? IngressPort = null,
+    Func<string, string?>? Environment = null);
+
+/// <summary>
+/// Everything `weft up` starts for a topology, with every port chosen: pure (ports come from the
+/// caller), so what each process gets is tested without starting any.
+/// </summary>
+internal sealed record LaunchPlan(IReadOnlyList<ReplicaLaunch> Replicas, GatewayLaunch? Gateway)
+{
+    /// <summary>Plans every replica and the gateway. <paramref name="nextPort"/> is usually <c>new PortAllocator().Next</c>.</summary>
+    public static LaunchPlan Create(Topology topology, LaunchOptions options, Func<int> nextPort)
+    {
+        var lookup = options.Environment ?? System.Environment.GetEnvironmentVariable;
+        var replicas = new List<ReplicaLaunch>();
+        foreach (var workload in topology.Workloads)
+            for (var i = 0; i < workload.Replicas; i++)
+                replicas.Add(PlanReplica(topology, workload, i, options, lookup, nextPort));
+
+        GatewayLaunch? gateway = null;
+        if (topology.Ingress is { } ingress)
+        {
+            var port = options.IngressPort ?? ingress.Port;
+            var admin = nextPort();
+            gateway = new GatewayLaunch(port, admin, ingress.Service, topology.Directory,
+            [
+                "proxy", "--gateway", "ingress", "--gateway-port", Text(port), "--default-service", ingress.Service,
+                "--admin-port", Text(admin), "--control", options.ControlAddress,
+            ]);
+        }
+        return new LaunchPlan(replicas, gateway);
+    }
+
+    private static ReplicaLaunch PlanReplica(Topology topology, Workload workload, int index, LaunchOptions options,
+        Func<string, string?> lookup, Func<int> nextPort)
+    {
+        if (workload.Command.Count == 0)
+            throw new ArgumentException($"workload {workload.Name} has no command", nameof(topology));
+        var instance = $"{workload.Name}-{Text(index)}";
+        var appPort = nextPort();
+        var inboundPort = nextPort();
+        var adminPort = nextPort();
+        var outbound = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var upstream in workload.Upstreams) outbound[upstream] = nextPort();
+
+        // What the mesh sets wins over the workload's env: the app must listen on PORT and dial
+        // its upstreams where its sidecar waits.
+        var mesh = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["PORT"] = Text(appPort),
+            ["WEFT_INSTANCE"] = instance,
+            ["WEFT_SERVICE"] = workload.Service,
+            ["WEFT_VERSION"] = workload.Version,
+            ["WEFT_NAMESPACE"] = workload.Namespace,
+        };
+        foreach (var (upstream, port) in outbound) mesh[UpstreamVariable(upstream)] = $"127.0.0.1:{Text(port)}";
+
+        string? Lookup(string name) => mesh.TryGetValue(name, out var v) ? v : lookup(name);
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (k, v) in workload.Env) env[k] = EnvExpansion.Expand(v, Lookup);
+        foreach (var (k, v) in mesh) env[k] = v;
+        string? LookupApp(string name) => env.TryGetValue(name, out var v) ? v : lookup(name);
+        var command = workload.Command.Select(a => EnvExpansion.Expand(a, LookupApp)).ToArray();
+
+        var proxy = new List<string>
+        {
+            "proxy", "--service", workload.Service, "--version", workload.Version, "--namespace", workload.Namespace,
+            "--instance", instance, "--app-port", Text(appPort), "--app-protocol", workload.Protocol,
+            "--inbound-port", Text(inboundPort), "--admin-port", Text(adminPort),
+        };
+        foreach (var (upstream, port) in outbound) proxy.AddRange(["--upstream", $"{upstream}={Text(port)}"]);
+        proxy.AddRange(["--control", options.ControlAddress]);
+        foreach (var (k, v) in workload.Labels) proxy.AddRange(["--label", $"{k}={v}"]);
+
+        return new ReplicaLaunch(instance, workload, index, appPort, inboundPort, adminPort, outbound, env,
+            command[0], command[1..], topology.Directory, proxy);
+    }
+
+    /// <summary>WEFT_UPSTREAM_&lt;S&gt;: upper case, '-' as '_' (CONTRACT.md).</summary>
+    public static string UpstreamVariable(string service) =>
+        "WEFT_UPSTREAM_" + service.ToUpperInvariant().Replace('-', '_');
+
+    private static string Text(int n) => n.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>One replica of a workload: its app and its sidecar, with their ports.</summary>
+/// <param name="OutboundPorts">Upstream service to the sidecar's local port for it.</param>
+/// <param name="ProxyArguments">The sidecar's arguments, starting with the `proxy` verb.</param>
+internal sealed record ReplicaLaunch(
+    string Instance,
+    Workload Workload,
+    int Index,
+    int AppPort,
+    int InboundPort,
+    int AdminPort,
+    IReadOnlyDictionary<string, int> OutboundPorts,
+    IReadOnlyDictionary<string, string> AppEnvironment,
+    string AppFileName,
+    IReadOnlyList<string> AppArguments,
+    string WorkingDirectory,
+    IReadOnlyList<string> ProxyArguments)
+{
+    public Uri AdminReadyUrl => new($"http://127.0.0.1:{AdminPort.ToString(CultureInfo.InvariantCulture)}/ready");
+
+    public ProcessSpec AppProcess() =>
+        new(Instance, ProcessRole.App, AppFileName, AppArguments, AppEnvironment, WorkingDirectory);
+
+    public ProcessSpec ProxyProcess(WeftCommandLine weft) =>
+        weft.Spec(Instance + "/proxy", ProcessRole.Proxy, ProxyArguments, WorkingDirectory);
+}
+
+/// <summary>The ingress gateway: a `weft proxy --gateway ingress` listening on Port.</summary>
+internal sealed record GatewayLaunch(int Port, int AdminPort, string DefaultService, string WorkingDirectory, IReadOnlyList<string> ProxyArguments)
+{
+    public Uri AdminReadyUrl => new($"http://127.0.0.1:{AdminPort.ToString(CultureInfo.InvariantCulture)}/ready");
+
+    public ProcessSpec ProxyProcess(WeftCommandLine weft) =>
+        weft.Spec("ingress", ProcessRole.Proxy, ProxyArguments, WorkingDirectory);
+}
+
+/// <summary>How to run this same `weft` again (for `weft proxy`, `weft control` children).</summary>
+internal sealed record WeftCommandLine(string FileName, IReadOnlyList<string> Prefix)
+{
+    /// <summary>The running weft: `dotnet weft.dll` when run through the dotnet host, else the apphost.</summary>
+    public static WeftCommandLine Current()
+    {
+        var host = Environment.ProcessPath ?? "dotnet";
+        var assembly = typeof(WeftCommandLine).Assembly.Location;
+        return Path.GetFileNameWithoutExtension(host) == "dotnet" ? new(host, [assembly]) : new(host, []);
+    }
+
+    public ProcessSpec Spec(string name, ProcessRole role, IReadOnlyList<string> arguments, string workingDirectory) =>
+        new(name, role, FileName, [.. Prefix, .. arguments], new Dictionary<string, string>(), workingDirectory);
+}
