@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Net;
 using Microsoft.Extensions.Logging;
+using Weft.Cli.Up;
 using Weft.Control;
 
 namespace Weft.Cli.Hosts;
@@ -43,7 +44,7 @@ internal static class ControlCommand
     private static async Task<int> RunAsync(ControlPlaneOptions options)
     {
         using var shutdown = new ShutdownSignal();
-        using var parent = ParentLiveness.Watch(shutdown.Trigger);
+        using var parent = ParentWatch.WhenParentExits().Register(shutdown.Trigger);
         using var loggers = HostLogging.Create();
         var log = loggers.CreateLogger("weft.control");
         var plane = new ControlPlane(options, loggers);

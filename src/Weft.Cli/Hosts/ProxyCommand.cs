@@ -1,0 +1,126 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Weft.Cli.Up;
+using Weft.Protocol.Discovery;
+using Weft.Proxy;
+using Weft.Proxy.Discovery;
+
+namespace Weft.Cli.Hosts;
+
+/// <summary>`weft proxy`: one sidecar (or gateway) beside one workload, fed by the control plane.</summary>
+internal static class ProxyCommand
+{
+    public static Command Create()
+    {
+        var service = new Option<string?>("--service") { Description = "The Service this workload serves (sidecar), or the gateway's name" };
+        var version = new Option<string>("--version") { Description = "The workload's version", DefaultValueFactory = _ => "v1" };
+        var ns = new Option<string>("--namespace", "-n") { Description = "The workload's namespace", DefaultValueFactory = _ => "default" };
+        var instance = new Option<string?>("--instance") { Description = "Unique instance id (default: <service>-<pid>)" };
+        var appPort = new Option<int>("--app-port") { Description = "Where the local app listens on 127.0.0.1 (0: no app)" };
+        var appProtocol = new Option<string>("--app-protocol") { Description = "http | http2 | grpc | tcp", DefaultValueFactory = _ => "http" };
+        var inboundPort = new Option<int>("--inbound-port") { Description = "Port peers dial to reach this workload", DefaultValueFactory = _ => 15006 };
+        var adminPort = new Option<int>("--admin-port") { Description = "Admin port (/ready, /stats/prometheus, /config_dump, /clusters)", DefaultValueFactory = _ => 15000 };
+        var address = new Option<string>("--address") { Description = "Address peers dial for the inbound listener", DefaultValueFactory = _ => "127.0.0.1" };
+        var upstreams = new Option<string[]>("--upstream") { Description = "SERVICE=PORT: a local outbound port for an upstream service (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var labels = new Option<string[]>("--label") { Description = "KEY=VALUE workload label (repeatable)" };
+        var control = new Option<string>("--control") { Description = "Control plane discovery address", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("WEFT_DISCOVERY") ?? "http://127.0.0.1:15010" };
+        var mode = new Option<string>("--mode") { Description = "explicit (local ports) | transparent (iptables; not yet available)", DefaultValueFactory = _ => "explicit" };
+        var gateway = new Option<string?>("--gateway") { Description = "ingress | egress: run as a gateway instead of a sidecar" };
+        var gatewayName = new Option<string>("--gateway-name") { Description = "The Gateway resource this gateway implements", DefaultValueFactory = _ => "ingress" };
+        var gatewayPort = new Option<int>("--gateway-port") { Description = "The port the gateway serves", DefaultValueFactory = _ => 8080 };
+        var defaultService = new Option<string?>("--default-service") { Description = "Gateway: the Service it forwards to unless a route says otherwise" };
+        var drain = new Option<double>("--drain-seconds") { Description = "How long in-flight requests may finish on shutdown", DefaultValueFactory = _ => 5 };
+
+        var command = new Command("proxy", "Run one sidecar (or gateway) beside one workload")
+        {
+            service, version, ns, instance, appPort, appProtocol, inboundPort, adminPort, address, upstreams, labels,
+            control, mode, gateway, gatewayName, gatewayPort, defaultService, drain,
+        };
+        command.SetAction(async (parse, _) =>
+        {
+            var errors = new List<string>();
+            var isGateway = parse.GetValue(gateway) is { } g;
+            if (isGateway && parse.GetValue(gateway) != "ingress") errors.Add($"--gateway {parse.GetValue(gateway)}: only ingress is available in this release");
+            if (parse.GetValue(mode) != "explicit") errors.Add($"--mode {parse.GetValue(mode)}: only explicit mode is available in this release");
+            var svc = parse.GetValue(service) ?? (isGateway ? parse.GetValue(gatewayName) : null);
+            if (string.IsNullOrEmpty(svc)) errors.Add("--service is required for a sidecar");
+            if (isGateway && string.IsNullOrEmpty(parse.GetValue(defaultService))) errors.Add("--default-service is required for a gateway");
+            if (!Uri.TryCreate(parse.GetValue(control), UriKind.Absolute, out var controlUri)) errors.Add($"--control {parse.GetValue(control)}: not a URL");
+            var node = new Node
+            {
+                Service = svc ?? "",
+                Version = parse.GetValue(version)!,
+                Namespace = parse.GetValue(ns)!,
+                Address = parse.GetValue(address)!,
+                Role = isGateway ? Role.Gateway : Role.Sidecar,
+                AppPort = (uint)Math.Max(0, parse.GetValue(appPort)),
+                AppProtocol = parse.GetValue(appProtocol)!,
+                InboundPort = isGateway ? 0 : (uint)parse.GetValue(inboundPort),
+                GatewayPort = isGateway ? (uint)parse.GetValue(gatewayPort) : 0,
+                GatewayName = isGateway ? parse.GetValue(gatewayName)! : "",
+                DefaultService = parse.GetValue(defaultService) ?? "",
+            };
+            node.Id = parse.GetValue(instance) ?? $"{node.Service}-{Environment.ProcessId}";
+            foreach (var u in parse.GetValue(upstreams) ?? [])
+            {
+                if (SplitPair(u, out var k, out var v) && uint.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536)
+                    node.Upstreams[k] = port;
+                else errors.Add($"--upstream {u}: expected SERVICE=PORT");
+            }
+            foreach (var l in parse.GetValue(labels) ?? [])
+            {
+                if (SplitPair(l, out var k, out var v)) node.Labels[k] = v;
+                else errors.Add($"--label {l}: expected KEY=VALUE");
+            }
+            if (errors.Count > 0)
+            {
+                foreach (var e in errors) Console.Error.WriteLine($"weft proxy: {e}");
+                return 2;
+            }
+            var admin = parse.GetValue(adminPort);
+            node.AdminUrl = $"http://127.0.0.1:{admin}";
+            return await RunAsync(node, admin, controlUri!, TimeSpan.FromSeconds(parse.GetValue(drain))).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(Node node, int adminPort, Uri control, TimeSpan drain)
+    {
+        using var shutdown = new ShutdownSignal();
+        using var parent = ParentWatch.WhenParentExits().Register(shutdown.Trigger);
+        using var loggers = HostLogging.Create();
+        var log = loggers.CreateLogger("weft.proxy");
+        var identity = new ProxyIdentity(node.Service, node.Version, node.Namespace, node.Role);
+        await using var host = new ProxyHost(identity, IPAddress.Loopback, adminPort, loggers);
+        try
+        {
+            await host.StartAsync(shutdown.Token).ConfigureAwait(false);
+        }
+        catch (IOException e)
+        {
+            Console.Error.WriteLine($"weft proxy: admin port {adminPort}: {e.Message}");
+            return 1;
+        }
+        using var discovery = DiscoveryClient.ForControlPlane(control, node, host.ConfigSink, logger: loggers.CreateLogger<DiscoveryClient>());
+        log.LogInformation("proxy {Id} ({Role}) started: admin http://127.0.0.1:{Admin}, control {Control}", node.Id, node.Role, adminPort, control);
+        // Discovery keeps running until we stop: it reconnects by itself while the control plane is away.
+        var discovering = discovery.RunAsync(shutdown.Token);
+        try { await Task.Delay(Timeout.Infinite, shutdown.Token).ConfigureAwait(false); }
+        catch (OperationCanceledException) { }
+        log.LogInformation("proxy {Id} draining (up to {Seconds}s)", node.Id, drain.TotalSeconds);
+        await host.StopAsync(drain).ConfigureAwait(false);
+        try { await discovering.ConfigureAwait(false); }
+        catch (OperationCanceledException) { }
+        return 0;
+    }
+
+    private static bool SplitPair(string text, out string key, out string value)
+    {
+        var eq = text.IndexOf('=', StringComparison.Ordinal);
+        key = eq > 0 ? text[..eq] : "";
+        value = eq > 0 ? text[(eq + 1)..] : "";
+        return eq > 0 && value.Length > 0;
+    }
+}

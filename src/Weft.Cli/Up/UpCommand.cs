@@ -1,0 +1,222 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Weft.Cli.Commands;
+using Weft.Cli.Hosts;
+using Weft.Control.Api;
+using Weft.Model.Parsing;
+using Weft.Model.Resources;
+using Weft.Model.Serialization;
+using Weft.Model.Topology;
+
+namespace Weft.Cli.Up;
+
+/// <summary>
+/// `weft up`: the control plane, every workload of the topology with its sidecar, and the ingress
+/// gateway, on this machine; blocks until Ctrl-C/SIGTERM, then stops everything in order.
+/// </summary>
+internal static class UpCommand
+{
+    private static readonly TimeSpan ReadyDeadline = TimeSpan.FromSeconds(60);
+
+    public static Command Create()
+    {
+        var file = new Option<string?>("--file", "-f") { Description = "The topology file (default: examples/shop/mesh.yaml)" };
+        var ingressPort = new Option<int?>("--ingress-port") { Description = "Where the ingress gateway listens (default: the topology's, 8080)" };
+        var isolation = new Option<string>("--isolation") { Description = "none | netns (root: each workload in its own network namespace)", DefaultValueFactory = _ => "none" };
+        var dataDir = new Option<string?>("--data-dir") { Description = "Control plane data (default: .weft/ beside the topology file)" };
+        var discoveryPort = new Option<int>("--discovery-port") { Description = "Control plane discovery port", DefaultValueFactory = _ => 15010 };
+        var apiPort = new Option<int>("--api-port") { Description = "Control plane HTTP API port", DefaultValueFactory = _ => 15014 };
+        var command = new Command("up", "Bring a whole mesh up on this machine: control plane, workloads with sidecars, ingress gateway")
+        {
+            file, ingressPort, isolation, dataDir, discoveryPort, apiPort,
+        };
+        command.SetAction(async (parse, _) =>
+        {
+            if (parse.GetValue(isolation) is { } iso && iso != "none")
+            {
+                Console.Error.WriteLine(iso == "netns"
+                    ? "weft up: --isolation netns is not available in this release (it arrives with transparent interception)"
+                    : $"weft up: --isolation {iso}: expected none or netns");
+                return 2;
+            }
+            var path = parse.GetValue(file) ?? DefaultTopology();
+            if (path is null || !File.Exists(path))
+            {
+                Console.Error.WriteLine($"weft up: topology file {path ?? "examples/shop/mesh.yaml"} not found (give one with -f)");
+                return 2;
+            }
+            var (topology, errors) = TopologyLoader.Load(Path.GetFullPath(path));
+            if (topology is null || errors.Count > 0)
+            {
+                foreach (var e in errors) Console.Error.WriteLine(e);
+                return 1;
+            }
+            var settings = new UpSettings(topology, parse.GetValue(dataDir) is { } d ? Path.GetFullPath(d) : Path.Combine(topology.Directory, ".weft"),
+                parse.GetValue(discoveryPort), parse.GetValue(apiPort), parse.GetValue(ingressPort));
+            return await RunAsync(settings).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private sealed record UpSettings(Topology Topology, string DataDir, int DiscoveryPort, int ApiPort, int? IngressPort)
+    {
+        public Uri Api => new($"http://127.0.0.1:{ApiPort.ToString(CultureInfo.InvariantCulture)}");
+        public string Discovery => $"http://127.0.0.1:{DiscoveryPort.ToString(CultureInfo.InvariantCulture)}";
+    }
+
+    private static async Task<int> RunAsync(UpSettings settings)
+    {
+        var topology = settings.Topology;
+        var ingress = settings.IngressPort ?? topology.Ingress?.Port;
+        var busy = new[] { settings.DiscoveryPort, settings.ApiPort }.Concat(ingress is { } i ? [i] : []).Where(p => !IsFree(p)).ToList();
+        if (busy.Count > 0)
+        {
+            Console.Error.WriteLine($"weft up: port {string.Join(", ", busy)} already in use on 127.0.0.1 (is another `weft up` or `weft control` running?)");
+            return 1;
+        }
+
+        using var shutdown = new ShutdownSignal();
+        await using var supervisor = new ProcessSupervisor(Console.Out);
+        var weft = WeftCommandLine.Current();
+        try
+        {
+            supervisor.Start(weft.Spec("control", ProcessRole.ControlPlane,
+                ["control", "--data-dir", settings.DataDir, "--discovery-port", Text(settings.DiscoveryPort), "--api-port", Text(settings.ApiPort)],
+                topology.Directory));
+            if (!await ReadinessProbe.WaitAsync(new Uri(settings.Api, "/ready"), ReadyDeadline, shutdown.Token).ConfigureAwait(false))
+                return Fail("the control plane was not ready within 60 s; see its output above");
+
+            if (await ApplyConfigAsync(settings, shutdown.Token).ConfigureAwait(false) is { } applyError)
+                return Fail(applyError);
+
+            var plan = LaunchPlan.Create(topology, new LaunchOptions(settings.Discovery, settings.IngressPort), new PortAllocator().Next);
+            await MeshStartup.StartAsync(plan, supervisor, weft, ReadyDeadline, shutdown.Token).ConfigureAwait(false);
+            await WaitForAppsAsync(topology, plan, shutdown.Token).ConfigureAwait(false);
+
+            if (plan.Gateway is { } gateway) Say($"ingress       http://127.0.0.1:{Text(gateway.Port)}");
+            Say($"control       {settings.Api} (discovery {settings.Discovery[7..]}, data {settings.DataDir})");
+            foreach (var r in plan.Replicas) Say($"proxy {r.Instance,-14} admin http://127.0.0.1:{Text(r.AdminPort)}  inbound 127.0.0.1:{Text(r.InboundPort)}  app 127.0.0.1:{Text(r.AppPort)}");
+            if (plan.Gateway is { } g) Say($"proxy {"ingress",-14} admin http://127.0.0.1:{Text(g.AdminPort)}");
+            Say("mesh ready");
+            try { await Task.Delay(Timeout.Infinite, shutdown.Token).ConfigureAwait(false); }
+            catch (OperationCanceledException) { }
+            Say("stopping: draining apps, then proxies, then the control plane");
+            return 0;
+        }
+        catch (OperationCanceledException) when (shutdown.Token.IsCancellationRequested)
+        {
+            Say("interrupted during start-up; stopping");
+            return 130;
+        }
+        catch (TimeoutException e)
+        {
+            return Fail(e.Message);
+        }
+        finally
+        {
+            await supervisor.StopAllAsync().ConfigureAwait(false);
+            Say("stopped");
+        }
+    }
+
+    /// <summary>
+    /// Applies the topology's config files plus a Service for every workload no config declares, in one
+    /// all-or-nothing apply; the control plane's errors name the user's files and lines.
+    /// </summary>
+    private static async Task<string?> ApplyConfigAsync(UpSettings settings, CancellationToken ct)
+    {
+        var files = new List<ApiFile>();
+        var declared = new List<Resource>();
+        foreach (var path in settings.Topology.ConfigFiles.SelectMany(Expand))
+        {
+            var text = await File.ReadAllTextAsync(path, ct).ConfigureAwait(false);
+            files.Add(new ApiFile(Path.GetRelativePath(Environment.CurrentDirectory, path), text));
+            declared.AddRange(ResourceParser.Parse(text, path).Resources);
+        }
+        var implied = ImpliedServices.From(settings.Topology, declared);
+        if (implied.Count > 0) files.Add(new ApiFile("<services implied by the topology>", ResourceYaml.Serialize(implied)));
+        if (files.Count == 0) return null;
+
+        using var client = new ApiClient(settings.Api);
+        var response = await client.PostAsync("/api/v1/apply", new ApplyRequest(files), ct).ConfigureAwait(false);
+        if (response.Ok)
+        {
+            var result = response.Read<ChangeResponse>();
+            Say(result.NewRevision ? $"config applied: revision {Text(result.Revision)}" : $"config unchanged: revision {Text(result.Revision)}");
+            return null;
+        }
+        if ((int)response.Status == 422)
+        {
+            foreach (var e in response.Read<ValidationErrorsResponse>().Errors) Console.Error.WriteLine(e);
+            return "the topology's config was rejected (nothing was applied)";
+        }
+        return "applying the topology's config failed: " + response.ErrorMessage();
+    }
+
+    private static IEnumerable<string> Expand(string path) =>
+        Directory.Exists(path)
+            ? Directory.EnumerateFiles(path).Where(f => f.EndsWith(".yaml", StringComparison.Ordinal) || f.EndsWith(".yml", StringComparison.Ordinal)).Order(StringComparer.Ordinal)
+            : [path];
+
+    /// <summary>
+    /// Apps that receive traffic (some workload's upstream, or the ingress's service) must be listening
+    /// before the mesh is called ready, or its first requests would meet a closed port.
+    /// </summary>
+    private static async Task WaitForAppsAsync(Topology topology, LaunchPlan plan, CancellationToken ct)
+    {
+        var called = topology.Workloads.SelectMany(w => w.Upstreams).ToHashSet(StringComparer.Ordinal);
+        if (topology.Ingress is { } ingress) called.Add(ingress.Service);
+        var deadline = DateTime.UtcNow + ReadyDeadline;
+        foreach (var replica in plan.Replicas.Where(r => called.Contains(r.Workload.Service)))
+        {
+            while (!await AcceptsAsync(replica.AppPort, ct).ConfigureAwait(false))
+            {
+                if (DateTime.UtcNow > deadline) throw new TimeoutException($"app {replica.Instance} is not listening on 127.0.0.1:{Text(replica.AppPort)} after {ReadyDeadline.TotalSeconds:0} s");
+                await Task.Delay(50, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task<bool> AcceptsAsync(int port, CancellationToken ct)
+    {
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try { await socket.ConnectAsync(IPAddress.Loopback, port, ct).ConfigureAwait(false); return true; }
+        catch (SocketException) { return false; }
+    }
+
+    private static bool IsFree(int port)
+    {
+        try
+        {
+            using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            return true;
+        }
+        catch (SocketException) { return false; }
+    }
+
+    private static string? DefaultTopology()
+    {
+        const string relative = "examples/shop/mesh.yaml";
+        if (File.Exists(relative)) return relative;
+        // ./weft may be run from another folder: look beside the repository this weft was built from.
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, relative);
+            if (File.Exists(candidate)) return candidate;
+        }
+        return null;
+    }
+
+    private static int Fail(string message)
+    {
+        Console.Error.WriteLine($"weft up: {message}");
+        return 1;
+    }
+
+    private static void Say(string line) => Console.Out.WriteLine("weft: " + line);
+
+    private static string Text(long value) => value.ToString(CultureInfo.InvariantCulture);
+}
