@@ -45,7 +45,7 @@ internal sealed class RouteMatcher
         }
         var query = QueryParams;
         if (query.Length != 0)
-            return MatchesQuery(request.Query, query);
+            return MatchesQuery(request.QueryString.Value, query);
         return true;
     }
 
@@ -68,17 +68,36 @@ internal sealed class RouteMatcher
         }
     }
 
-    // Query parsing allocates; only routes that match on query pay it.
-    private static bool MatchesQuery(IQueryCollection query, ValueMatcher[] matchers)
+    // Query names are case-sensitive here (Gateway API), unlike ASP.NET's Request.Query: parse the raw
+    // string. Allocates, so only routes that match on query pay it.
+    private static bool MatchesQuery(string? queryString, ValueMatcher[] matchers)
     {
+        if (string.IsNullOrEmpty(queryString))
+            return false;
         for (var i = 0; i < matchers.Length; i++)
         {
             var m = matchers[i];
-            if (!query.TryGetValue(m.Name, out var values) || !m.MatchesValue(values))
+            var found = false;
+            var query = queryString.AsSpan(queryString[0] == '?' ? 1 : 0);
+            foreach (var range in query.Split('&'))
+            {
+                var pair = query[range];
+                var eq = pair.IndexOf('=');
+                var name = Unescape(eq < 0 ? pair : pair[..eq]);
+                if (!string.Equals(name, m.Name, StringComparison.Ordinal))
+                    continue;
+                // The first occurrence of a repeated parameter decides, as in Envoy.
+                found = m.MatchesValue(eq < 0 ? "" : Unescape(pair[(eq + 1)..]));
+                break;
+            }
+            if (!found)
                 return false;
         }
         return true;
     }
+
+    private static string Unescape(ReadOnlySpan<char> value) =>
+        Uri.UnescapeDataString(value.ToString().Replace('+', ' '));
 }
 
 /// <summary>A header or query-parameter match: exact (case-sensitive value) or full-match regex.</summary>
