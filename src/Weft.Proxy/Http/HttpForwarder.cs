@@ -34,53 +34,72 @@ internal sealed class HttpForwarder
         if (endpoints.Length == 0)
             return new ForwardOutcome(ForwardResult.NoEndpoints, null, "", null);
 
-        var aborted = context.RequestAborted;
         var content = CreateContent(context);
         var request = CreateRequest(context, content, cluster.UsesHttp2);
         var target = RequestTarget(context);
-        var invoker = _clients.For(cluster.ConnectTimeout);
         var start = cluster.Balancer.PickStart(endpoints.Length);
 
-        HttpResponseMessage response;
-        EndpointRuntime endpoint;
-        for (var attempt = 0; ; attempt++)
+        return await SendAsync(context, cluster, responseModifiers, content, request, target, start).ConfigureAwait(false);
+    }
+
+    private async ValueTask<ForwardOutcome> SendAsync(HttpContext context, ClusterRuntime cluster, HeaderModifierRuntime[] responseModifiers,
+        StreamingRequestContent? content, HttpRequestMessage request, string target, int start)
+    {
+        var endpoints = cluster.Endpoints;
+        var aborted = context.RequestAborted;
+        var invoker = _clients.For(cluster.ConnectTimeout);
+        try
         {
-            endpoint = endpoints[(start + attempt) % endpoints.Length];
-            request.RequestUri = new Uri(endpoint.BaseUri + target, UriKind.Absolute);
-            endpoint.Stats.RecordRequest();
-            try
+            HttpResponseMessage response;
+            EndpointRuntime endpoint;
+            for (var attempt = 0; ; attempt++)
             {
-                response = await invoker.SendAsync(request, aborted).ConfigureAwait(false);
-                break;
-            }
-            catch (Exception ex)
-            {
-                var result = ClassifySendFailure(ex, aborted, content);
-                RecordFailure(endpoint, result, ex);
-                if (result == ForwardResult.ConnectFailed && attempt + 1 < endpoints.Length && content?.Started != true)
+                endpoint = endpoints[(start + attempt) % endpoints.Length];
+                request.RequestUri = new Uri(endpoint.BaseUri + target, UriKind.Absolute);
+                endpoint.Stats.RecordRequest();
+                try
                 {
-                    request = CloneForRetry(request);
-                    continue;
+                    response = await invoker.SendAsync(request, aborted).ConfigureAwait(false);
+                    break;
                 }
-                return new ForwardOutcome(result, endpoint, "", ex);
+                catch (Exception ex)
+                {
+                    var result = ClassifySendFailure(ex, aborted, content);
+                    RecordFailure(endpoint, result, ex);
+                    if (result == ForwardResult.ConnectFailed && attempt + 1 < endpoints.Length && content?.Started != true)
+                    {
+                        var retry = CloneForRetry(request);
+                        // The content moves to the new message; the old one must not dispose it.
+                        request.Content = null;
+                        request.Dispose();
+                        request = retry;
+                        continue;
+                    }
+                    return new ForwardOutcome(result, endpoint, "", ex);
+                }
+            }
+
+            using (response)
+            {
+                var grpcStatus = CopyResponseHead(context, response, responseModifiers);
+                var (bodyResult, bodyError) = await CopyResponseBodyAsync(context, response, aborted).ConfigureAwait(false);
+                if (bodyResult != ForwardResult.Success)
+                {
+                    if (bodyResult == ForwardResult.ResponseBodyFailed)
+                        RecordFailure(endpoint, bodyResult, bodyError);
+                    // Headers may be out already; a truncated response must not look complete.
+                    context.Abort();
+                    return new ForwardOutcome(bodyResult, endpoint, grpcStatus, bodyError);
+                }
+                if (cluster.UsesHttp2)
+                    grpcStatus = CopyTrailers(context, response) ?? grpcStatus;
+                return new ForwardOutcome(ForwardResult.Success, endpoint, grpcStatus, null);
             }
         }
-
-        using (response)
+        finally
         {
-            var grpcStatus = CopyResponseHead(context, response, responseModifiers);
-            var (bodyResult, bodyError) = await CopyResponseBodyAsync(context, response, aborted).ConfigureAwait(false);
-            if (bodyResult != ForwardResult.Success)
-            {
-                if (bodyResult == ForwardResult.ResponseBodyFailed)
-                    RecordFailure(endpoint, bodyResult, bodyError);
-                // Headers may be out already; a truncated response must not look complete.
-                context.Abort();
-                return new ForwardOutcome(bodyResult, endpoint, grpcStatus, bodyError);
-            }
-            if (cluster.UsesHttp2)
-                grpcStatus = CopyTrailers(context, response) ?? grpcStatus;
-            return new ForwardOutcome(ForwardResult.Success, endpoint, grpcStatus, null);
+            // Disposes the message that was sent last (with its content); earlier ones were disposed on retry.
+            request.Dispose();
         }
     }
 

@@ -68,10 +68,13 @@ internal sealed class ListenerSet
                 var bound = await BindAsync(listener, isTcp, cancellationToken).ConfigureAwait(false);
                 opened.Add(bound);
             }
-            catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or InvalidOperationException)
+            catch (Exception ex)
             {
+                // Whatever stopped us (port in use, cancellation), nothing of this config may stay open.
                 foreach (var b in opened)
                     await StopAsync(b, TimeSpan.Zero).ConfigureAwait(false);
+                if (ex is OperationCanceledException)
+                    throw;
                 return listener.Key + ": port: cannot listen on " + listener.Address + ":" +
                     listener.Port.ToString(CultureInfo.InvariantCulture) + ": " + (ex.InnerException?.Message ?? ex.Message);
             }
