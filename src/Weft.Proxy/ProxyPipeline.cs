@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Weft.Protocol.Discovery;
@@ -20,7 +21,7 @@ namespace Weft.Proxy;
 ///   6. request header modifiers of the route;
 ///   7. balance + forward: round robin over the cluster's endpoints, next endpoint on connect failure;
 ///   8. answer failures with 503 + x-weft-reason (or abort a response already started);
-///   9. count the request in weft_requests_total.
+///   9. count the request in weft_requests_total and its time in weft_request_duration_seconds.
 /// Each step is a small method so that later steps (authz, retries, mTLS) slot in visibly.
 /// </summary>
 internal sealed class ProxyPipeline
@@ -55,6 +56,7 @@ internal sealed class ProxyPipeline
 
     public async Task HandleAsync(HttpContext context, int port)
     {
+        var started = Stopwatch.GetTimestamp();
         var runtime = _state.Current;                                           // 1
         if (!runtime.ListenersByPort.TryGetValue(port, out var listener))       // 2
         {
@@ -88,7 +90,7 @@ internal sealed class ProxyPipeline
 
         if (outcome.Result != ForwardResult.Success)                              // 8
             await AnswerFailureAsync(context, outcome.Result, listener, cluster).ConfigureAwait(false);
-        Record(context, listener, source, cluster, outcome);                      // 9
+        Record(context, listener, source, cluster, outcome, Stopwatch.GetTimestamp() - started); // 9
     }
 
     private SourceIdentity ResolveSource(IHeaderDictionary headers, Direction direction)
@@ -174,7 +176,7 @@ internal sealed class ProxyPipeline
         return response.WriteAsync(message, context.RequestAborted);
     }
 
-    private void Record(HttpContext context, Config.ListenerRuntime listener, SourceIdentity source, ClusterRuntime? cluster, in ForwardOutcome outcome)
+    private void Record(HttpContext context, Config.ListenerRuntime listener, SourceIdentity source, ClusterRuntime? cluster, in ForwardOutcome outcome, long elapsedTicks)
     {
         string direction, sourceService, sourceVersion, destinationService, destinationVersion;
         if (listener.Direction == Direction.Inbound)
@@ -198,7 +200,7 @@ internal sealed class ProxyPipeline
         }
         var code = outcome.Result == ForwardResult.ClientAborted && !context.Response.HasStarted ? 0 : context.Response.StatusCode;
         _metrics.RecordRequest(new RequestLabels(direction, sourceService, sourceVersion, destinationService, destinationVersion,
-            ProxyMetrics.StatusCodeText(code), outcome.GrpcStatus, ProtocolOf(context.Request), "false"));
+            ProxyMetrics.StatusCodeText(code), outcome.GrpcStatus, ProtocolOf(context.Request), "false"), elapsedTicks);
     }
 
     private static string ProtocolOf(HttpRequest request)
