@@ -74,7 +74,7 @@ public sealed class ProxyHost : IAsyncDisposable
     {
         var handler = new AdminHandler(_state, _metrics, () => Volatile.Read(ref _draining) != 0);
         var admin = KestrelServers.Create(new IPEndPoint(_adminAddress, _adminPortRequested),
-            o => o.Protocols = HttpProtocols.Http1AndHttp2, _loggerFactory);
+            o => o.Protocols = HttpProtocols.Http1, _loggerFactory);
         await admin.StartAsync(new DelegateApplication(handler), cancellationToken).ConfigureAwait(false);
         _admin = admin;
         AdminPort = KestrelServers.BoundPort(admin, _adminPortRequested);

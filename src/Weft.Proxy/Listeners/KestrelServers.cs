@@ -33,8 +33,9 @@ internal static class KestrelServers
         limits.MinResponseDataRate = null;
         limits.Http2.MaxStreamsPerConnection = 1024;
         options.Listen(endpoint, configure);
-        var transport = new SocketTransportFactory(Options.Create(new SocketTransportOptions()), loggerFactory);
-        return new KestrelServer(Options.Create(options), transport, loggerFactory);
+        var logs = new KestrelLogFilter(loggerFactory);
+        var transport = new SocketTransportFactory(Options.Create(new SocketTransportOptions()), logs);
+        return new KestrelServer(Options.Create(options), transport, logs);
     }
 
     /// <summary>The port actually bound (differs from the requested one when it was 0).</summary>

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Weft.Protocol.Discovery;
 using Weft.Proxy.Config;
@@ -22,7 +23,11 @@ public sealed class TestProxy : IAsyncDisposable
 
     public static async Task<TestProxy> StartAsync(ProxyIdentity? identity = null, ProxyHostOptions? options = null)
     {
-        var host = new ProxyHost(identity ?? DefaultIdentity, IPAddress.Loopback, 0, NullLoggerFactory.Instance,
+        // WEFT_TEST_LOG=1 shows the proxy's own logs when a test needs explaining.
+        ILoggerFactory logs = Environment.GetEnvironmentVariable("WEFT_TEST_LOG") == "1"
+            ? LoggerFactory.Create(b => b.AddSimpleConsole().SetMinimumLevel(LogLevel.Debug))
+            : NullLoggerFactory.Instance;
+        var host = new ProxyHost(identity ?? DefaultIdentity, IPAddress.Loopback, 0, logs,
             options ?? new ProxyHostOptions { ListenerDrainTimeout = TimeSpan.FromSeconds(10) });
         await host.StartAsync();
         return new TestProxy(host);
