@@ -48,6 +48,7 @@ internal sealed class ConfigApplier : IProxyConfigSink
             _state.Publish(result.Runtime);
             _metrics.ConfigRevision = next.ConfigRevision;
             _listeners.CloseRemoved(result.Runtime);
+            _builder.ForgetEndpointsNotIn(result.Runtime);
             Log.ConfigApplied(_logger, next.ConfigRevision, next.VersionInfo, result.Runtime.ListenersByPort.Count, result.Runtime.Clusters.Count);
             return null;
         }

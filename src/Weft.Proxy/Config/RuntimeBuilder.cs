@@ -99,6 +99,25 @@ internal sealed class RuntimeBuilder
             errors, warnings);
     }
 
+    /// <summary>Drops counters of endpoints the published runtime no longer has, so churn does not grow memory.</summary>
+    public void ForgetEndpointsNotIn(ProxyRuntime current)
+    {
+        var live = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (name, cluster) in current.Clusters)
+        {
+            foreach (var e in cluster.Endpoints)
+                live.Add(StatsKey(name, e.Address, (uint)e.Port));
+        }
+        foreach (var key in _endpointStats.Keys)
+        {
+            if (!live.Contains(key))
+                _endpointStats.TryRemove(key, out _);
+        }
+    }
+
+    private static string StatsKey(string cluster, string address, uint port) =>
+        cluster + "|" + address + ":" + port.ToString(CultureInfo.InvariantCulture);
+
     private ClusterRuntime? BuildCluster(string name, string key, Cluster spec,
         Dictionary<string, (string Key, ClusterEndpoints Spec)> endpointSpecs, ProxyRuntime previous, List<string> errors)
     {
@@ -116,7 +135,7 @@ internal sealed class RuntimeBuilder
                 for (var i = 0; i < endpoints.Length; i++)
                 {
                     var e = eps.Spec.Endpoints[i];
-                    var stats = _endpointStats.GetOrAdd(name + "|" + e.Address + ":" + e.Port.ToString(CultureInfo.InvariantCulture),
+                    var stats = _endpointStats.GetOrAdd(StatsKey(name, e.Address, e.Port),
                         static _ => new EndpointStats());
                     endpoints[i] = new EndpointRuntime(e.Address, (int)e.Port, e.InstanceId,
                         string.IsNullOrEmpty(e.Service) ? spec.Service : e.Service, e.Version, stats);
