@@ -23,6 +23,26 @@ public sealed class ConfigApplyTests
     }
 
     [Fact]
+    public void Backtracking_only_regex_constructs_are_rejected()
+    {
+        var match = ConfigBuilder.Prefix("/");
+        match.Headers.Add(new HeaderMatch { Name = "x-id", Kind = HeaderMatch.Types.Kind.Regex, Value = @"(a)\1" });
+        var error = Assert.Single(Errors(new ConfigBuilder().Routes("rt", ConfigBuilder.Route("r", [match], ("c", 1))).Build()));
+        Assert.StartsWith("route/rt: routes[0].matches[0].headers[0].value: unsupported regex \"(a)\\1\": ", error);
+    }
+
+    [Fact]
+    public void Resource_key_must_match_the_resource()
+    {
+        var resources = new ProxyResources(1, "v1", System.Collections.Immutable.ImmutableDictionary<string, Resource>.Empty
+            .Add("cluster/wrong", new Resource { Name = "default/catalog", Cluster = new Cluster { Service = "catalog" } })
+            .Add("listener/empty", new Resource { Name = "empty" }));
+        var errors = Errors(resources);
+        Assert.Contains("cluster/wrong: key does not match the resource, expected \"cluster/default/catalog\"", errors);
+        Assert.Contains("listener/empty: unknown resource kind", errors);
+    }
+
+    [Fact]
     public void Every_malformed_value_is_reported_at_once()
     {
         var badHeader = ConfigBuilder.Prefix("/");
