@@ -15,6 +15,13 @@ public sealed record ProxyHostOptions
     /// <summary>How long a listener removed by a config change lets its in-flight requests finish.</summary>
     public TimeSpan ListenerDrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Run request handling on the socket thread instead of hopping to the thread pool (Kestrel's
+    /// UnsafePreferInlineScheduling). Safe here because the proxy never blocks a thread; pair it with
+    /// DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1. Off by default until benchmarks confirm it.
+    /// </summary>
+    public bool InlineSocketCompletions { get; init; }
+
     /// <summary>Randomness for weighted backend picks; tests pass a seeded one.</summary>
     public Random? Random { get; init; }
 }
@@ -54,7 +61,7 @@ public sealed class ProxyHost : IAsyncDisposable
         var forwarder = new HttpForwarder(_clients, loggerFactory.CreateLogger("Weft.Proxy.Http"));
         var pipeline = new ProxyPipeline(_state, identity, forwarder, _metrics, options.Random ?? Random.Shared);
         var tcp = new TcpForwarder(_state, loggerFactory.CreateLogger("Weft.Proxy.Tcp"));
-        var listeners = new ListenerSet(pipeline, tcp, _metrics, loggerFactory, options.ListenerDrainTimeout);
+        var listeners = new ListenerSet(pipeline, tcp, _metrics, loggerFactory, options.ListenerDrainTimeout, options.InlineSocketCompletions);
         _applier = new ConfigApplier(_state, listeners, _metrics, _logger);
     }
 

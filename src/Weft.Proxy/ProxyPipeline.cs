@@ -121,12 +121,14 @@ internal sealed class ProxyPipeline
     private SourceIdentity ParseSourceSlow(string value)
     {
         var parts = value.Split(';');
+        // Bounded: a caller sending random values must grow neither this cache nor the metric series
+        // without end. Past the bound, new sources count as unknown (until mTLS identities replace the header).
+        if (_sources.Count >= MaxCachedSources)
+            return UnknownSource;
         var parsed = new SourceIdentity(
             parts.Length > 0 && parts[0].Length > 0 ? parts[0] : Unknown,
             parts.Length > 1 && parts[1].Length > 0 ? parts[1] : Unknown);
-        // Bounded: a client sending random values must not grow memory without end.
-        if (_sources.Count < MaxCachedSources)
-            _sources.TryAdd(value, parsed);
+        _sources.TryAdd(value, parsed);
         return parsed;
     }
 
@@ -200,7 +202,17 @@ internal sealed class ProxyPipeline
         }
         var code = outcome.Result == ForwardResult.ClientAborted && !context.Response.HasStarted ? 0 : context.Response.StatusCode;
         _metrics.RecordRequest(new RequestLabels(direction, sourceService, sourceVersion, destinationService, destinationVersion,
-            ProxyMetrics.StatusCodeText(code), outcome.GrpcStatus, ProtocolOf(context.Request), "false"), elapsedTicks);
+            ProxyMetrics.StatusCodeText(code), GrpcStatusLabel(outcome.GrpcStatus), ProtocolOf(context.Request), "false"), elapsedTicks);
+    }
+
+    /// <summary>gRPC codes are 0-16: anything else an upstream sends is "unknown", so it cannot blow up the series count.</summary>
+    private static string GrpcStatusLabel(string value)
+    {
+        if (value.Length == 0)
+            return value;
+        return int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var code) && code <= 16
+            ? ProxyMetrics.StatusCodeText(code)
+            : Unknown;
     }
 
     private static string ProtocolOf(HttpRequest request)

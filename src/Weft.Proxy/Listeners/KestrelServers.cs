@@ -17,7 +17,8 @@ internal static class KestrelServers
 {
     private static readonly IServiceProvider NoServices = new ServiceCollection().BuildServiceProvider();
 
-    public static KestrelServer Create(IPEndPoint endpoint, Action<ListenOptions> configure, ILoggerFactory loggerFactory)
+    public static KestrelServer Create(IPEndPoint endpoint, Action<ListenOptions> configure, ILoggerFactory loggerFactory,
+        bool inlineCompletions = false)
     {
         var options = new KestrelServerOptions
         {
@@ -34,7 +35,8 @@ internal static class KestrelServers
         limits.Http2.MaxStreamsPerConnection = 1024;
         options.Listen(endpoint, configure);
         var logs = new KestrelLogFilter(loggerFactory);
-        var transport = new SocketTransportFactory(Options.Create(new SocketTransportOptions()), logs);
+        var transport = new SocketTransportFactory(
+            Options.Create(new SocketTransportOptions { UnsafePreferInlineScheduling = inlineCompletions }), logs);
         return new KestrelServer(Options.Create(options), transport, logs);
     }
 

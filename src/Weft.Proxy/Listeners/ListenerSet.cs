@@ -29,9 +29,11 @@ internal sealed class ListenerSet
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly TimeSpan _drainTimeout;
+    private readonly bool _inlineCompletions;
 
-    public ListenerSet(ProxyPipeline pipeline, TcpForwarder tcp, ProxyMetrics metrics, ILoggerFactory loggerFactory, TimeSpan drainTimeout)
+    public ListenerSet(ProxyPipeline pipeline, TcpForwarder tcp, ProxyMetrics metrics, ILoggerFactory loggerFactory, TimeSpan drainTimeout, bool inlineCompletions)
     {
+        _inlineCompletions = inlineCompletions;
         _pipeline = pipeline;
         _tcp = tcp;
         _metrics = metrics;
@@ -136,7 +138,7 @@ internal sealed class ListenerSet
             server = KestrelServers.Create(new IPEndPoint(listener.Address, port), o =>
             {
                 o.Use(_ => connection => CountedTcpAsync(connection, port, tcp, metrics));
-            }, _loggerFactory);
+            }, _loggerFactory, _inlineCompletions);
         }
         else
         {
@@ -144,7 +146,7 @@ internal sealed class ListenerSet
             {
                 o.Protocols = HttpProtocols.Http1AndHttp2;
                 o.Use(next => connection => CountedHttpAsync(connection, port, next, metrics));
-            }, _loggerFactory);
+            }, _loggerFactory, _inlineCompletions);
         }
         try
         {
