@@ -110,7 +110,6 @@ internal sealed class ProxyPipeline
 
     private static readonly SourceIdentity UnknownSource = new(Unknown, Unknown);
 
-
     private SourceIdentity ParseSource(string value)
     {
         if (_sources.TryGetValue(value, out var known))
@@ -163,19 +162,26 @@ internal sealed class ProxyPipeline
         }
     }
 
-    private static Task WriteErrorAsync(HttpContext context, int status, string reason, string message)
+    private static async Task WriteErrorAsync(HttpContext context, int status, string reason, string message)
     {
         var response = context.Response;
         if (response.HasStarted)
         {
             context.Abort();
-            return Task.CompletedTask;
+            return;
         }
         response.Clear();
         response.StatusCode = status;
         response.Headers[ReasonHeader] = reason;
         response.ContentType = "text/plain; charset=utf-8";
-        return response.WriteAsync(message, context.RequestAborted);
+        try
+        {
+            await response.WriteAsync(message, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException)
+        {
+            // The client left while we explained why; nothing more to do for it.
+        }
     }
 
     private void Record(HttpContext context, Config.ListenerRuntime listener, SourceIdentity source, ClusterRuntime? cluster, in ForwardOutcome outcome, long elapsedTicks)
