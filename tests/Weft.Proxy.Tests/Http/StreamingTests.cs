@@ -76,6 +76,48 @@ public sealed class StreamingTests
         Assert.Equal("data: late\n\n", await response.Content.ReadAsStringAsync());
     }
 
+    [Fact]
+    public async Task Client_abort_mid_stream_reaches_the_upstream_and_the_proxy_keeps_serving()
+    {
+        var upstreamAborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var backend = await Backend.StartAsync("endless", async ctx =>
+        {
+            if (ctx.Request.Path == "/ok")
+            {
+                await ctx.Response.WriteAsync("ok");
+                return;
+            }
+            ctx.RequestAborted.Register(() => upstreamAborted.TrySetResult());
+            try
+            {
+                while (!ctx.RequestAborted.IsCancellationRequested)
+                {
+                    await ctx.Response.WriteAsync(new string('x', 1024) + "\n", ctx.RequestAborted);
+                    await Task.Delay(5, ctx.RequestAborted);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+        await using var proxy = await TestProxy.StartAsync();
+        var port = TestProxy.FreePort();
+        await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port).Routes("rt", ConfigBuilder.Route("endless")).Cluster("endless", backend.Port).Build());
+        using (var client = TestProxy.Client(port))
+        {
+            var response = await client.GetAsync("/stream", HttpCompletionOption.ResponseHeadersRead);
+            var stream = await response.Content.ReadAsStreamAsync();
+            Assert.True(await stream.ReadAsync(new byte[100]) > 0);
+            response.Dispose();
+        }
+        await upstreamAborted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        using var again = TestProxy.Client(port);
+        Assert.Equal("ok", await again.GetStringAsync("/ok"));
+        // A client leaving is not the endpoint's fault.
+        Assert.Contains("\"failures\": 0", await proxy.Admin.GetStringAsync("/clusters"));
+    }
+
     private sealed class ChannelContent(ChannelReader<string> messages) : HttpContent
     {
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
