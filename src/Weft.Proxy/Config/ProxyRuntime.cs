@@ -1,0 +1,64 @@
+using System.Collections.Frozen;
+using System.Net;
+using Weft.Protocol.Discovery;
+using Weft.Proxy.Balancing;
+using Weft.Proxy.Routing;
+
+namespace Weft.Proxy.Config;
+
+using Protocol = Weft.Protocol.Discovery.Protocol;
+
+/// <summary>
+/// Everything the request path reads, built once per accepted config and never mutated: a request
+/// reads the current runtime once and keeps it to the end, so a config swap never changes a request
+/// midway.
+/// </summary>
+internal sealed class ProxyRuntime
+{
+    public static readonly ProxyRuntime Empty = new(ProxyResources.Empty,
+        FrozenDictionary<int, ListenerRuntime>.Empty, FrozenDictionary<string, ClusterRuntime>.Empty);
+
+    public ProxyRuntime(ProxyResources resources, FrozenDictionary<int, ListenerRuntime> listeners,
+        FrozenDictionary<string, ClusterRuntime> clusters)
+    {
+        Resources = resources;
+        ListenersByPort = listeners;
+        Clusters = clusters;
+    }
+
+    public ProxyResources Resources { get; }
+    public FrozenDictionary<int, ListenerRuntime> ListenersByPort { get; }
+    public FrozenDictionary<string, ClusterRuntime> Clusters { get; }
+}
+
+/// <summary>What a listener does with a request; the socket side lives in Listeners/.</summary>
+internal sealed class ListenerRuntime
+{
+    public ListenerRuntime(string key, IPAddress address, int port, Direction direction, Protocol protocol,
+        RouteTableRuntime routes, string tcpCluster, string service)
+    {
+        Key = key;
+        Address = address;
+        Port = port;
+        Direction = direction;
+        Protocol = protocol;
+        Routes = routes;
+        TcpCluster = tcpCluster;
+        Service = service;
+        NoRouteMessage = "no route for this request on listener " + key + "\n";
+    }
+
+    public string Key { get; }
+    public IPAddress Address { get; }
+    public int Port { get; }
+    public Direction Direction { get; }
+    public Protocol Protocol { get; }
+    public RouteTableRuntime Routes { get; }
+    public string TcpCluster { get; }
+    public string Service { get; }
+    public string NoRouteMessage { get; }
+
+    /// <summary>Whether the socket must be rebound to carry this listener instead of <paramref name="other"/>.</summary>
+    public bool NeedsRebindFrom(ListenerRuntime other) =>
+        !Address.Equals(other.Address) || (Protocol == Protocol.Tcp) != (other.Protocol == Protocol.Tcp);
+}

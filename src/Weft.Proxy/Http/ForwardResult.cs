@@ -1,0 +1,28 @@
+using Weft.Proxy.Balancing;
+
+namespace Weft.Proxy.Http;
+
+/// <summary>How a request ended, naming the side that failed (YARP's ForwarderError idea).</summary>
+internal enum ForwardResult
+{
+    Success,
+    /// <summary>The cluster has no endpoints: 503 no_endpoints.</summary>
+    NoEndpoints,
+    /// <summary>No endpoint accepted a connection (each tried once): 503 connect_failed.</summary>
+    ConnectFailed,
+    /// <summary>The upstream reset, closed or timed out before sending response headers: 503 upstream_reset.</summary>
+    UpstreamReset,
+    /// <summary>The client went away; nothing is written back.</summary>
+    ClientAborted,
+    /// <summary>Reading the client's request body failed midway.</summary>
+    RequestBodyFailed,
+    /// <summary>The upstream failed while the response body streamed; the client's response is aborted.</summary>
+    ResponseBodyFailed,
+    /// <summary>No route matched: 404 no_route.</summary>
+    NoRoute,
+    /// <summary>The route's backend names a cluster the config lacks, or carries no weight: 500.</summary>
+    BackendNotFound,
+}
+
+/// <summary>The forwarder's answer: result, the endpoint that served (or failed last), the gRPC status seen.</summary>
+internal readonly record struct ForwardOutcome(ForwardResult Result, EndpointRuntime? Endpoint, string GrpcStatus, Exception? Error);

@@ -1,0 +1,80 @@
+using System.Buffers;
+using System.Net;
+
+namespace Weft.Proxy.Http;
+
+/// <summary>
+/// The client's request body, copied to the upstream as it arrives (never buffered whole). Records
+/// whether copying started (then a retry is unsafe) and which side failed.
+/// </summary>
+internal sealed class StreamingRequestContent : HttpContent
+{
+    internal const int BufferSize = 32 * 1024;
+
+    private readonly Stream _source;
+    private readonly CancellationToken _clientAborted;
+    private int _started;
+
+    public StreamingRequestContent(Stream source, CancellationToken clientAborted)
+    {
+        _source = source;
+        _clientAborted = clientAborted;
+    }
+
+    public bool Started => Volatile.Read(ref _started) != 0;
+
+    /// <summary>Set when reading the client's body failed (RequestBodyFailed rather than an upstream fault).</summary>
+    public bool ClientReadFailed { get; private set; }
+
+    public Exception? ClientReadError { get; private set; }
+
+    protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
+        SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+    protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _started, 1) != 0)
+            throw new InvalidOperationException("The request body can be sent only once.");
+        using var linked = cancellationToken.CanBeCanceled && _clientAborted.CanBeCanceled
+            ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _clientAborted)
+            : null;
+        var token = linked?.Token ?? (cancellationToken.CanBeCanceled ? cancellationToken : _clientAborted);
+        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            while (true)
+            {
+                int read;
+                try
+                {
+                    read = await _source.ReadAsync(buffer.AsMemory(), token).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    ClientReadFailed = true;
+                    ClientReadError = ex;
+                    throw;
+                }
+                if (read == 0)
+                    break;
+                await stream.WriteAsync(buffer.AsMemory(0, read), token).ConfigureAwait(false);
+                // Streams (gRPC, long uploads) must not sit in a buffer waiting for more.
+                await stream.FlushAsync(token).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    protected override bool TryComputeLength(out long length)
+    {
+        // Content-Length, when the client sent one, is copied as a header; otherwise chunked / h2 DATA frames.
+        length = -1;
+        return false;
+    }
+
+    protected override Task<Stream> CreateContentReadStreamAsync() =>
+        throw new NotSupportedException("The proxied request body is write-only.");
+}

@@ -1,0 +1,57 @@
+using System.Net;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Weft.Proxy.Listeners;
+
+/// <summary>
+/// Makes bare KestrelServers, without the generic host or DI: each listener is its own server so it
+/// can be opened and drained alone while the others keep their connections.
+/// </summary>
+internal static class KestrelServers
+{
+    private static readonly IServiceProvider NoServices = new ServiceCollection().BuildServiceProvider();
+
+    public static KestrelServer Create(IPEndPoint endpoint, Action<ListenOptions> configure, ILoggerFactory loggerFactory,
+        bool inlineCompletions = false)
+    {
+        var options = new KestrelServerOptions
+        {
+            AddServerHeader = false,
+            // h2c detected on an HTTP/1 port is served as if ALPN chose h2 (ProtocolDetection): accept its :scheme http.
+            AllowAlternateSchemes = true,
+            ApplicationServices = NoServices,
+        };
+        var limits = options.Limits;
+        // Long uploads, downloads and gRPC streams must not be cut by size or minimum rate.
+        limits.MaxRequestBodySize = null;
+        limits.MinRequestBodyDataRate = null;
+        limits.MinResponseDataRate = null;
+        limits.Http2.MaxStreamsPerConnection = 1024;
+        options.Listen(endpoint, configure);
+        var logs = new KestrelLogFilter(loggerFactory);
+        var transport = new SocketTransportFactory(
+            Options.Create(new SocketTransportOptions { UnsafePreferInlineScheduling = inlineCompletions }), logs);
+        return new KestrelServer(Options.Create(options), transport, logs);
+    }
+
+    /// <summary>The port actually bound (differs from the requested one when it was 0).</summary>
+    public static int BoundPort(IServer server, int requested)
+    {
+        var addresses = server.Features.Get<IServerAddressesFeature>()?.Addresses;
+        if (addresses is not null)
+        {
+            foreach (var address in addresses)
+            {
+                if (Uri.TryCreate(address, UriKind.Absolute, out var uri))
+                    return uri.Port;
+            }
+        }
+        return requested;
+    }
+}

@@ -1,0 +1,114 @@
+using System.Net;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Logging;
+using Weft.Proxy.Admin;
+using Weft.Proxy.Config;
+using Weft.Proxy.Http;
+using Weft.Proxy.Listeners;
+using Weft.Proxy.Telemetry;
+
+namespace Weft.Proxy;
+
+/// <summary>Knobs of a proxy host that are not config from the control plane.</summary>
+public sealed record ProxyHostOptions
+{
+    /// <summary>How long a listener removed by a config change lets its in-flight requests finish.</summary>
+    public TimeSpan ListenerDrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Run request handling on the socket thread instead of hopping to the thread pool (Kestrel's
+    /// UnsafePreferInlineScheduling). Safe here because the proxy never blocks a thread; pair it with
+    /// DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1. Off by default until benchmarks confirm it.
+    /// </summary>
+    public bool InlineSocketCompletions { get; init; }
+
+    /// <summary>Randomness for weighted backend picks; tests pass a seeded one.</summary>
+    public Random? Random { get; init; }
+}
+
+/// <summary>
+/// One sidecar or gateway data plane. Owns, in shutdown order: the listeners (stopped first, with
+/// drain), the admin endpoint (stopped last so /ready reports draining meanwhile), the upstream
+/// connection pools (disposed when nothing can use them).
+/// Usage: new ProxyHost(identity, IPAddress.Loopback, 15000, loggerFactory); await StartAsync();
+/// hand ConfigSink to the discovery client; on shutdown await StopAsync(drainTimeout).
+/// </summary>
+public sealed class ProxyHost : IAsyncDisposable
+{
+    private readonly IPAddress _adminAddress;
+    private readonly int _adminPortRequested;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly RuntimeState _state = new();
+    private readonly ProxyMetrics _metrics = new();
+    private readonly UpstreamClients _clients = new();
+    private readonly ConfigApplier _applier;
+    private KestrelServer? _admin;
+    private int _draining;
+    private int _stopped;
+
+    public ProxyHost(ProxyIdentity identity, IPAddress adminAddress, int adminPort, ILoggerFactory loggerFactory, ProxyHostOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(identity);
+        ArgumentNullException.ThrowIfNull(adminAddress);
+        ArgumentNullException.ThrowIfNull(loggerFactory);
+        options ??= new ProxyHostOptions();
+        Identity = identity;
+        _adminAddress = adminAddress;
+        _adminPortRequested = adminPort;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger("Weft.Proxy");
+        var forwarder = new HttpForwarder(_clients, loggerFactory.CreateLogger("Weft.Proxy.Http"));
+        var pipeline = new ProxyPipeline(_state, identity, forwarder, _metrics, options.Random ?? Random.Shared);
+        var tcp = new TcpForwarder(_state, loggerFactory.CreateLogger("Weft.Proxy.Tcp"));
+        var listeners = new ListenerSet(pipeline, tcp, _metrics, loggerFactory, options.ListenerDrainTimeout, options.InlineSocketCompletions);
+        _applier = new ConfigApplier(_state, listeners, _metrics, _logger);
+    }
+
+    public ProxyIdentity Identity { get; }
+
+    /// <summary>Where the discovery client hands each new config (ACK on null, NACK with the reason otherwise).</summary>
+    public IProxyConfigSink ConfigSink => _applier;
+
+    /// <summary>The admin port actually bound (useful when 0 was asked for); valid after StartAsync.</summary>
+    public int AdminPort { get; private set; }
+
+    /// <summary>True once a config was applied and until draining starts (what /ready says).</summary>
+    public bool IsReady => _state.HasConfig && Volatile.Read(ref _draining) == 0;
+
+    /// <summary>Opens the admin endpoint. Listeners open as configs arrive through ConfigSink.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        var handler = new AdminHandler(_state, _metrics, () => Volatile.Read(ref _draining) != 0);
+        var admin = KestrelServers.Create(new IPEndPoint(_adminAddress, _adminPortRequested),
+            o => o.Protocols = HttpProtocols.Http1, _loggerFactory);
+        await admin.StartAsync(new DelegateApplication(handler), cancellationToken).ConfigureAwait(false);
+        _admin = admin;
+        AdminPort = KestrelServers.BoundPort(admin, _adminPortRequested);
+        Log.AdminListening(_logger, _adminAddress + ":" + AdminPort);
+    }
+
+    /// <summary>
+    /// Readiness off, listeners stop accepting, in-flight requests get until <paramref name="drainTimeout"/>
+    /// to finish, then everything closes.
+    /// </summary>
+    public async Task StopAsync(TimeSpan drainTimeout)
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+            return;
+        Volatile.Write(ref _draining, 1);
+        Log.Stopping(_logger, drainTimeout);
+        await _applier.StopAsync(drainTimeout).ConfigureAwait(false);
+        if (_admin is { } admin)
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            await admin.StopAsync(cts.Token).ConfigureAwait(false);
+            admin.Dispose();
+        }
+        _clients.Dispose();
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
+
+    internal ProxyMetrics Metrics => _metrics;
+}

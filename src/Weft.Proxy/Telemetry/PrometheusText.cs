@@ -1,0 +1,118 @@
+using System.Globalization;
+using System.Text;
+
+namespace Weft.Proxy.Telemetry;
+
+/// <summary>Prometheus text exposition format 0.0.4, written by hand (scrapes are rare: cold path).</summary>
+internal static class PrometheusText
+{
+    public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+    public static string Write(ProxyMetrics metrics)
+    {
+        var sb = new StringBuilder(4096);
+        sb.Append("# HELP weft_requests_total Requests handled by this proxy. A gateway counts its requests as outbound.\n");
+        sb.Append("# TYPE weft_requests_total counter\n");
+        var series = metrics.Requests.OrderBy(kv => kv.Key.ToString(), StringComparer.Ordinal).ToList();
+        foreach (var (l, s) in series)
+        {
+            sb.Append("weft_requests_total{");
+            Labels(sb, l);
+            sb.Append("} ").Append(s.Count.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+        WriteDurations(sb, series);
+        PerListener(sb, "weft_tcp_connections_opened_total", "Downstream connections accepted, per listener port.", metrics.TcpOpened);
+        PerListener(sb, "weft_tcp_connections_closed_total", "Downstream connections closed, per listener port.", metrics.TcpClosed);
+        sb.Append("# HELP weft_config_revision The config store revision of the config this proxy serves.\n");
+        sb.Append("# TYPE weft_config_revision gauge\n");
+        sb.Append("weft_config_revision ").Append(metrics.ConfigRevision.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        return sb.ToString();
+    }
+
+    private static void Labels(StringBuilder sb, in RequestLabels l)
+    {
+        Label(sb, "direction", l.Direction, first: true);
+        Label(sb, "source_service", l.SourceService);
+        Label(sb, "source_version", l.SourceVersion);
+        Label(sb, "destination_service", l.DestinationService);
+        Label(sb, "destination_version", l.DestinationVersion);
+        Label(sb, "response_code", l.ResponseCode);
+        Label(sb, "grpc_status", l.GrpcStatus);
+        Label(sb, "protocol", l.Protocol);
+        Label(sb, "mtls", l.Mtls);
+    }
+
+    /// <summary>weft_request_duration_seconds: the request series merged by response code class (2xx, 5xx...).</summary>
+    private static void WriteDurations(StringBuilder sb, List<KeyValuePair<RequestLabels, RequestSeries>> series)
+    {
+        var bounds = RequestSeries.BoundsSeconds;
+        var merged = new SortedDictionary<string, (RequestLabels Labels, long[] Buckets, long SumTicks, long Count)>(StringComparer.Ordinal);
+        foreach (var (labels, s) in series)
+        {
+            var code = labels.ResponseCode;
+            var byClass = labels with { ResponseCode = code.Length == 3 ? code[0] + "xx" : code };
+            var key = byClass.ToString();
+            if (!merged.TryGetValue(key, out var entry))
+                entry = (byClass, new long[bounds.Length + 1], 0, 0);
+            for (var i = 0; i < entry.Buckets.Length; i++)
+                entry.Buckets[i] += s.Bucket(i);
+            merged[key] = (entry.Labels, entry.Buckets, entry.SumTicks + s.SumTicks, entry.Count + s.Count);
+        }
+
+        sb.Append("# HELP weft_request_duration_seconds Time from request received to response complete, by response code class.\n");
+        sb.Append("# TYPE weft_request_duration_seconds histogram\n");
+        foreach (var (labels, buckets, sumTicks, count) in merged.Values)
+        {
+            long cumulative = 0;
+            for (var i = 0; i <= bounds.Length; i++)
+            {
+                cumulative += buckets[i];
+                sb.Append("weft_request_duration_seconds_bucket{");
+                Labels(sb, labels);
+                sb.Append(",le=\"").Append(i < bounds.Length ? bounds[i].ToString(CultureInfo.InvariantCulture) : "+Inf").Append("\"} ")
+                  .Append(cumulative.ToString(CultureInfo.InvariantCulture)).Append('\n');
+            }
+            sb.Append("weft_request_duration_seconds_sum{");
+            Labels(sb, labels);
+            sb.Append("} ").Append(((double)sumTicks / System.Diagnostics.Stopwatch.Frequency).ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+            sb.Append("weft_request_duration_seconds_count{");
+            Labels(sb, labels);
+            sb.Append("} ").Append(count.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+    }
+
+    private static void PerListener(StringBuilder sb, string name, string help, IEnumerable<KeyValuePair<int, Counter>> values)
+    {
+        sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
+        sb.Append("# TYPE ").Append(name).Append(" counter\n");
+        foreach (var (port, counter) in values.OrderBy(kv => kv.Key))
+        {
+            sb.Append(name).Append("{listener_port=\"").Append(port.ToString(CultureInfo.InvariantCulture)).Append("\"} ")
+              .Append(counter.Value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+    }
+
+    private static void Label(StringBuilder sb, string name, string value, bool first = false)
+    {
+        if (!first)
+            sb.Append(',');
+        sb.Append(name).Append("=\"");
+        AppendEscaped(sb, value);
+        sb.Append('"');
+    }
+
+    /// <summary>Label values escape backslash, double quote and line feed, per the exposition format.</summary>
+    internal static void AppendEscaped(StringBuilder sb, string value)
+    {
+        foreach (var c in value)
+        {
+            switch (c)
+            {
+                case '\\': sb.Append("\\\\"); break;
+                case '"': sb.Append("\\\""); break;
+                case '\n': sb.Append("\\n"); break;
+                default: sb.Append(c); break;
+            }
+        }
+    }
+}

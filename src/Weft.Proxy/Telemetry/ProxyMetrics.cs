@@ -1,0 +1,115 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+
+namespace Weft.Proxy.Telemetry;
+
+/// <summary>The labels of weft_requests_total; value equality makes it a dictionary key.</summary>
+internal readonly record struct RequestLabels(
+    string Direction,
+    string SourceService,
+    string SourceVersion,
+    string DestinationService,
+    string DestinationVersion,
+    string ResponseCode,
+    string GrpcStatus,
+    string Protocol,
+    string Mtls);
+
+/// <summary>
+/// One weft_requests_total series and its duration histogram, found with one lookup per request.
+/// The histogram exposition merges series by response code class at scrape time (cold).
+/// </summary>
+internal sealed class RequestSeries
+{
+    /// <summary>Upper bounds in seconds: loopback hops are sub-millisecond, user-facing calls seconds.</summary>
+    public static readonly double[] BoundsSeconds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+    private static readonly long[] BoundsTicks = MakeBoundsTicks();
+
+    private readonly long[] _buckets = new long[BoundsSeconds.Length + 1];
+    private long _count;
+    private long _sumTicks;
+
+    public long Count => Volatile.Read(ref _count);
+    public long SumTicks => Volatile.Read(ref _sumTicks);
+
+    /// <summary>Per-bucket (not cumulative) counts; the last is above every bound.</summary>
+    public long Bucket(int index) => Volatile.Read(ref _buckets[index]);
+
+    public void Record(long elapsedTicks)
+    {
+        var i = 0;
+        var bounds = BoundsTicks;
+        while (i < bounds.Length && elapsedTicks > bounds[i])
+            i++;
+        Interlocked.Increment(ref _buckets[i]);
+        Interlocked.Add(ref _sumTicks, elapsedTicks);
+        Interlocked.Increment(ref _count);
+    }
+
+    private static long[] MakeBoundsTicks()
+    {
+        var ticks = new long[BoundsSeconds.Length];
+        for (var i = 0; i < ticks.Length; i++)
+            ticks[i] = (long)(BoundsSeconds[i] * System.Diagnostics.Stopwatch.Frequency);
+        return ticks;
+    }
+}
+
+/// <summary>A counter cell: one long per label set, bumped with Interlocked, never locked.</summary>
+internal sealed class Counter
+{
+    private long _value;
+    public long Value => Volatile.Read(ref _value);
+    public void Increment() => Interlocked.Increment(ref _value);
+}
+
+/// <summary>
+/// The proxy's metrics. Counters live in ConcurrentDictionaries keyed by label sets: after the first
+/// request of a label set, recording is a lookup plus one Interlocked increment.
+/// </summary>
+internal sealed class ProxyMetrics
+{
+    // Status codes as strings made once: no int formatting per request.
+    private static readonly string[] StatusCodes = MakeStatusCodes();
+
+    private readonly ConcurrentDictionary<RequestLabels, RequestSeries> _requests = new();
+    private readonly ConcurrentDictionary<int, Counter> _tcpOpened = new();
+    private readonly ConcurrentDictionary<int, Counter> _tcpClosed = new();
+    private long _configRevision;
+
+    public long ConfigRevision
+    {
+        get => Volatile.Read(ref _configRevision);
+        set => Volatile.Write(ref _configRevision, value);
+    }
+
+    public static string StatusCodeText(int code) =>
+        (uint)code < (uint)StatusCodes.Length ? StatusCodes[code] : code.ToString(CultureInfo.InvariantCulture);
+
+    public void RecordRequest(in RequestLabels labels, long elapsedTicks = 0)
+    {
+        if (!_requests.TryGetValue(labels, out var series))
+            series = _requests.GetOrAdd(labels, static _ => new RequestSeries());
+        series.Record(elapsedTicks);
+    }
+
+    public void ConnectionOpened(int port) => CounterFor(_tcpOpened, port).Increment();
+
+    public void ConnectionClosed(int port) => CounterFor(_tcpClosed, port).Increment();
+
+    private static Counter CounterFor(ConcurrentDictionary<int, Counter> map, int port) =>
+        map.TryGetValue(port, out var c) ? c : map.GetOrAdd(port, static _ => new Counter());
+
+    internal IEnumerable<KeyValuePair<RequestLabels, RequestSeries>> Requests => _requests;
+    internal IEnumerable<KeyValuePair<int, Counter>> TcpOpened => _tcpOpened;
+    internal IEnumerable<KeyValuePair<int, Counter>> TcpClosed => _tcpClosed;
+
+    private static string[] MakeStatusCodes()
+    {
+        var codes = new string[600];
+        for (var i = 0; i < codes.Length; i++)
+            codes[i] = i.ToString(CultureInfo.InvariantCulture);
+        return codes;
+    }
+}

@@ -1,0 +1,31 @@
+using Weft.Proxy.Http;
+
+namespace Weft.Proxy.Tests.Http;
+
+public sealed class HopByHopHeadersTests
+{
+    [Theory]
+    [InlineData("Connection", "keep-alive", true)]
+    [InlineData("keep-alive", "timeout=5", true)]
+    [InlineData("Transfer-Encoding", "chunked", true)]
+    [InlineData("Upgrade", "websocket", true)]
+    [InlineData("Proxy-Authorization", "Basic x", true)]
+    [InlineData("Proxy-Anything", "x", true)]
+    [InlineData("TE", "gzip", true)]
+    [InlineData("te", "trailers", false)]
+    [InlineData("Content-Type", "text/plain", false)]
+    [InlineData("x-weft-source", "a;b;c", false)]
+    public void Request_headers(string name, string value, bool dropped) =>
+        Assert.Equal(dropped, HopByHopHeaders.ShouldDrop(name, value));
+
+    [Fact]
+    public void Connection_lists_more_hop_by_hop_headers()
+    {
+        var tokens = HopByHopHeaders.ConnectionTokens(new Microsoft.Extensions.Primitives.StringValues(["close, X-Foo", "x-bar"]));
+        Assert.NotNull(tokens);
+        Assert.Contains("x-foo", tokens);
+        Assert.Contains("X-BAR", tokens);
+        Assert.DoesNotContain("close", tokens);
+        Assert.Null(HopByHopHeaders.ConnectionTokens("keep-alive"));
+    }
+}

@@ -1,0 +1,138 @@
+using System.Net;
+using System.Text;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Http;
+using Weft.Proxy.Tests.Support;
+
+namespace Weft.Proxy.Tests.Http;
+
+using Protocol = Weft.Protocol.Discovery.Protocol;
+
+public sealed class StreamingTests
+{
+    [Fact]
+    public async Task H2c_bidirectional_stream_flows_message_by_message()
+    {
+        // Like a gRPC bidi call: each message must cross the proxy before the next one is sent.
+        await using var backend = await Backend.StartAsync("echo-stream", async ctx =>
+        {
+            ctx.Response.ContentType = "application/grpc";
+            await ctx.Response.StartAsync();
+            await ctx.Response.Body.FlushAsync();
+            var reader = new StreamReader(ctx.Request.Body, Encoding.UTF8);
+            string? line;
+            while ((line = await reader.ReadLineAsync()) is not null)
+            {
+                await ctx.Response.WriteAsync("echo:" + line + "\n");
+                await ctx.Response.Body.FlushAsync();
+            }
+            ctx.Response.AppendTrailer("grpc-status", "0");
+        }, http2Only: true);
+        await using var proxy = await TestProxy.StartAsync();
+        var port = TestProxy.FreePort();
+        await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port, protocol: Protocol.Grpc)
+            .Routes("rt", ConfigBuilder.Route("stream")).Cluster("stream", Protocol.Grpc, (backend.Port, "v1")).Build());
+
+        using var client = TestProxy.Client(port);
+        var messages = Channel.CreateUnbounded<string>();
+        var request = new HttpRequestMessage(HttpMethod.Post, "/svc/Chat")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ChannelContent(messages.Reader),
+        };
+        request.Content.Headers.ContentType = new("application/grpc");
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(TimeSpan.FromSeconds(10));
+        var replies = new StreamReader(await response.Content.ReadAsStreamAsync());
+        for (var i = 0; i < 3; i++)
+        {
+            await messages.Writer.WriteAsync($"m{i}");
+            Assert.Equal($"echo:m{i}", await replies.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+        }
+        messages.Writer.Complete();
+        Assert.Null(await replies.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal("0", Assert.Single(response.TrailingHeaders.GetValues("grpc-status")));
+    }
+
+    [Fact]
+    public async Task Response_headers_reach_the_client_before_the_body_starts()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var backend = await Backend.StartAsync("sse", async ctx =>
+        {
+            ctx.Response.ContentType = "text/event-stream";
+            await ctx.Response.StartAsync();
+            await ctx.Response.Body.FlushAsync();
+            await release.Task;
+            await ctx.Response.WriteAsync("data: late\n\n");
+        });
+        await using var proxy = await TestProxy.StartAsync();
+        var port = TestProxy.FreePort();
+        await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port).Routes("rt", ConfigBuilder.Route("sse")).Cluster("sse", backend.Port).Build());
+        using var client = TestProxy.Client(port);
+        using var response = await client.GetAsync("/events", HttpCompletionOption.ResponseHeadersRead).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType!.MediaType);
+        release.SetResult();
+        Assert.Equal("data: late\n\n", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Client_abort_mid_stream_reaches_the_upstream_and_the_proxy_keeps_serving()
+    {
+        var upstreamAborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var backend = await Backend.StartAsync("endless", async ctx =>
+        {
+            if (ctx.Request.Path == "/ok")
+            {
+                await ctx.Response.WriteAsync("ok");
+                return;
+            }
+            ctx.RequestAborted.Register(() => upstreamAborted.TrySetResult());
+            try
+            {
+                while (!ctx.RequestAborted.IsCancellationRequested)
+                {
+                    await ctx.Response.WriteAsync(new string('x', 1024) + "\n", ctx.RequestAborted);
+                    await Task.Delay(5, ctx.RequestAborted);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+        await using var proxy = await TestProxy.StartAsync();
+        var port = TestProxy.FreePort();
+        await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port).Routes("rt", ConfigBuilder.Route("endless")).Cluster("endless", backend.Port).Build());
+        using (var client = TestProxy.Client(port))
+        {
+            var response = await client.GetAsync("/stream", HttpCompletionOption.ResponseHeadersRead);
+            var stream = await response.Content.ReadAsStreamAsync();
+            Assert.True(await stream.ReadAsync(new byte[100]) > 0);
+            response.Dispose();
+        }
+        await upstreamAborted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+
+        using var again = TestProxy.Client(port);
+        Assert.Equal("ok", await again.GetStringAsync("/ok"));
+        // A client leaving is not the endpoint's fault.
+        Assert.Contains("\"failures\": 0", await proxy.Admin.GetStringAsync("/clusters"));
+    }
+
+    private sealed class ChannelContent(ChannelReader<string> messages) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+        {
+            await foreach (var message in messages.ReadAllAsync())
+            {
+                await stream.WriteAsync(Encoding.UTF8.GetBytes(message + "\n"));
+                await stream.FlushAsync();
+            }
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = -1;
+            return false;
+        }
+    }
+}
