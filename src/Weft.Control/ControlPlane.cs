@@ -60,7 +60,7 @@ public sealed class ControlPlane : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Listen(_options.ListenAddress, _options.DiscoveryPort, o => o.Protocols = HttpProtocols.Http2);
-            k.Listen(_options.ListenAddress, _options.ApiPort, o => o.Protocols = HttpProtocols.Http1AndHttp2);
+            k.Listen(_options.ListenAddress, _options.ApiPort, o => o.Protocols = HttpProtocols.Http1);
             // Discovery streams live as long as their proxy: no body size or data rate limits on them.
             k.Limits.MaxRequestBodySize = null;
             k.Limits.MinRequestBodyDataRate = null;

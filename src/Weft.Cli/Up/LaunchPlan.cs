@@ -34,7 +34,7 @@ internal sealed record LaunchPlan(IReadOnlyList<ReplicaLaunch> Replicas, Gateway
             var admin = nextPort();
             gateway = new GatewayLaunch(port, admin, ingress.Service, topology.Directory,
             [
-                "proxy", "--gateway", "ingress", "--gateway-port", Text(port), "--default-service", ingress.Service,
+                "proxy", "--gateway", "ingress", "--instance", "ingress", "--gateway-port", Text(port), "--default-service", ingress.Service,
                 "--admin-port", Text(admin), "--control", options.ControlAddress,
             ]);
         }

@@ -96,7 +96,7 @@ internal static class UpCommand
             await WaitForAppsAsync(topology, plan, shutdown.Token).ConfigureAwait(false);
 
             if (plan.Gateway is { } gateway) Say($"ingress       http://127.0.0.1:{Text(gateway.Port)}");
-            Say($"control       {settings.Api} (discovery {settings.Discovery[7..]}, data {settings.DataDir})");
+            Say($"control       {settings.Api.ToString().TrimEnd('/')} (discovery {settings.Discovery[7..]}, data {settings.DataDir})");
             foreach (var r in plan.Replicas) Say($"proxy {r.Instance,-14} admin http://127.0.0.1:{Text(r.AdminPort)}  inbound 127.0.0.1:{Text(r.InboundPort)}  app 127.0.0.1:{Text(r.AppPort)}");
             if (plan.Gateway is { } g) Say($"proxy {"ingress",-14} admin http://127.0.0.1:{Text(g.AdminPort)}");
             Say("mesh ready");

@@ -102,7 +102,7 @@ public sealed class LaunchPlanTests
         Assert.Equal(8080, gateway.Port);
         Assert.Equal(
         [
-            "proxy", "--gateway", "ingress", "--gateway-port", "8080", "--default-service", "web",
+            "proxy", "--gateway", "ingress", "--instance", "ingress", "--gateway-port", "8080", "--default-service", "web",
             "--admin-port", "30013", "--control", "http://127.0.0.1:15010",
         ], gateway.ProxyArguments);
         Assert.Equal(18080, Plan(ingressPort: 18080).Gateway!.Port);
