@@ -57,8 +57,4 @@ internal sealed class ListenerRuntime
     public string TcpCluster { get; }
     public string Service { get; }
     public string NoRouteMessage { get; }
-
-    /// <summary>Whether the socket must be rebound to carry this listener instead of <paramref name="other"/>.</summary>
-    public bool NeedsRebindFrom(ListenerRuntime other) =>
-        !Address.Equals(other.Address) || (Protocol == Protocol.Tcp) != (other.Protocol == Protocol.Tcp);
 }

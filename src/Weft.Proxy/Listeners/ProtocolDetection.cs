@@ -15,6 +15,8 @@ namespace Weft.Proxy.Listeners;
 /// </summary>
 internal static class ProtocolDetection
 {
+    private static readonly TimeSpan DetectionTimeout = TimeSpan.FromSeconds(10);
+
     private static readonly byte[] Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
 
     public static async Task DetectAsync(ConnectionContext connection, ConnectionDelegate next)
@@ -30,12 +32,17 @@ internal static class ProtocolDetection
 
     private static async ValueTask<bool> StartsWithPrefaceAsync(PipeReader input, CancellationToken closed)
     {
+        // A connection that sends nothing must not be held here forever: Kestrel's own timeouts only
+        // start once it owns the connection. After the wait it is handed over as HTTP/1.1, whose
+        // request-headers timeout then closes it.
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(closed);
+        wait.CancelAfter(DetectionTimeout);
         while (true)
         {
             ReadResult result;
             try
             {
-                result = await input.ReadAsync(closed).ConfigureAwait(false);
+                result = await input.ReadAsync(wait.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

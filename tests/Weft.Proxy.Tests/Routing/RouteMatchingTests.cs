@@ -10,12 +10,10 @@ public sealed class RouteMatchingTests
 {
     private static Weft.Proxy.Routing.RouteTableRuntime Compile(params Route[] routes)
     {
-        var resources = new ConfigBuilder().Routes("rt", routes).Build();
-        var result = new RuntimeBuilder().Build(resources, ProxyRuntime.Empty);
+        // Route tables are reachable from listeners only; a listener that is never bound gets at it.
+        var result = new RuntimeBuilder().Build(new ConfigBuilder().Listener(1000).Routes("rt", routes).Build(), ProxyRuntime.Empty);
         Assert.Empty(result.Errors);
-        // Route tables are reachable from listeners only; build one to get at it.
-        var withListener = new ConfigBuilder().Listener(1000).Routes("rt", routes).Build();
-        return new RuntimeBuilder().Build(withListener, ProxyRuntime.Empty).Runtime!.ListenersByPort[1000].Routes;
+        return result.Runtime!.ListenersByPort[1000].Routes;
     }
 
     private static HttpRequest Request(string path, string method = "GET", string? query = null, params (string, string)[] headers)
