@@ -8,7 +8,7 @@ namespace Weft.Integration.Harness;
 /// The built `weft` CLI as a real child process: its output is collected line by line so a test can
 /// wait for a line with a deadline; disposing stops it (SIGTERM, then SIGKILL) and everything it started.
 /// </summary>
-internal sealed class WeftProcess : IAsyncDisposable
+public sealed class WeftProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly List<string> _lines = [];
@@ -26,7 +26,7 @@ internal sealed class WeftProcess : IAsyncDisposable
         get { lock (_gate) return string.Join('\n', _lines); }
     }
 
-    public static WeftProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null, string? workingDirectory = null)
+    internal static WeftProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null, string? workingDirectory = null)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
