@@ -40,7 +40,7 @@ public class ProxyTranslatorTests
     }
 
     [Fact]
-    public void Every_cluster_a_route_names_arrives_with_its_endpoints()
+    public void Every_cluster_a_listener_or_route_names_arrives_with_its_endpoints()
     {
         // go-control-plane's consistency rule: the proxy rejects a route table naming a missing cluster.
         foreach (var dir in Directory.GetDirectories(TranslationInputs.GoldenFolder()))
@@ -48,6 +48,11 @@ public class ProxyTranslatorTests
             var resources = ProxyTranslator.Translate(
                 new MeshIndex(TranslationInputs.Config(File.ReadAllText(Path.Combine(dir, "config.yaml")), dir), TranslationInputs.Registry(File.ReadAllText(Path.Combine(dir, "registry.json")))),
                 TranslationInputs.Node(File.ReadAllText(Path.Combine(dir, "node.json"))));
+            foreach (var listener in resources.Values.Where(r => r.Listener is { TcpCluster.Length: > 0 }))
+            {
+                Assert.True(resources.ContainsKey("cluster/" + listener.Listener.TcpCluster), $"{Path.GetFileName(dir)}: no cluster {listener.Listener.TcpCluster}");
+                Assert.True(resources.ContainsKey("endpoints/" + listener.Listener.TcpCluster), $"{Path.GetFileName(dir)}: no endpoints {listener.Listener.TcpCluster}");
+            }
             foreach (var table in resources.Values.Where(r => r.RouteTable is not null))
                 foreach (var backend in table.RouteTable.Routes.SelectMany(r => r.Backends))
                 {
