@@ -57,7 +57,7 @@ internal static class RouteTableBuilder
                 foreach (var q in match.QueryParams) pm.QueryParams.Add(new Pb.QueryMatch { Kind = QueryKind(q.Type), Name = q.Name, Value = q.Value });
                 into.Add(new Candidate(
                     NewRoute(meta, r, m, pm, rule.BackendRefs, rule.Filters),
-                    PathRank(match.Path.Type), match.Path.Value.Length, match.Method is null ? 0 : 1,
+                    PathRank(match.Path.Type), match.Path.Value.Length, match.Method is null ? 0 : 1, 0,
                     match.Headers.Count, match.QueryParams.Count, meta.Namespace + "/" + meta.Name, r, m));
             }
         }
@@ -77,7 +77,7 @@ internal static class RouteTableBuilder
                 foreach (var h in match.Headers) pm.Headers.Add(new Pb.HeaderMatch { Kind = HeaderKind(h.Type), Name = h.Name, Value = h.Value });
                 into.Add(new Candidate(
                     NewRoute(meta, r, m, pm, rule.BackendRefs, rule.Filters),
-                    grpc.Rank, grpc.SortLength, grpc.NamesMethod ? 1 : 0, match.Headers.Count, 0, meta.Namespace + "/" + meta.Name, r, m));
+                    grpc.Rank, grpc.SortLength, 1, grpc.NamesMethod ? 1 : 0, match.Headers.Count, 0, meta.Namespace + "/" + meta.Name, r, m));
             }
         }
     }
@@ -162,8 +162,12 @@ internal static class RouteTableBuilder
     private static Pb.QueryMatch.Types.Kind QueryKind(StringMatchType t) =>
         t == StringMatchType.RegularExpression ? Pb.QueryMatch.Types.Kind.Regex : Pb.QueryMatch.Types.Kind.Exact;
 
-    /// <summary>One match with the facts that order it (Gateway API HTTPRoute "rule precedence").</summary>
-    private sealed record Candidate(Pb.Route Route, int PathRank, int PathLength, int HasMethod, int Headers, int Queries, string RouteName, int Rule, int Match)
+    /// <summary>
+    /// One match with the facts that order it (Gateway API HTTPRoute "rule precedence"). A gRPC match is
+    /// an HTTP POST match (HasMethod 1, so it keeps ahead of a plain HTTP match on the same path), and
+    /// NamesGrpcMethod puts a match naming a gRPC method ahead of one that does not.
+    /// </summary>
+    private sealed record Candidate(Pb.Route Route, int PathRank, int PathLength, int HasMethod, int NamesGrpcMethod, int Headers, int Queries, string RouteName, int Rule, int Match)
     {
         public static int Precedence(Candidate a, Candidate b)
         {
@@ -171,6 +175,7 @@ internal static class RouteTableBuilder
             if ((c = a.PathRank.CompareTo(b.PathRank)) != 0) return c;
             if ((c = b.PathLength.CompareTo(a.PathLength)) != 0) return c;   // longer path first
             if ((c = b.HasMethod.CompareTo(a.HasMethod)) != 0) return c;
+            if ((c = b.NamesGrpcMethod.CompareTo(a.NamesGrpcMethod)) != 0) return c; // GRPCRoute: method before headers
             if ((c = b.Headers.CompareTo(a.Headers)) != 0) return c;
             if ((c = b.Queries.CompareTo(a.Queries)) != 0) return c;
             // The API's next tie-breaker is creation time; resources here carry none, so name order decides.
