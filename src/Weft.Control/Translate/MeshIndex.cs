@@ -75,6 +75,12 @@ public sealed class MeshIndex
     {
         foreach (var parent in parents)
         {
+            // Only a route of the parent's own namespace attaches. A route from another namespace is a
+            // GAMMA consumer route (it applies to clients in the route's namespace, and a client here
+            // only reaches Services of its own namespace), or a Gateway attachment that a listener's
+            // default allowedRoutes (Same) refuses. Attaching it would let any namespace steer
+            // another's traffic.
+            if (parent.Namespace != route.Metadata.Namespace) continue;
             var target = parent.IsService ? _serviceRoutes : parent.IsGateway ? _gatewayRoutes : null;
             if (target is null) continue;
             var key = (parent.Namespace, parent.Name);

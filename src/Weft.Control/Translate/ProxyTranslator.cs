@@ -58,12 +58,25 @@ public static class ProxyTranslator
     private static void AddOutbound(MeshIndex mesh, string ns, string service, uint port, Output output)
     {
         var protocol = ServiceProtocol(mesh, ns, service);
+        if (protocol == Pb.Protocol.Tcp)
+        {
+            // Opaque bytes have no path or headers for an HTTPRoute to match: every connection goes to
+            // the Service's own cluster, which must be sent even when routes attached to the Service
+            // name other clusters (else the proxy closes every connection).
+            var cluster = ClusterNames.ForService(ns, service);
+            output.Add("outbound/" + service, new Pb.Listener
+            {
+                Address = "127.0.0.1", Port = port, Direction = Pb.Direction.Outbound, Protocol = protocol,
+                TcpCluster = cluster, Service = service,
+            });
+            output.NamedClusters.Add(cluster);
+            return;
+        }
         var tableName = "outbound/" + ClusterNames.ForService(ns, service);
         output.Add("outbound/" + service, new Pb.Listener
         {
             Address = "127.0.0.1", Port = port, Direction = Pb.Direction.Outbound, Protocol = protocol,
             RouteTable = tableName, Service = service,
-            TcpCluster = protocol == Pb.Protocol.Tcp ? ClusterNames.ForService(ns, service) : "",
         });
         AddRouteTable(tableName, RouteTableBuilder.Build(mesh.RoutesForService(ns, service), ns, service), output);
     }

@@ -57,7 +57,7 @@ internal static class RouteTableBuilder
                 foreach (var q in match.QueryParams) pm.QueryParams.Add(new Pb.QueryMatch { Kind = QueryKind(q.Type), Name = q.Name, Value = q.Value });
                 into.Add(new Candidate(
                     NewRoute(meta, r, m, pm, rule.BackendRefs, rule.Filters),
-                    PathRank(match.Path.Type), match.Path.Value.Length, match.Method is null ? 0 : 1,
+                    PathRank(match.Path.Type), match.Path.Value.Length, match.Method is null ? 0 : 1, 0,
                     match.Headers.Count, match.QueryParams.Count, meta.Namespace + "/" + meta.Name, r, m));
             }
         }
@@ -72,34 +72,44 @@ internal static class RouteTableBuilder
             for (var m = 0; m < rule.Matches.Count; m++)
             {
                 var match = rule.Matches[m];
-                var (path, rank) = GrpcPath(match.Method);
-                var pm = new Pb.RouteMatch { Path = path, Method = "POST" };
+                var grpc = GrpcPath(match.Method);
+                var pm = new Pb.RouteMatch { Path = grpc.Path, Method = "POST" };
                 foreach (var h in match.Headers) pm.Headers.Add(new Pb.HeaderMatch { Kind = HeaderKind(h.Type), Name = h.Name, Value = h.Value });
                 into.Add(new Candidate(
                     NewRoute(meta, r, m, pm, rule.BackendRefs, rule.Filters),
-                    rank, path.Value.Length, 1, match.Headers.Count, 0, meta.Namespace + "/" + meta.Name, r, m));
+                    grpc.Rank, grpc.SortLength, 1, grpc.NamesMethod ? 1 : 0, match.Headers.Count, 0, meta.Namespace + "/" + meta.Name, r, m));
             }
         }
     }
 
-    // gRPC calls are POST /<service>/<method>: a GRPCMethodMatch is a path match on that.
-    private static (Pb.PathMatch Path, int Rank) GrpcPath(GrpcMethodMatch? method)
+    // gRPC calls are POST /<service>/<method>: a GRPCMethodMatch is a path match on that. The sort keys
+    // follow GRPCRoute precedence (longest matching service, then longest matching method, then header
+    // count), not the path's own shape: a method-only match is a regex on the wire, yet it ranks below
+    // every match that names a service and above a match on nothing, whatever their headers.
+    private static (Pb.PathMatch Path, int Rank, int SortLength, bool NamesMethod) GrpcPath(GrpcMethodMatch? method)
     {
         if (method is null || (method.Service is null && method.Method is null))
-            return (Path(PathMatchType.PathPrefix, "/"), PathRank(PathMatchType.PathPrefix));
+            return (Path(PathMatchType.PathPrefix, "/"), PathRank(PathMatchType.PathPrefix), 1, false);
         if (method.Type == StringMatchType.RegularExpression)
         {
-            var regex = "/" + (method.Service ?? "[^/]+") + "/" + (method.Method ?? "[^/]+");
-            return (Path(PathMatchType.RegularExpression, regex), PathRank(PathMatchType.RegularExpression));
+            // Each part grouped, so an alternation in one ("a|b") stays inside its own segment; the
+            // proxy anchors the whole pattern, not each alternative.
+            var regex = "/(?:" + (method.Service ?? "[^/]+") + ")/(?:" + (method.Method ?? "[^/]+") + ")";
+            return (Path(PathMatchType.RegularExpression, regex), PathRank(PathMatchType.RegularExpression), regex.Length, method.Method is not null);
         }
         if (method.Method is null)
-            return (Path(PathMatchType.PathPrefix, "/" + method.Service), PathRank(PathMatchType.PathPrefix));
+        {
+            var prefix = "/" + method.Service;
+            return (Path(PathMatchType.PathPrefix, prefix), PathRank(PathMatchType.PathPrefix), prefix.Length, false);
+        }
         if (method.Service is null)
         {
             var any = "/[^/]+/" + System.Text.RegularExpressions.Regex.Escape(method.Method);
-            return (Path(PathMatchType.RegularExpression, any), PathRank(PathMatchType.RegularExpression));
+            // Matches no service's characters: sorts with the catch-all ("/", length 1), ahead of it by naming a method.
+            return (Path(PathMatchType.RegularExpression, any), PathRank(PathMatchType.PathPrefix), 1, true);
         }
-        return (Path(PathMatchType.Exact, "/" + method.Service + "/" + method.Method), PathRank(PathMatchType.Exact));
+        var exact = "/" + method.Service + "/" + method.Method;
+        return (Path(PathMatchType.Exact, exact), PathRank(PathMatchType.Exact), exact.Length, true);
     }
 
     private static Pb.Route NewRoute(ObjectMeta meta, int rule, int match, Pb.RouteMatch pm, EquatableList<BackendRef> backends, EquatableList<RouteFilter> filters)
@@ -152,8 +162,12 @@ internal static class RouteTableBuilder
     private static Pb.QueryMatch.Types.Kind QueryKind(StringMatchType t) =>
         t == StringMatchType.RegularExpression ? Pb.QueryMatch.Types.Kind.Regex : Pb.QueryMatch.Types.Kind.Exact;
 
-    /// <summary>One match with the facts that order it (Gateway API HTTPRoute "rule precedence").</summary>
-    private sealed record Candidate(Pb.Route Route, int PathRank, int PathLength, int HasMethod, int Headers, int Queries, string RouteName, int Rule, int Match)
+    /// <summary>
+    /// One match with the facts that order it (Gateway API HTTPRoute "rule precedence"). A gRPC match is
+    /// an HTTP POST match (HasMethod 1, so it keeps ahead of a plain HTTP match on the same path), and
+    /// NamesGrpcMethod puts a match naming a gRPC method ahead of one that does not.
+    /// </summary>
+    private sealed record Candidate(Pb.Route Route, int PathRank, int PathLength, int HasMethod, int NamesGrpcMethod, int Headers, int Queries, string RouteName, int Rule, int Match)
     {
         public static int Precedence(Candidate a, Candidate b)
         {
@@ -161,6 +175,7 @@ internal static class RouteTableBuilder
             if ((c = a.PathRank.CompareTo(b.PathRank)) != 0) return c;
             if ((c = b.PathLength.CompareTo(a.PathLength)) != 0) return c;   // longer path first
             if ((c = b.HasMethod.CompareTo(a.HasMethod)) != 0) return c;
+            if ((c = b.NamesGrpcMethod.CompareTo(a.NamesGrpcMethod)) != 0) return c; // GRPCRoute: method before headers
             if ((c = b.Headers.CompareTo(a.Headers)) != 0) return c;
             if ((c = b.Queries.CompareTo(a.Queries)) != 0) return c;
             // The API's next tie-breaker is creation time; resources here carry none, so name order decides.

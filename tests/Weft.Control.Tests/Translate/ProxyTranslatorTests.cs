@@ -1,0 +1,64 @@
+using System.Collections.Immutable;
+using Weft.Control.Store;
+using Weft.Control.Translate;
+
+namespace Weft.Control.Tests.Translate;
+
+/// <summary>Properties of translation as a whole, over the shop case's inputs.</summary>
+public class ProxyTranslatorTests
+{
+    private static string Input(string file) => File.ReadAllText(Path.Combine(TranslationInputs.GoldenFolder(), "shop-web-sidecar", file));
+
+    [Fact]
+    public void Same_inputs_translate_to_equal_resources_and_byte_equal_json()
+    {
+        // Two independently built snapshots and indexes: equality must come from the inputs'
+        // content, not from sharing objects (discovery diffs every push against the last ACKed state,
+        // so any nondeterminism would push spurious changes to every proxy).
+        var first = ProxyTranslator.Translate(new MeshIndex(TranslationInputs.Config(Input("config.yaml"), "a"), TranslationInputs.Registry(Input("registry.json"))), TranslationInputs.Node(Input("node.json")));
+        var second = ProxyTranslator.Translate(new MeshIndex(TranslationInputs.Config(Input("config.yaml"), "b"), TranslationInputs.Registry(Input("registry.json"))), TranslationInputs.Node(Input("node.json")));
+
+        Assert.Equal(first.Keys.Order(StringComparer.Ordinal), second.Keys.Order(StringComparer.Ordinal));
+        foreach (var (key, resource) in first) Assert.Equal(resource, second[key]);
+        Assert.Equal(TranslationInputs.Render(first), TranslationInputs.Render(second));
+    }
+
+    [Fact]
+    public void Config_resource_insertion_order_does_not_change_the_output()
+    {
+        // ImmutableDictionary enumerates by hash; rebuilding it in reverse order shakes out any
+        // dependence on enumeration order in the index (route order, cluster order).
+        var config = TranslationInputs.Config(Input("config.yaml"), "a");
+        var reversed = new ConfigSnapshot(config.Revision, ImmutableDictionary.CreateRange(
+            config.Resources.OrderByDescending(p => p.Key.ToString(), StringComparer.Ordinal)));
+        var registry = TranslationInputs.Registry(Input("registry.json"));
+        var node = TranslationInputs.Node(Input("node.json"));
+
+        Assert.Equal(
+            TranslationInputs.Render(ProxyTranslator.Translate(new MeshIndex(config, registry), node)),
+            TranslationInputs.Render(ProxyTranslator.Translate(new MeshIndex(reversed, registry), node)));
+    }
+
+    [Fact]
+    public void Every_cluster_a_listener_or_route_names_arrives_with_its_endpoints()
+    {
+        // go-control-plane's consistency rule: the proxy rejects a route table naming a missing cluster.
+        foreach (var dir in Directory.GetDirectories(TranslationInputs.GoldenFolder()))
+        {
+            var resources = ProxyTranslator.Translate(
+                new MeshIndex(TranslationInputs.Config(File.ReadAllText(Path.Combine(dir, "config.yaml")), dir), TranslationInputs.Registry(File.ReadAllText(Path.Combine(dir, "registry.json")))),
+                TranslationInputs.Node(File.ReadAllText(Path.Combine(dir, "node.json"))));
+            foreach (var listener in resources.Values.Where(r => r.Listener is { TcpCluster.Length: > 0 }))
+            {
+                Assert.True(resources.ContainsKey("cluster/" + listener.Listener.TcpCluster), $"{Path.GetFileName(dir)}: no cluster {listener.Listener.TcpCluster}");
+                Assert.True(resources.ContainsKey("endpoints/" + listener.Listener.TcpCluster), $"{Path.GetFileName(dir)}: no endpoints {listener.Listener.TcpCluster}");
+            }
+            foreach (var table in resources.Values.Where(r => r.RouteTable is not null))
+                foreach (var backend in table.RouteTable.Routes.SelectMany(r => r.Backends))
+                {
+                    Assert.True(resources.ContainsKey("cluster/" + backend.Cluster), $"{Path.GetFileName(dir)}: no cluster {backend.Cluster}");
+                    Assert.True(resources.ContainsKey("endpoints/" + backend.Cluster), $"{Path.GetFileName(dir)}: no endpoints {backend.Cluster}");
+                }
+        }
+    }
+}
