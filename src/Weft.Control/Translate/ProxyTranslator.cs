@@ -51,7 +51,7 @@ public static class ProxyTranslator
         output.Add("inbound", table);
         output.Add(ClusterNames.InboundApp, new Pb.Cluster { Service = node.Service, Namespace = ns, Protocol = protocol });
         var endpoints = new Pb.ClusterEndpoints { Cluster = ClusterNames.InboundApp };
-        endpoints.Endpoints.Add(new Pb.Endpoint { Address = "127.0.0.1", Port = node.AppPort, InstanceId = node.Id, Service = node.Service, Version = node.Version });
+        endpoints.Endpoints.Add(new Pb.Endpoint { Address = "127.0.0.1", Port = node.AppPort, InstanceId = node.Id, Service = node.Service, Version = node.Version.Length == 0 ? "v1" : node.Version });
         output.Add(ClusterNames.InboundApp, endpoints);
     }
 
