@@ -163,6 +163,22 @@ public class HttpRouteResourceTests
     }
 
     [Fact]
+    public void A_regex_the_proxies_cannot_run_is_rejected_at_apply()
+    {
+        // Backreferences need backtracking; proxies run route regexes in linear time and would NACK it.
+        var e = Yaml.Error("""
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: HTTPRoute
+            metadata: { name: r }
+            spec:
+              rules:
+                - matches: [{ path: { type: RegularExpression, value: '/(a)\1' } }]
+            """);
+        Assert.Equal("spec.rules[0].matches[0].path.value", e.Path);
+        Assert.StartsWith("invalid regular expression", e.Message);
+    }
+
+    [Fact]
     public void Unknown_field_suggests_the_closest_name()
     {
         var e = Yaml.Error("""

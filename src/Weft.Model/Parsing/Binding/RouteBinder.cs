@@ -106,11 +106,17 @@ internal static partial class RouteBinder
     {
         try
         {
-            _ = new Regex(pattern, RegexOptions.None, TimeSpan.FromSeconds(1));
+            // The proxy runs route regexes with the non-backtracking engine (linear time); checking with
+            // the same engine here rejects at apply what every proxy would otherwise NACK.
+            _ = new Regex(pattern, RegexOptions.CultureInvariant | RegexOptions.NonBacktracking);
         }
         catch (ArgumentException e)
         {
             o.Error(field, $"invalid regular expression: {e.Message}");
+        }
+        catch (NotSupportedException e)
+        {
+            o.Error(field, $"invalid regular expression: route regexes run in linear time, so: {e.Message}");
         }
     }
 
