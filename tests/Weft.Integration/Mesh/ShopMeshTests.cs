@@ -141,6 +141,8 @@ public sealed class ShopMeshTests(ShopMesh mesh, ITestOutputHelper log) : IClass
             Assert.True(response.IsSuccessStatusCode, $"request {i}: {(int)response.StatusCode} {body}");
             var m = Version.Match(body);
             Assert.True(m.Success, $"request {i}: no catalog version in {body}");
+            // web asked ratings over gRPC through both sidecars (h2c between them).
+            Assert.Contains("\"served_by\":\"ratings-0\"", body);
             versions[m.Groups[1].Value] = versions.GetValueOrDefault(m.Groups[1].Value) + 1;
         }
         return versions;
