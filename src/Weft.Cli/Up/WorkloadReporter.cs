@@ -14,7 +14,7 @@ namespace Weft.Cli.Up;
 internal sealed class WorkloadReporter : IAsyncDisposable
 {
     public static readonly TimeSpan DefaultInterval = TimeSpan.FromSeconds(1);
-    // Well under the interval's order of magnitude: a hung control plane must not stall later reports for long.
+    // A control plane that accepts but does not answer holds the next report up for at most this long.
     private static readonly TimeSpan AttemptTimeout = TimeSpan.FromSeconds(2);
 
     private readonly ProcessSupervisor _supervisor;
@@ -48,14 +48,13 @@ internal sealed class WorkloadReporter : IAsyncDisposable
         return reporter;
     }
 
-    /// <summary>Stops reporting; returns once no report is in flight.</summary>
+    /// <summary>Stops reporting; returns once no report is in flight. Safe to call more than once.</summary>
     public async ValueTask DisposeAsync()
     {
         _supervisor.StatusChanged -= OnStatusChanged;
         await _stop.CancelAsync();
         await _run;
         _client.Dispose();
-        _stop.Dispose();
     }
 
     /// <summary>How the control plane's board describes one supervised process.</summary>
