@@ -10,6 +10,7 @@ using Weft.Control.Discovery;
 using Weft.Control.Registry;
 using Weft.Control.Store;
 using Weft.Control.Translate;
+using Weft.Control.Workloads;
 using Weft.Protocol.Grpc;
 using Weft.Protocol.Health;
 
@@ -29,6 +30,8 @@ public sealed class ControlPlane : IAsyncDisposable
     private WorkloadRegistry? _registry;
     private TranslatedSnapshotSource? _snapshots;
     private WebApplication? _app;
+    // The launchers' view of their processes: in memory, reported again within a second of a restart.
+    private readonly WorkloadBoard _workloads = new();
     private volatile bool _ready;
 
     public ControlPlane(ControlPlaneOptions options, ILoggerFactory loggers)
@@ -72,7 +75,7 @@ public sealed class ControlPlane : IAsyncDisposable
         var app = builder.Build();
         var discoveryPort = _options.DiscoveryPort;
         app.MapWhen(c => c.Connection.LocalPort == discoveryPort, b => b.Run(grpc.HandleAsync));
-        ApiEndpoints.Map(app, _store, Discovery.Status);
+        WorkloadEndpoints.Map(ApiEndpoints.Map(app, _store, Discovery.Status), _workloads);
         app.MapGet("/ready", () => _ready ? Results.Text("ready\n") : Results.Text("starting\n", statusCode: 503));
         app.MapGet("/metrics", (HttpContext http) => WriteMetrics(http));
         _app = app;

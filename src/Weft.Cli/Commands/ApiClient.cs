@@ -50,6 +50,9 @@ internal sealed class ApiClient : IDisposable
     public Task<ApiResponse> PostAsync<T>(string path, T body, CancellationToken ct) =>
         SendAsync(new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body, options: ApiJson.Options) }, DefaultTimeout, ct);
 
+    public Task<ApiResponse> PutAsync<T>(string path, T body, CancellationToken ct, TimeSpan? timeout = null) =>
+        SendAsync(new HttpRequestMessage(HttpMethod.Put, path) { Content = JsonContent.Create(body, options: ApiJson.Options) }, timeout ?? DefaultTimeout, ct);
+
     public Task<ApiResponse> DeleteAsync(string path, CancellationToken ct) =>
         SendAsync(new HttpRequestMessage(HttpMethod.Delete, path), DefaultTimeout, ct);
 

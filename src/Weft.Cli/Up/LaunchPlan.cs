@@ -110,13 +110,16 @@ internal sealed record ReplicaLaunch(
     string WorkingDirectory,
     IReadOnlyList<string> ProxyArguments)
 {
+    /// <summary>What the sidecar's process name adds to the instance (the app's process name is the instance).</summary>
+    public const string ProxySuffix = "/proxy";
+
     public Uri AdminReadyUrl => new($"http://127.0.0.1:{AdminPort.ToString(CultureInfo.InvariantCulture)}/ready");
 
     public ProcessSpec AppProcess() =>
         new(Instance, ProcessRole.App, AppFileName, AppArguments, AppEnvironment, WorkingDirectory);
 
     public ProcessSpec ProxyProcess(WeftCommandLine weft) =>
-        weft.Spec(Instance + "/proxy", ProcessRole.Proxy, ProxyArguments, WorkingDirectory);
+        weft.Spec(Instance + ProxySuffix, ProcessRole.Proxy, ProxyArguments, WorkingDirectory);
 }
 
 /// <summary>The ingress gateway: a `weft proxy --gateway ingress` listening on Port.</summary>

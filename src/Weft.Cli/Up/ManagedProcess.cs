@@ -17,6 +17,7 @@ internal sealed class ManagedProcess
     private readonly ConsoleTagWriter _console;
     private readonly RestartPolicy _policy;
     private readonly TimeProvider _time;
+    private readonly Action? _changed;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _gate = new();
     private readonly Queue<string> _recent = new();
@@ -25,18 +26,26 @@ internal sealed class ManagedProcess
     private ProcessStatus _status;
     private Task _run = Task.CompletedTask;
 
-    internal ManagedProcess(ProcessSpec spec, ConsoleTagWriter console, RestartPolicy policy, TimeProvider time)
+    /// <param name="changed">Called after every change of <see cref="Status"/>, on the thread that made it.</param>
+    internal ManagedProcess(ProcessSpec spec, ConsoleTagWriter console, RestartPolicy policy, TimeProvider time, Action? changed = null)
     {
         Spec = spec;
         _console = console;
         _policy = policy;
         _time = time;
+        _changed = changed;
         _status = new ProcessStatus(spec.Name, spec.Role, ProcessState.Starting, null, 0, null, null);
     }
 
     public ProcessSpec Spec { get; }
 
     public ProcessStatus Status => Volatile.Read(ref _status);
+
+    /// <summary>True once <see cref="StopAsync"/> was called: an exit from here on is a stop, not a crash.</summary>
+    public bool StopRequested
+    {
+        get { lock (_gate) return _stopRequested; }
+    }
 
     /// <summary>Completes when the process has exited for good (stopped, or exited without restart).</summary>
     public Task Completion => _run;
@@ -170,8 +179,11 @@ internal sealed class ManagedProcess
         }
     }
 
-    private void SetStatus(ProcessState state, int? pid, int restarts, int? lastExit, DateTimeOffset? startedAt) =>
+    private void SetStatus(ProcessState state, int? pid, int restarts, int? lastExit, DateTimeOffset? startedAt)
+    {
         Volatile.Write(ref _status, new ProcessStatus(Spec.Name, Spec.Role, state, pid, restarts, lastExit, startedAt));
+        _changed?.Invoke();
+    }
 
     private static void Signal(Process process, int signal)
     {

@@ -24,6 +24,12 @@ internal sealed class ProcessSupervisor : IAsyncDisposable
     /// <summary>The shared console; `weft up` writes its own tagged lines here too.</summary>
     public ConsoleTagWriter Console { get; }
 
+    /// <summary>
+    /// Raised after any process's status changed (on the thread that changed it: keep handlers short and
+    /// non-blocking). With <see cref="Processes"/>, what a reporter needs to follow every change.
+    /// </summary>
+    public event Action? StatusChanged;
+
     public IReadOnlyList<ManagedProcess> Processes
     {
         get { lock (_gate) return _processes.ToArray(); }
@@ -32,7 +38,7 @@ internal sealed class ProcessSupervisor : IAsyncDisposable
     /// <summary>Starts supervising; the process runs (and restarts) until stopped.</summary>
     public ManagedProcess Start(ProcessSpec spec)
     {
-        var process = new ManagedProcess(spec, Console, _policy, _time);
+        var process = new ManagedProcess(spec, Console, _policy, _time, () => StatusChanged?.Invoke());
         lock (_gate)
         {
             if (_stop is not null) throw new InvalidOperationException("the supervisor is stopping");

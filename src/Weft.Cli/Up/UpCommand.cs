@@ -80,6 +80,7 @@ internal static class UpCommand
         using var shutdown = new ShutdownSignal();
         await using var supervisor = new ProcessSupervisor(Console.Out);
         var weft = WeftCommandLine.Current();
+        WorkloadReporter? reporter = null;
         try
         {
             supervisor.Start(weft.Spec("control", ProcessRole.ControlPlane,
@@ -87,6 +88,7 @@ internal static class UpCommand
                 topology.Directory));
             if (!await ReadinessProbe.WaitAsync(new Uri(settings.Api, "/ready"), ReadyDeadline, shutdown.Token).ConfigureAwait(false))
                 return Fail("the control plane was not ready within 60 s; see its output above");
+            reporter = WorkloadReporter.Start(supervisor, settings.Api);
 
             if (await ApplyConfigAsync(settings, shutdown.Token).ConfigureAwait(false) is { } applyError)
                 return Fail(applyError);
@@ -116,6 +118,8 @@ internal static class UpCommand
         }
         finally
         {
+            // Stopped first: what it would report now is the shutdown, and the control plane is about to go too.
+            if (reporter is not null) await reporter.DisposeAsync().ConfigureAwait(false);
             await supervisor.StopAllAsync().ConfigureAwait(false);
             Say("stopped");
         }

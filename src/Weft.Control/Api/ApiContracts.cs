@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Weft.Control.Discovery;
 using Weft.Control.Store;
+using Weft.Control.Workloads;
 using Weft.Model.Parsing;
 
 namespace Weft.Control.Api;
@@ -47,6 +48,12 @@ public sealed record ProxiesResponse(long Revision, IReadOnlyList<ProxyStatus> P
 
 /// <summary>GET /sync: Synced when every connected proxy acked Revision; Pending lists the others.</summary>
 public sealed record SyncResponse(long Revision, bool Synced, IReadOnlyList<ProxyStatus> Pending);
+
+/// <summary>Body of PUT /workloads: everything <paramref name="Launcher"/> runs now, replacing its previous report.</summary>
+public sealed record WorkloadsReport(string Launcher, IReadOnlyList<WorkloadProcess> Processes);
+
+/// <summary>GET /workloads: every launcher's latest report (launchers silent for a while are left out).</summary>
+public sealed record WorkloadsResponse(IReadOnlyList<LauncherReport> Launchers);
 
 public static class ApiJson
 {

@@ -9,6 +9,7 @@ using Weft.Control.Api;
 using Weft.Control.Discovery;
 using Weft.Control.Store;
 using Weft.Control.Tests.Store;
+using Weft.Control.Workloads;
 
 namespace Weft.Control.Tests.Api;
 
@@ -21,13 +22,15 @@ internal sealed class ApiHost : IAsyncDisposable
     public FileConfigStore Store { get; }
     public string DataDir => _dir.Path;
     public TestProxyStatusView Proxies { get; }
+    public WorkloadBoard Workloads { get; }
     public HttpClient Client { get; }
 
-    private ApiHost(TempDir dir, WebApplication app, FileConfigStore store, TestProxyStatusView proxies, HttpClient client) =>
-        (_dir, _app, Store, Proxies, Client) = (dir, app, store, proxies, client);
+    private ApiHost(TempDir dir, WebApplication app, FileConfigStore store, TestProxyStatusView proxies, WorkloadBoard workloads, HttpClient client) =>
+        (_dir, _app, Store, Proxies, Workloads, Client) = (dir, app, store, proxies, workloads, client);
 
-    public static async Task<ApiHost> StartAsync()
+    public static async Task<ApiHost> StartAsync(WorkloadBoard? workloads = null)
     {
+        workloads ??= new WorkloadBoard();
         var dir = new TempDir();
         var store = FileConfigStore.Open(dir.Path);
         var proxies = new TestProxyStatusView();
@@ -35,11 +38,11 @@ internal sealed class ApiHost : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
         var app = builder.Build();
-        ApiEndpoints.Map(app, store, proxies);
+        WorkloadEndpoints.Map(ApiEndpoints.Map(app, store, proxies), workloads);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var client = new HttpClient { BaseAddress = new Uri(address.TrimEnd('/') + ApiEndpoints.Prefix + "/"), Timeout = TimeSpan.FromSeconds(30) };
-        return new ApiHost(dir, app, store, proxies, client);
+        return new ApiHost(dir, app, store, proxies, workloads, client);
     }
 
     public async ValueTask DisposeAsync()
