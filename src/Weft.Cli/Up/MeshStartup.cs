@@ -3,7 +3,8 @@ namespace Weft.Cli.Up;
 /// <summary>
 /// Starts a plan's processes in the order the mesh needs: each sidecar first, its app only once the
 /// sidecar's admin /ready says it holds config (so the app's first calls already go through the
-/// mesh), replicas side by side; then the ingress gateway. The control plane is up before this.
+/// mesh) and the apps it calls listen (so its first calls find them), replicas side by side; then the
+/// ingress gateway. The control plane is up before this.
 /// </summary>
 internal static class MeshStartup
 {
@@ -14,11 +15,14 @@ internal static class MeshStartup
     public static async Task StartAsync(LaunchPlan plan, ProcessSupervisor supervisor, WeftCommandLine weft,
         TimeSpan readyDeadline, CancellationToken cancellationToken = default)
     {
+        var awaits = AppListening.UpstreamsToAwait(plan.Replicas.Select(r => (r.Workload.Service, r.Workload.Upstreams)));
         await Task.WhenAll(plan.Replicas.Select(async replica =>
         {
             cancellationToken.ThrowIfCancellationRequested();
             var proxy = supervisor.Start(replica.ProxyProcess(weft));
             await WaitReadyAsync(proxy, replica.AdminReadyUrl, readyDeadline, cancellationToken);
+            var upstreams = awaits.GetValueOrDefault(replica.Workload.Service) ?? [];
+            await AppListening.WaitAsync(plan.Replicas.Where(r => upstreams.Contains(r.Workload.Service)), readyDeadline, cancellationToken);
             cancellationToken.ThrowIfCancellationRequested();
             supervisor.Start(replica.AppProcess());
         }));

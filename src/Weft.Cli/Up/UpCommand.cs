@@ -168,26 +168,11 @@ internal static class UpCommand
     /// Apps that receive traffic (some workload's upstream, or the ingress's service) must be listening
     /// before the mesh is called ready, or its first requests would meet a closed port.
     /// </summary>
-    private static async Task WaitForAppsAsync(Topology topology, LaunchPlan plan, CancellationToken ct)
+    private static Task WaitForAppsAsync(Topology topology, LaunchPlan plan, CancellationToken ct)
     {
         var called = topology.Workloads.SelectMany(w => w.Upstreams).ToHashSet(StringComparer.Ordinal);
         if (topology.Ingress is { } ingress) called.Add(ingress.Service);
-        var deadline = DateTime.UtcNow + ReadyDeadline;
-        foreach (var replica in plan.Replicas.Where(r => called.Contains(r.Workload.Service)))
-        {
-            while (!await AcceptsAsync(replica.AppPort, ct).ConfigureAwait(false))
-            {
-                if (DateTime.UtcNow > deadline) throw new TimeoutException($"app {replica.Instance} is not listening on 127.0.0.1:{Text(replica.AppPort)} after {ReadyDeadline.TotalSeconds:0} s");
-                await Task.Delay(50, ct).ConfigureAwait(false);
-            }
-        }
-    }
-
-    private static async Task<bool> AcceptsAsync(int port, CancellationToken ct)
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        try { await socket.ConnectAsync(IPAddress.Loopback, port, ct).ConfigureAwait(false); return true; }
-        catch (SocketException) { return false; }
+        return AppListening.WaitAsync(plan.Replicas.Where(r => called.Contains(r.Workload.Service)), ReadyDeadline, ct);
     }
 
     private static bool IsFree(int port)

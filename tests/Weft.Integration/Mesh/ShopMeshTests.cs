@@ -28,6 +28,26 @@ public sealed class ShopMeshTests(ShopMesh mesh, ITestOutputHelper log) : IClass
     }
 
     [Fact]
+    public async Task No_request_failed_while_the_mesh_started()
+    {
+        // loadgen sends traffic from its first second; apps start only once the apps they call listen,
+        // so no proxy may have counted a 5xx (this test class never kills an app).
+        var status = await WaitForAllSyncedAsync(TimeSpan.FromSeconds(30));
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var served = 0L;
+        foreach (var proxy in status.GetProperty("proxies").EnumerateArray())
+        {
+            var metrics = await http.GetStringAsync(proxy.GetProperty("adminUrl").GetString() + "/stats/prometheus");
+            foreach (var line in metrics.Split('\n').Where(l => l.StartsWith("weft_requests_total{", StringComparison.Ordinal)))
+            {
+                Assert.DoesNotMatch("response_code=\"5", line);
+                served += long.Parse(line[(line.LastIndexOf(' ') + 1)..]);
+            }
+        }
+        Assert.True(served > 0, "no proxy counted any request");
+    }
+
+    [Fact]
     public async Task Status_lists_every_proxy_synced()
     {
         var status = await WaitForAllSyncedAsync(TimeSpan.FromSeconds(30));
