@@ -61,7 +61,8 @@ public sealed class ProxyHost : IAsyncDisposable
         var forwarder = new HttpForwarder(_clients, loggerFactory.CreateLogger("Weft.Proxy.Http"));
         var pipeline = new ProxyPipeline(_state, identity, forwarder, _metrics, options.Random ?? Random.Shared);
         var tcp = new TcpForwarder(_state, loggerFactory.CreateLogger("Weft.Proxy.Tcp"));
-        var listeners = new ListenerSet(pipeline, tcp, _metrics, loggerFactory, options.ListenerDrainTimeout, options.InlineSocketCompletions);
+        var capture = new Interception.CaptureDispatch(_state, tcp, loggerFactory.CreateLogger("Weft.Proxy.Interception"));
+        var listeners = new ListenerSet(pipeline, tcp, _metrics, loggerFactory, options.ListenerDrainTimeout, options.InlineSocketCompletions, capture);
         _applier = new ConfigApplier(_state, listeners, _metrics, _logger);
     }
 

@@ -14,7 +14,7 @@ namespace Weft.Proxy;
 /// <summary>
 /// The request pipeline, in order, in one place:
 ///   1. snapshot the runtime (the request keeps it to the end, whatever config arrives meanwhile);
-///   2. find the listener by the local port;
+///   2. find the listener by the local port (a capture listener: the one for the connection's original destination);
 ///   3. identity: inbound reads and strips x-weft-source; outbound and gateway replace it with ours;
 ///   4. route: first route of the listener's table whose matches hold (else 404 no_route);
 ///   5. backend: weighted pick among the route's clusters (no weight or unknown cluster: 500);
@@ -64,6 +64,8 @@ internal sealed class ProxyPipeline
                 "this listener is being removed\n").ConfigureAwait(false);
             return;
         }
+        if (listener.Capture is not null)                                        // 2b: transparent interception
+            listener = Interception.CaptureDispatch.ListenerOf(context) ?? listener;
 
         var source = ResolveSource(context.Request.Headers, listener.Direction); // 3
         var route = listener.Routes.Select(context.Request);                      // 4

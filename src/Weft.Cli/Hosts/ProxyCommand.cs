@@ -26,7 +26,9 @@ internal static class ProxyCommand
         var upstreams = new Option<string[]>("--upstream") { Description = "SERVICE=PORT: a local outbound port for an upstream service (repeatable)", AllowMultipleArgumentsPerToken = false };
         var labels = new Option<string[]>("--label") { Description = "KEY=VALUE workload label (repeatable)" };
         var control = new Option<string>("--control") { Description = "Control plane discovery address", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("WEFT_DISCOVERY") ?? "http://127.0.0.1:15010" };
-        var mode = new Option<string>("--mode") { Description = "explicit (local ports) | transparent (iptables; not yet available)", DefaultValueFactory = _ => "explicit" };
+        var mode = new Option<string>("--mode") { Description = "explicit (a local port per upstream) | transparent (iptables redirects outbound TCP to --outbound-port; docs/transparent.md)", DefaultValueFactory = _ => "explicit" };
+        var outboundPort = new Option<int>("--outbound-port") { Description = "Transparent mode: where redirected outbound connections arrive", DefaultValueFactory = _ => 15001 };
+        var adminAddress = new Option<string>("--admin-address") { Description = "Address the admin port binds", DefaultValueFactory = _ => "127.0.0.1" };
         var gateway = new Option<string?>("--gateway") { Description = "ingress | egress: run as a gateway instead of a sidecar" };
         var gatewayName = new Option<string>("--gateway-name") { Description = "The Gateway resource this gateway implements", DefaultValueFactory = _ => "ingress" };
         var gatewayPort = new Option<int>("--gateway-port") { Description = "The port the gateway serves", DefaultValueFactory = _ => 8080 };
@@ -36,14 +38,18 @@ internal static class ProxyCommand
         var command = new Command("proxy", "Run one sidecar (or gateway) beside one workload")
         {
             service, version, ns, instance, appPort, appProtocol, inboundPort, adminPort, address, upstreams, labels,
-            control, mode, gateway, gatewayName, gatewayPort, defaultService, drain,
+            control, mode, outboundPort, adminAddress, gateway, gatewayName, gatewayPort, defaultService, drain,
         };
         command.SetAction(async (parse, _) =>
         {
             var errors = new List<string>();
             var isGateway = parse.GetValue(gateway) is { } g;
             if (isGateway && parse.GetValue(gateway) != "ingress") errors.Add($"--gateway {parse.GetValue(gateway)}: only ingress is available in this release");
-            if (parse.GetValue(mode) != "explicit") errors.Add($"--mode {parse.GetValue(mode)}: only explicit mode is available in this release");
+            var transparent = parse.GetValue(mode) == "transparent";
+            if (!transparent && parse.GetValue(mode) != "explicit") errors.Add($"--mode {parse.GetValue(mode)}: expected explicit or transparent");
+            if (transparent && isGateway) errors.Add("--mode transparent: only a sidecar intercepts transparently");
+            if (transparent && parse.GetValue(upstreams) is { Length: > 0 }) errors.Add("--upstream: transparent mode captures every upstream; no local ports");
+            if (!IPAddress.TryParse(parse.GetValue(adminAddress), out var adminIp)) errors.Add($"--admin-address {parse.GetValue(adminAddress)}: not an IP address");
             var svc = parse.GetValue(service) ?? (isGateway ? parse.GetValue(gatewayName) : null);
             if (string.IsNullOrEmpty(svc)) errors.Add("--service is required for a sidecar");
             if (isGateway && string.IsNullOrEmpty(parse.GetValue(defaultService))) errors.Add("--default-service is required for a gateway");
@@ -61,6 +67,8 @@ internal static class ProxyCommand
                 GatewayPort = isGateway ? (uint)parse.GetValue(gatewayPort) : 0,
                 GatewayName = isGateway ? parse.GetValue(gatewayName)! : "",
                 DefaultService = parse.GetValue(defaultService) ?? "",
+                Interception = transparent ? Interception.Transparent : Interception.Explicit,
+                OutboundCapturePort = transparent ? (uint)parse.GetValue(outboundPort) : 0,
             };
             node.Id = parse.GetValue(instance) ?? $"{node.Service}-{Environment.ProcessId}";
             foreach (var u in parse.GetValue(upstreams) ?? [])
@@ -80,20 +88,20 @@ internal static class ProxyCommand
                 return 2;
             }
             var admin = parse.GetValue(adminPort);
-            node.AdminUrl = $"http://127.0.0.1:{admin}";
-            return await RunAsync(node, admin, controlUri!, TimeSpan.FromSeconds(parse.GetValue(drain))).ConfigureAwait(false);
+            node.AdminUrl = $"http://{adminIp}:{admin}";
+            return await RunAsync(node, adminIp!, admin, controlUri!, TimeSpan.FromSeconds(parse.GetValue(drain))).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(Node node, int adminPort, Uri control, TimeSpan drain)
+    private static async Task<int> RunAsync(Node node, IPAddress adminAddress, int adminPort, Uri control, TimeSpan drain)
     {
         using var shutdown = new ShutdownSignal();
         using var parent = ParentWatch.WhenParentExits().Register(shutdown.Trigger);
         using var loggers = HostLogging.Create();
         var log = loggers.CreateLogger("weft.proxy");
         var identity = new ProxyIdentity(node.Service, node.Version, node.Namespace, node.Role);
-        await using var host = new ProxyHost(identity, IPAddress.Loopback, adminPort, loggers);
+        await using var host = new ProxyHost(identity, adminAddress, adminPort, loggers);
         try
         {
             await host.StartAsync(shutdown.Token).ConfigureAwait(false);
@@ -104,7 +112,7 @@ internal static class ProxyCommand
             return 1;
         }
         using var discovery = DiscoveryClient.ForControlPlane(control, node, host.ConfigSink, logger: loggers.CreateLogger<DiscoveryClient>());
-        log.LogInformation("proxy {Id} ({Role}) started: admin http://127.0.0.1:{Admin}, control {Control}", node.Id, node.Role, adminPort, control);
+        log.LogInformation("proxy {Id} ({Role}, {Mode}) started: admin {AdminUrl}, control {Control}", node.Id, node.Role, node.Interception, node.AdminUrl, control);
         // Discovery keeps running until we stop: it reconnects by itself while the control plane is away.
         var discovering = discovery.RunAsync(shutdown.Token);
         try { await Task.Delay(Timeout.Infinite, shutdown.Token).ConfigureAwait(false); }

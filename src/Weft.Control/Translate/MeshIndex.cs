@@ -43,6 +43,15 @@ public sealed class MeshIndex
     public ConfigSnapshot Config { get; }
     public RegistrySnapshot Registry { get; }
 
+    /// <summary>Every declared Service, in (namespace, name) order.</summary>
+    public IEnumerable<ServiceResource> Services =>
+        _services.OrderBy(s => s.Key.Ns, StringComparer.Ordinal).ThenBy(s => s.Key.Name, StringComparer.Ordinal).Select(s => s.Value);
+
+    /// <summary>Each declared Service's virtual IP (transparent interception); computed once per index.</summary>
+    public ImmutableDictionary<(string Namespace, string Name), string> Vips => _vips ??= ServiceVips.Allocate(_services.Keys);
+
+    private ImmutableDictionary<(string Namespace, string Name), string>? _vips;
+
     public ServiceResource? Service(string ns, string name) => _services.GetValueOrDefault((ns, name));
 
     /// <summary>HTTPRoutes and GRPCRoutes whose parentRefs name this Service (GAMMA mesh routing).</summary>

@@ -25,8 +25,11 @@ public static class ProxyTranslator
         else
         {
             if (node.InboundPort != 0 && node.AppPort != 0) AddInbound(node, ns, bindAddress, output);
-            foreach (var (service, port) in node.Upstreams.OrderBy(u => u.Key, StringComparer.Ordinal))
-                AddOutbound(mesh, ns, service, port, output);
+            if (node.Interception == Pb.Interception.Transparent)
+                AddCapture(mesh, node, output);
+            else
+                foreach (var (service, port) in node.Upstreams.OrderBy(u => u.Key, StringComparer.Ordinal))
+                    AddOutbound(mesh, ns, service, port, output);
         }
 
         // Every cluster a route names must arrive with it (go-control-plane's consistency rule);
@@ -80,6 +83,45 @@ public static class ProxyTranslator
         });
         AddRouteTable(tableName, RouteTableBuilder.Build(mesh.RoutesForService(ns, service), ns, service), output);
     }
+
+    /// <summary>
+    /// Transparent mode: one listener where iptables redirects every outbound connection, knowing each
+    /// Service port by its (VIP, port); other destinations pass through (docs/transparent.md).
+    /// </summary>
+    private static void AddCapture(MeshIndex mesh, Pb.Node node, Output output)
+    {
+        var listener = new Pb.Listener
+        {
+            Address = "127.0.0.1", Port = node.OutboundCapturePort == 0 ? 15001 : node.OutboundCapturePort,
+            Direction = Pb.Direction.Outbound, Protocol = Pb.Protocol.Http, Capture = true,
+            UnknownDestination = Pb.UnknownDestination.Passthrough,
+        };
+        foreach (var service in mesh.Services)
+        {
+            var (sns, name) = (service.Metadata.Namespace, service.Metadata.Name);
+            if (!mesh.Vips.TryGetValue((sns, name), out var vip)) continue;
+            foreach (var port in service.Spec.Ports)
+            {
+                var protocol = ProtocolOf(port.Protocol);
+                var destination = new Pb.OriginalDestination { Address = vip, Port = (uint)port.Port, Protocol = protocol, Service = name };
+                if (protocol == Pb.Protocol.Tcp)
+                {
+                    destination.TcpCluster = ClusterNames.ForService(sns, name);
+                    output.NamedClusters.Add(destination.TcpCluster);
+                }
+                else
+                {
+                    destination.RouteTable = "outbound/" + ClusterNames.ForService(sns, name);
+                    AddRouteTable(destination.RouteTable, RouteTableBuilder.Build(mesh.RoutesForService(sns, name), sns, name), output);
+                }
+                listener.OriginalDestinations.Add(destination);
+            }
+        }
+        output.Add(CaptureListener, listener);
+    }
+
+    /// <summary>The name of a transparent sidecar's outbound capture listener.</summary>
+    public const string CaptureListener = "capture/outbound";
 
     private static void AddGateway(MeshIndex mesh, Pb.Node node, string ns, Output output)
     {
@@ -140,6 +182,14 @@ public static class ProxyTranslator
         foreach (var w in mesh.EndpointsOf(ns, service)) return ProtocolOf(w.AppProtocol);
         return Pb.Protocol.Http;
     }
+
+    private static Pb.Protocol ProtocolOf(AppProtocol protocol) => protocol switch
+    {
+        AppProtocol.Http2 => Pb.Protocol.Http2,
+        AppProtocol.Grpc => Pb.Protocol.Grpc,
+        AppProtocol.Tcp or AppProtocol.Tls => Pb.Protocol.Tcp,
+        _ => Pb.Protocol.Http,
+    };
 
     private static Pb.Protocol ProtocolOf(string appProtocol) => appProtocol switch
     {

@@ -57,4 +57,7 @@ internal sealed class ListenerRuntime
     public string TcpCluster { get; }
     public string Service { get; }
     public string NoRouteMessage { get; }
+
+    /// <summary>Transparent interception: set on a capture listener, whose connections are served by their original destination.</summary>
+    public Interception.CaptureTable? Capture { get; init; }
 }

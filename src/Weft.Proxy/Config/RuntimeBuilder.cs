@@ -318,6 +318,11 @@ internal sealed class RuntimeBuilder
     private static ListenerRuntime? BuildListener(string key, Listener spec, Dictionary<string, RouteTableRuntime> tables,
         Dictionary<string, (string Key, Cluster Spec)> clusters, List<string> errors, List<string> warnings)
     {
+        // Transparent interception: a capture listener picks its route table per connection, by the
+        // connection's original destination (Interception/).
+        if (spec.Capture || spec.OriginalDestinations.Count > 0)
+            return Interception.CaptureTableBuilder.Build(key, spec, tables, clusters.Keys.ToHashSet(StringComparer.Ordinal), errors, warnings);
+
         var before = errors.Count;
         IPAddress? address = null;
         if (string.IsNullOrEmpty(spec.Address))

@@ -30,9 +30,12 @@ internal sealed class ListenerSet
     private readonly ILogger _logger;
     private readonly TimeSpan _drainTimeout;
     private readonly bool _inlineCompletions;
+    private readonly Interception.CaptureDispatch? _capture;
 
-    public ListenerSet(ProxyPipeline pipeline, TcpForwarder tcp, ProxyMetrics metrics, ILoggerFactory loggerFactory, TimeSpan drainTimeout, bool inlineCompletions)
+    public ListenerSet(ProxyPipeline pipeline, TcpForwarder tcp, ProxyMetrics metrics, ILoggerFactory loggerFactory, TimeSpan drainTimeout, bool inlineCompletions,
+        Interception.CaptureDispatch? capture = null)
     {
+        _capture = capture;
         _inlineCompletions = inlineCompletions;
         _pipeline = pipeline;
         _tcp = tcp;
@@ -132,7 +135,16 @@ internal sealed class ListenerSet
         var port = listener.Port;
         var metrics = _metrics;
         KestrelServer server;
-        if (isTcp)
+        if (listener.Capture is not null && _capture is { } capture)
+        {
+            // Transparent interception: what serves a connection depends on its original destination (Interception/).
+            server = KestrelServers.Create(new IPEndPoint(listener.Address, port), o =>
+            {
+                o.Protocols = HttpProtocols.Http1AndHttp2;
+                o.Use(next => connection => CountedCaptureAsync(connection, port, next, capture, metrics));
+            }, _loggerFactory, _inlineCompletions);
+        }
+        else if (isTcp)
         {
             var tcp = _tcp;
             server = KestrelServers.Create(new IPEndPoint(listener.Address, port), o =>
@@ -166,6 +178,19 @@ internal sealed class ListenerSet
         try
         {
             await ProtocolDetection.DetectAsync(connection, next).ConfigureAwait(false);
+        }
+        finally
+        {
+            metrics.ConnectionClosed(port);
+        }
+    }
+
+    private static async Task CountedCaptureAsync(ConnectionContext connection, int port, ConnectionDelegate next, Interception.CaptureDispatch capture, ProxyMetrics metrics)
+    {
+        metrics.ConnectionOpened(port);
+        try
+        {
+            await capture.HandleAsync(connection, port, next).ConfigureAwait(false);
         }
         finally
         {

@@ -12,11 +12,19 @@ namespace Weft.Proxy.Listeners;
 /// </summary>
 internal sealed class TcpForwarder(RuntimeState state, ILogger logger)
 {
-    public async Task HandleAsync(ConnectionContext connection, int port)
+    public Task HandleAsync(ConnectionContext connection, int port)
     {
         var runtime = state.Current;
-        if (!runtime.ListenersByPort.TryGetValue(port, out var listener)
-            || !runtime.Clusters.TryGetValue(listener.TcpCluster, out var cluster)
+        if (!runtime.ListenersByPort.TryGetValue(port, out var listener))
+            return Task.CompletedTask;
+        return HandleAsync(connection, runtime, listener);
+    }
+
+    /// <summary>Serves a connection as <paramref name="listener"/> says (also a capture listener's per-destination one).</summary>
+    public async Task HandleAsync(ConnectionContext connection, ProxyRuntime runtime, ListenerRuntime listener)
+    {
+        var port = listener.Port;
+        if (!runtime.Clusters.TryGetValue(listener.TcpCluster, out var cluster)
             || cluster.Endpoints.Length == 0)
         {
             return;
@@ -45,7 +53,12 @@ internal sealed class TcpForwarder(RuntimeState state, ILogger logger)
         }
         if (socket is null)
             return;
+        await SpliceAsync(connection, socket).ConfigureAwait(false);
+    }
 
+    /// <summary>Copies bytes both ways between the connection and a connected socket (which it then owns) until both sides finish.</summary>
+    public static async Task SpliceAsync(ConnectionContext connection, Socket socket)
+    {
         await using var upstream = new NetworkStream(socket, ownsSocket: true);
         var toUpstream = CopyToUpstreamAsync(connection.Transport.Input, upstream, socket);
         var toClient = CopyToClientAsync(upstream, connection.Transport.Output);

@@ -1,0 +1,90 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using Weft.Protocol.Discovery;
+using Weft.Proxy.Config;
+using Weft.Proxy.Listeners;
+
+namespace Weft.Proxy.Interception;
+
+/// <summary>
+/// Serves a connection that iptables redirected to a capture listener: reads where it was going
+/// (SO_ORIGINAL_DST), and serves it as that Service port's listener would: TCP through the forwarder,
+/// HTTP through the pipeline (which picks the per-destination listener from the connection's items).
+/// A destination no Service owns is passed through to itself, or closed, as the listener says.
+/// </summary>
+internal sealed class CaptureDispatch(RuntimeState state, TcpForwarder tcp, ILogger logger)
+{
+    private const string ItemKey = "weft.capture.destination";
+    private static readonly TimeSpan PassthroughConnectTimeout = TimeSpan.FromSeconds(5);
+
+    public async Task HandleAsync(ConnectionContext connection, int port, ConnectionDelegate http)
+    {
+        var runtime = state.Current;
+        if (!runtime.ListenersByPort.TryGetValue(port, out var listener) || listener.Capture is not { } table)
+            return;
+        var socket = connection.Features.Get<IConnectionSocketFeature>()?.Socket;
+        var original = socket is null ? null : OriginalDestination.Of(socket);
+        // Dialled directly, not redirected: there is nowhere else to go, and passing it "through" to
+        // ourselves would loop.
+        if (original is null || original.Equals(connection.LocalEndPoint))
+        {
+            CaptureLog.NotRedirected(logger, port);
+            return;
+        }
+        var target = table.Find(original);
+        if (target is null)
+        {
+            if (table.Unknown == UnknownDestination.Passthrough)
+                await PassthroughAsync(connection, original).ConfigureAwait(false);
+            else
+                CaptureLog.Rejected(logger, original.ToString());
+            return;
+        }
+        if (target.Protocol == Weft.Protocol.Discovery.Protocol.Tcp)
+        {
+            await tcp.HandleAsync(connection, runtime, target).ConfigureAwait(false);
+            return;
+        }
+        connection.Items[ItemKey] = target;
+        await ProtocolDetection.DetectAsync(connection, http).ConfigureAwait(false);
+    }
+
+    /// <summary>The per-destination listener a capture listener's HTTP request is served by (null: not captured).</summary>
+    public static ListenerRuntime? ListenerOf(HttpContext context) =>
+        context.Features.Get<IConnectionItemsFeature>()?.Items.TryGetValue(ItemKey, out var value) == true ? value as ListenerRuntime : null;
+
+    private async Task PassthroughAsync(ConnectionContext connection, IPEndPoint original)
+    {
+        var socket = new Socket(original.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
+        timeout.CancelAfter(PassthroughConnectTimeout);
+        try
+        {
+            await socket.ConnectAsync(original, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+        {
+            socket.Dispose();
+            CaptureLog.PassthroughFailed(logger, original.ToString(), ex);
+            return;
+        }
+        await TcpForwarder.SpliceAsync(connection, socket).ConfigureAwait(false);
+    }
+}
+
+internal static partial class CaptureLog
+{
+    [LoggerMessage(301, LogLevel.Debug, "Capture port {Port}: a connection that was not redirected; closed")]
+    public static partial void NotRedirected(ILogger logger, int port);
+
+    [LoggerMessage(302, LogLevel.Debug, "Capture: {Destination} is no Service port; closed (unknown_destination REJECT)")]
+    public static partial void Rejected(ILogger logger, string destination);
+
+    [LoggerMessage(303, LogLevel.Debug, "Capture: passthrough to {Destination} failed")]
+    public static partial void PassthroughFailed(ILogger logger, string destination, Exception exception);
+}
