@@ -64,6 +64,8 @@ public sealed class ControlPlane : IAsyncDisposable
         {
             k.Listen(_options.ListenAddress, _options.DiscoveryPort, o => o.Protocols = HttpProtocols.Http2);
             k.Listen(_options.ListenAddress, _options.ApiPort, o => o.Protocols = HttpProtocols.Http1);
+            foreach (var extra in _options.DiscoveryAddresses)
+                k.Listen(extra, _options.DiscoveryPort, o => o.Protocols = HttpProtocols.Http2);
             // Discovery streams live as long as their proxy: no body size or data rate limits on them.
             k.Limits.MaxRequestBodySize = null;
             k.Limits.MinRequestBodyDataRate = null;

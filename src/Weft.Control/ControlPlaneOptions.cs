@@ -7,6 +7,9 @@ public sealed record ControlPlaneOptions
 {
     public required string DataDir { get; init; }
     public IPAddress ListenAddress { get; init; } = IPAddress.Loopback;
+
+    /// <summary>More addresses serving discovery only (weft up --isolation netns: the bridge the namespaces reach).</summary>
+    public IReadOnlyList<IPAddress> DiscoveryAddresses { get; init; } = [];
     public int DiscoveryPort { get; init; } = 15010;
     public int ApiPort { get; init; } = 15014;
 }

@@ -16,7 +16,8 @@ internal static class ControlCommand
         var listen = new Option<string>("--listen") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
         var discoveryPort = new Option<int>("--discovery-port") { Description = "gRPC discovery port (HTTP/2 cleartext)", DefaultValueFactory = _ => 15010 };
         var apiPort = new Option<int>("--api-port") { Description = "HTTP API port", DefaultValueFactory = _ => 15014 };
-        var command = new Command("control", "Run the control plane alone") { dataDir, store, listen, discoveryPort, apiPort };
+        var discoveryAddress = new Option<string[]>("--discovery-address") { Description = "Also serve discovery (only) on this address (repeatable)" };
+        var command = new Command("control", "Run the control plane alone") { dataDir, store, listen, discoveryPort, apiPort, discoveryAddress };
         command.SetAction(async (parse, _) =>
         {
             if (parse.GetValue(store) is { } s && s != "file")
@@ -29,12 +30,23 @@ internal static class ControlCommand
                 Console.Error.WriteLine($"weft control: --listen {parse.GetValue(listen)}: not an IP address");
                 return 2;
             }
+            var extra = new List<IPAddress>();
+            foreach (var a in parse.GetValue(discoveryAddress) ?? [])
+            {
+                if (!IPAddress.TryParse(a, out var ip))
+                {
+                    Console.Error.WriteLine($"weft control: --discovery-address {a}: not an IP address");
+                    return 2;
+                }
+                extra.Add(ip);
+            }
             var options = new ControlPlaneOptions
             {
                 DataDir = Path.GetFullPath(parse.GetValue(dataDir)!),
                 ListenAddress = address,
                 DiscoveryPort = parse.GetValue(discoveryPort),
                 ApiPort = parse.GetValue(apiPort),
+                DiscoveryAddresses = extra,
             };
             return await RunAsync(options).ConfigureAwait(false);
         });

@@ -15,10 +15,12 @@ internal static class AppListening
         var until = DateTime.UtcNow + deadline;
         foreach (var replica in replicas)
         {
-            while (!await AcceptsAsync(replica.AppPort, ct).ConfigureAwait(false))
+            while (!await (replica.Network is { } net
+                ? Isolation.NetnsSocket.AcceptsAsync(net.Namespace, new IPEndPoint(IPAddress.Loopback, replica.AppPort), ct)
+                : AcceptsAsync(replica.AppPort, ct)).ConfigureAwait(false))
             {
                 if (DateTime.UtcNow > until)
-                    throw new TimeoutException($"app {replica.Instance} is not listening on 127.0.0.1:{replica.AppPort.ToString(CultureInfo.InvariantCulture)} after {deadline.TotalSeconds:0} s");
+                    throw new TimeoutException($"app {replica.Instance} is not listening on 127.0.0.1:{replica.AppPort.ToString(CultureInfo.InvariantCulture)}{(replica.Network is { } n ? " of namespace " + n.Namespace : "")} after {deadline.TotalSeconds:0} s");
                 await Task.Delay(Poll, ct).ConfigureAwait(false);
             }
         }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Weft.Cli.Up.Isolation;
 using Weft.Model.Topology;
 
 namespace Weft.Cli.Up;
@@ -7,10 +8,14 @@ namespace Weft.Cli.Up;
 /// <param name="ControlAddress">The discovery (gRPC) address every proxy is given with --control.</param>
 /// <param name="IngressPort">`weft up --ingress-port`; null: the topology's ingress port.</param>
 /// <param name="Environment">Lookups for names the mesh does not set (the supervisor's own env).</param>
+/// <param name="Netns">`--isolation netns`: each replica in its own namespace of this layout, transparently intercepted.</param>
+/// <param name="ServicePorts">With Netns: "namespace/name" to each Service's port, for `WEFT_UPSTREAM_S=S:PORT` (else 8080).</param>
 internal sealed record LaunchOptions(
     string ControlAddress = "http://127.0.0.1:15010",
     int? IngressPort = null,
-    Func<string, string?>? Environment = null);
+    Func<string, string?>? Environment = null,
+    NetnsLayout? Netns = null,
+    IReadOnlyDictionary<string, int>? ServicePorts = null);
 
 /// <summary>
 /// Everything `weft up` starts for a topology, with every port chosen: pure (ports come from the
@@ -25,7 +30,9 @@ internal sealed record LaunchPlan(IReadOnlyList<ReplicaLaunch> Replicas, Gateway
         var replicas = new List<ReplicaLaunch>();
         foreach (var workload in topology.Workloads)
             for (var i = 0; i < workload.Replicas; i++)
-                replicas.Add(PlanReplica(topology, workload, i, options, lookup, nextPort));
+                replicas.Add(options.Netns is { } netns
+                    ? PlanIsolatedReplica(topology, workload, i, netns.Replica($"{workload.Name}-{Text(i)}", replicas.Count), options, lookup, nextPort)
+                    : PlanReplica(topology, workload, i, options, lookup, nextPort));
 
         GatewayLaunch? gateway = null;
         if (topology.Ingress is { } ingress)
@@ -86,6 +93,51 @@ internal sealed record LaunchPlan(IReadOnlyList<ReplicaLaunch> Replicas, Gateway
             command[0], command[1..], topology.Directory, proxy);
     }
 
+    /// <summary>
+    /// A replica in its own network namespace: the sidecar intercepts transparently on the CONTRACT
+    /// ports (15000 admin, 15001 outbound, 15006 inbound) of the namespace's address, the app dials its
+    /// upstreams by Service name and port, and the control plane is reached on the bridge.
+    /// </summary>
+    private static ReplicaLaunch PlanIsolatedReplica(Topology topology, Workload workload, int index, ReplicaNetwork network,
+        LaunchOptions options, Func<string, string?> lookup, Func<int> nextPort)
+    {
+        if (workload.Command.Count == 0)
+            throw new ArgumentException($"workload {workload.Name} has no command", nameof(topology));
+        var instance = $"{workload.Name}-{Text(index)}";
+        var appPort = nextPort();
+        var mesh = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["PORT"] = Text(appPort),
+            ["WEFT_INSTANCE"] = instance,
+            ["WEFT_SERVICE"] = workload.Service,
+            ["WEFT_VERSION"] = workload.Version,
+            ["WEFT_NAMESPACE"] = workload.Namespace,
+        };
+        foreach (var upstream in workload.Upstreams)
+            mesh[UpstreamVariable(upstream)] = $"{upstream}:{Text(options.ServicePorts?.GetValueOrDefault(workload.Namespace + "/" + upstream) is > 0 and var p ? p : 8080)}";
+
+        string? Lookup(string name) => mesh.TryGetValue(name, out var v) ? v : lookup(name);
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (k, v) in workload.Env) env[k] = EnvExpansion.Expand(v, Lookup);
+        foreach (var (k, v) in mesh) env[k] = v;
+        string? LookupApp(string name) => env.TryGetValue(name, out var v) ? v : lookup(name);
+        var command = workload.Command.Select(a => EnvExpansion.Expand(a, LookupApp)).ToArray();
+
+        var proxy = new List<string>
+        {
+            "proxy", "--service", workload.Service, "--version", workload.Version, "--namespace", workload.Namespace,
+            "--instance", instance, "--app-port", Text(appPort), "--app-protocol", workload.Protocol,
+            "--mode", "transparent", "--address", network.Address,
+            "--inbound-port", Text(InterceptionRules.InboundPort), "--outbound-port", Text(InterceptionRules.OutboundPort),
+            "--admin-port", Text(InterceptionRules.AdminPort), "--admin-address", network.Address,
+            "--control", options.ControlAddress,
+        };
+        foreach (var (k, v) in workload.Labels) proxy.AddRange(["--label", $"{k}={v}"]);
+
+        return new ReplicaLaunch(instance, workload, index, appPort, InterceptionRules.InboundPort, InterceptionRules.AdminPort,
+            new Dictionary<string, int>(), env, command[0], command[1..], topology.Directory, proxy, network);
+    }
+
     /// <summary>WEFT_UPSTREAM_&lt;S&gt;: upper case, '-' as '_' (CONTRACT.md).</summary>
     public static string UpstreamVariable(string service) =>
         "WEFT_UPSTREAM_" + service.ToUpperInvariant().Replace('-', '_');
@@ -108,18 +160,36 @@ internal sealed record ReplicaLaunch(
     string AppFileName,
     IReadOnlyList<string> AppArguments,
     string WorkingDirectory,
-    IReadOnlyList<string> ProxyArguments)
+    IReadOnlyList<string> ProxyArguments,
+    ReplicaNetwork? Network = null)
 {
     /// <summary>What the sidecar's process name adds to the instance (the app's process name is the instance).</summary>
     public const string ProxySuffix = "/proxy";
 
-    public Uri AdminReadyUrl => new($"http://127.0.0.1:{AdminPort.ToString(CultureInfo.InvariantCulture)}/ready");
+    /// <summary>Where the sidecar's admin port and inbound listener are reached from `weft up`.</summary>
+    public string Address => Network?.Address ?? "127.0.0.1";
 
-    public ProcessSpec AppProcess() =>
-        new(Instance, ProcessRole.App, AppFileName, AppArguments, AppEnvironment, WorkingDirectory);
+    public Uri AdminReadyUrl => new($"http://{Address}:{AdminPort.ToString(CultureInfo.InvariantCulture)}/ready");
 
-    public ProcessSpec ProxyProcess(WeftCommandLine weft) =>
-        weft.Spec(Instance + ProxySuffix, ProcessRole.Proxy, ProxyArguments, WorkingDirectory);
+    public ProcessSpec AppProcess() => Network is { } net
+        ? new(Instance, ProcessRole.App, "ip", ["netns", "exec", net.Namespace, AppFileName, .. AppArguments], AppEnvironment, WorkingDirectory)
+        : new(Instance, ProcessRole.App, AppFileName, AppArguments, AppEnvironment, WorkingDirectory);
+
+    public ProcessSpec ProxyProcess(WeftCommandLine weft)
+    {
+        var spec = weft.Spec(Instance + ProxySuffix, ProcessRole.Proxy, ProxyArguments, WorkingDirectory);
+        if (Network is not { } net) return spec;
+        // The sidecar runs as its own uid, which the namespace's rules exempt from redirection
+        // (InterceptionRules); a uid change clears the parent-death signal, so it is set again.
+        var uid = InterceptionRules.ProxyUid.ToString(CultureInfo.InvariantCulture);
+        return spec with
+        {
+            FileName = "ip",
+            Arguments = ["netns", "exec", net.Namespace, "setpriv", "--reuid", uid, "--regid", uid, "--clear-groups",
+                "--pdeathsig", "KILL", "--", spec.FileName, .. spec.Arguments],
+            Environment = new Dictionary<string, string>(spec.Environment) { ["HOME"] = "/tmp" },
+        };
+    }
 }
 
 /// <summary>The ingress gateway: a `weft proxy --gateway ingress` listening on Port.</summary>

@@ -4,6 +4,10 @@ using System.Net;
 using System.Net.Sockets;
 using Weft.Cli.Commands;
 using Weft.Cli.Hosts;
+using Weft.Cli.Up.Isolation;
+using Weft.Control.Translate;
+using System.Collections.Immutable;
+using System.Text.Json.Nodes;
 using Weft.Control.Api;
 using Weft.Model.Parsing;
 using Weft.Model.Resources;
@@ -34,11 +38,15 @@ internal static class UpCommand
         };
         command.SetAction(async (parse, _) =>
         {
-            if (parse.GetValue(isolation) is { } iso && iso != "none")
+            var iso = parse.GetValue(isolation) ?? "none";
+            if (iso is not ("none" or "netns"))
             {
-                Console.Error.WriteLine(iso == "netns"
-                    ? "weft up: --isolation netns is not available in this release (it arrives with transparent interception)"
-                    : $"weft up: --isolation {iso}: expected none or netns");
+                Console.Error.WriteLine($"weft up: --isolation {iso}: expected none or netns");
+                return 2;
+            }
+            if (iso == "netns" && NetnsIsolation.Unavailable() is { } why)
+            {
+                Console.Error.WriteLine($"weft up: {why}");
                 return 2;
             }
             var path = parse.GetValue(file) ?? DefaultTopology();
@@ -54,13 +62,13 @@ internal static class UpCommand
                 return 1;
             }
             var settings = new UpSettings(topology, parse.GetValue(dataDir) is { } d ? Path.GetFullPath(d) : Path.Combine(topology.Directory, ".weft"),
-                parse.GetValue(discoveryPort), parse.GetValue(apiPort), parse.GetValue(ingressPort));
+                parse.GetValue(discoveryPort), parse.GetValue(apiPort), parse.GetValue(ingressPort), iso == "netns");
             return await RunAsync(settings).ConfigureAwait(false);
         });
         return command;
     }
 
-    private sealed record UpSettings(Topology Topology, string DataDir, int DiscoveryPort, int ApiPort, int? IngressPort)
+    private sealed record UpSettings(Topology Topology, string DataDir, int DiscoveryPort, int ApiPort, int? IngressPort, bool Netns)
     {
         public Uri Api => new($"http://127.0.0.1:{ApiPort.ToString(CultureInfo.InvariantCulture)}");
         public string Discovery => $"http://127.0.0.1:{DiscoveryPort.ToString(CultureInfo.InvariantCulture)}";
@@ -81,11 +89,19 @@ internal static class UpCommand
         await using var supervisor = new ProcessSupervisor(Console.Out);
         var weft = WeftCommandLine.Current();
         WorkloadReporter? reporter = null;
+        NetnsIsolation? isolation = null;
         try
         {
-            supervisor.Start(weft.Spec("control", ProcessRole.ControlPlane,
-                ["control", "--data-dir", settings.DataDir, "--discovery-port", Text(settings.DiscoveryPort), "--api-port", Text(settings.ApiPort)],
-                topology.Directory));
+            string[] controlArgs = ["control", "--data-dir", settings.DataDir, "--discovery-port", Text(settings.DiscoveryPort), "--api-port", Text(settings.ApiPort)];
+            if (settings.Netns)
+            {
+                NetnsIsolation.RemoveLeftovers(Console.Out);
+                isolation = NetnsIsolation.Create(Console.Out, Random.Shared);
+                Say($"isolation     network namespaces {isolation.Layout.Prefix}-* on bridge {isolation.Layout.Bridge} ({isolation.Layout.Cidr})");
+                // Sidecars in the namespaces reach discovery on the bridge; the API stays on loopback.
+                controlArgs = [.. controlArgs, "--discovery-address", isolation.Layout.BridgeAddress];
+            }
+            supervisor.Start(weft.Spec("control", ProcessRole.ControlPlane, controlArgs, topology.Directory));
             if (!await ReadinessProbe.WaitAsync(new Uri(settings.Api, "/ready"), ReadyDeadline, shutdown.Token).ConfigureAwait(false))
                 return Fail("the control plane was not ready within 60 s; see its output above");
             reporter = WorkloadReporter.Start(supervisor, settings.Api);
@@ -93,13 +109,29 @@ internal static class UpCommand
             if (await ApplyConfigAsync(settings, shutdown.Token).ConfigureAwait(false) is { } applyError)
                 return Fail(applyError);
 
-            var plan = LaunchPlan.Create(topology, new LaunchOptions(settings.Discovery, settings.IngressPort), new PortAllocator().Next);
+            var options = new LaunchOptions(settings.Discovery, settings.IngressPort);
+            ImmutableDictionary<(string Namespace, string Name), string>? vips = null;
+            if (isolation is not null)
+            {
+                var services = await ServicesAsync(settings.Api, shutdown.Token).ConfigureAwait(false);
+                vips = ServiceVips.Allocate(services.Keys);
+                options = options with
+                {
+                    ControlAddress = $"http://{isolation.Layout.BridgeAddress}:{Text(settings.DiscoveryPort)}",
+                    Netns = isolation.Layout,
+                    ServicePorts = services.ToDictionary(s => s.Key.Namespace + "/" + s.Key.Name, s => s.Value, StringComparer.Ordinal),
+                };
+            }
+            var plan = LaunchPlan.Create(topology, options, new PortAllocator().Next);
+            if (isolation is not null)
+                foreach (var r in plan.Replicas)
+                    isolation.AddReplica(r.Network!, ServiceHosts.Render(r.Workload.Namespace, vips!));
             await MeshStartup.StartAsync(plan, supervisor, weft, ReadyDeadline, shutdown.Token).ConfigureAwait(false);
             await WaitForAppsAsync(topology, plan, shutdown.Token).ConfigureAwait(false);
 
             if (plan.Gateway is { } gateway) Say($"ingress       http://127.0.0.1:{Text(gateway.Port)}");
             Say($"control       {settings.Api.ToString().TrimEnd('/')} (discovery {settings.Discovery[7..]}, data {settings.DataDir})");
-            foreach (var r in plan.Replicas) Say($"proxy {r.Instance,-14} admin http://127.0.0.1:{Text(r.AdminPort)}  inbound 127.0.0.1:{Text(r.InboundPort)}  app 127.0.0.1:{Text(r.AppPort)}");
+            foreach (var r in plan.Replicas) Say($"proxy {r.Instance,-14} admin http://{r.Address}:{Text(r.AdminPort)}  inbound {r.Address}:{Text(r.InboundPort)}  app 127.0.0.1:{Text(r.AppPort)}{(r.Network is { } n ? " (netns " + n.Namespace + ")" : "")}");
             if (plan.Gateway is { } g) Say($"proxy {"ingress",-14} admin http://127.0.0.1:{Text(g.AdminPort)}");
             Say("mesh ready");
             try { await Task.Delay(Timeout.Infinite, shutdown.Token).ConfigureAwait(false); }
@@ -116,11 +148,17 @@ internal static class UpCommand
         {
             return Fail(e.Message);
         }
+        catch (IsolationException e)
+        {
+            return Fail(e.Message);
+        }
         finally
         {
             // Stopped first: what it would report now is the shutdown, and the control plane is about to go too.
             if (reporter is not null) await reporter.DisposeAsync().ConfigureAwait(false);
             await supervisor.StopAllAsync().ConfigureAwait(false);
+            // After the processes: a namespace goes when its last process has left it.
+            isolation?.Dispose();
             Say("stopped");
         }
     }
@@ -157,6 +195,24 @@ internal static class UpCommand
             return "the topology's config was rejected (nothing was applied)";
         }
         return "applying the topology's config failed: " + response.ErrorMessage();
+    }
+
+    /// <summary>Every Service the control plane holds, with its (first) port: the VIPs and WEFT_UPSTREAM_S of isolated workloads.</summary>
+    private static async Task<Dictionary<(string Namespace, string Name), int>> ServicesAsync(Uri api, CancellationToken ct)
+    {
+        using var client = new ApiClient(api);
+        var response = await client.GetAsync("/api/v1/resources?kind=Service", ct).ConfigureAwait(false);
+        if (!response.Ok) throw new TimeoutException("listing the Services failed: " + response.ErrorMessage());
+        var result = new Dictionary<(string, string), int>();
+        foreach (var item in response.Read<ResourceListResponse>().Items)
+        {
+            var name = item["metadata"]?["name"]?.GetValue<string>();
+            if (name is null) continue;
+            var ns = item["metadata"]?["namespace"]?.GetValue<string>() ?? "default";
+            var port = item["spec"]?["ports"] is JsonArray { Count: > 0 } ports && ports[0]?["port"] is { } p ? p.GetValue<int>() : 0;
+            result[(ns, name)] = port;
+        }
+        return result;
     }
 
     private static IEnumerable<string> Expand(string path) =>
