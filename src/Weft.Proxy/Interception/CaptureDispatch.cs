@@ -28,7 +28,7 @@ internal sealed class CaptureDispatch(RuntimeState state, TcpForwarder tcp, ILog
         if (!runtime.ListenersByPort.TryGetValue(port, out var listener) || listener.Capture is not { } table)
             return;
         var socket = connection.Features.Get<IConnectionSocketFeature>()?.Socket;
-        var original = socket is null ? null : OriginalDestination.Of(socket);
+        var original = socket is null ? null : OriginalDestinationReader.Of(socket);
         // Dialled directly, not redirected: there is nowhere else to go, and passing it "through" to
         // ourselves would loop.
         if (original is null || original.Equals(connection.LocalEndPoint))

@@ -10,7 +10,7 @@ namespace Weft.Proxy.Interception;
 /// keeps it in the conntrack entry and answers getsockopt(SOL_IP, SO_ORIGINAL_DST) on the accepted
 /// socket with a sockaddr_in. IPv4 only, as the rules are (docs/transparent.md).
 /// </summary>
-internal static partial class OriginalDestination
+internal static partial class OriginalDestinationReader
 {
     private const int SolIp = 0;
     private const int SoOriginalDst = 80;
