@@ -12,6 +12,11 @@ apt_needed=()
 command -v node >/dev/null || apt_needed+=(nodejs)
 command -v npm >/dev/null || apt_needed+=(npm)
 command -v curl >/dev/null || apt_needed+=(curl)
+# The transparent-interception test (root): network namespaces and iptables.
+if [[ $(id -u) -eq 0 ]]; then
+  command -v ip >/dev/null || [[ -x /usr/sbin/ip ]] || apt_needed+=(iproute2)
+  command -v iptables-restore >/dev/null || [[ -x /usr/sbin/iptables-restore ]] || apt_needed+=(iptables)
+fi
 if ((${#apt_needed[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     log "installing ${apt_needed[*]}"

@@ -172,7 +172,7 @@ internal sealed record ReplicaLaunch(
     public Uri AdminReadyUrl => new($"http://{Address}:{AdminPort.ToString(CultureInfo.InvariantCulture)}/ready");
 
     public ProcessSpec AppProcess() => Network is { } net
-        ? new(Instance, ProcessRole.App, "ip", ["netns", "exec", net.Namespace, AppFileName, .. AppArguments], AppEnvironment, WorkingDirectory)
+        ? new(Instance, ProcessRole.App, ReplicaNetwork.IpTool, ["netns", "exec", net.Namespace, AppFileName, .. AppArguments], AppEnvironment, WorkingDirectory)
         : new(Instance, ProcessRole.App, AppFileName, AppArguments, AppEnvironment, WorkingDirectory);
 
     public ProcessSpec ProxyProcess(WeftCommandLine weft)
@@ -184,7 +184,7 @@ internal sealed record ReplicaLaunch(
         var uid = InterceptionRules.ProxyUid.ToString(CultureInfo.InvariantCulture);
         return spec with
         {
-            FileName = "ip",
+            FileName = ReplicaNetwork.IpTool,
             Arguments = ["netns", "exec", net.Namespace, "setpriv", "--reuid", uid, "--regid", uid, "--clear-groups",
                 "--pdeathsig", "KILL", "--", spec.FileName, .. spec.Arguments],
             Environment = new Dictionary<string, string>(spec.Environment) { ["HOME"] = "/tmp" },

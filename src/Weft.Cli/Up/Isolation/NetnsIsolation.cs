@@ -71,6 +71,9 @@ internal sealed class NetnsIsolation : IDisposable
         {
             Run("ip", ["link", "add", layout.Bridge, "type", "bridge"]);
             Run("ip", ["addr", "add", layout.BridgeAddress + "/24", "dev", layout.Bridge]);
+            // Traffic between namespaces is bridged: keep the host's FORWARD rules (br_netfilter, e.g.
+            // Docker's DROP policy) out of it, for this bridge only, without adding root rules to clean.
+            TryRun("ip", ["link", "set", layout.Bridge, "type", "bridge", "nf_call_iptables", "0"]);
             Run("ip", ["link", "set", layout.Bridge, "up"]);
         }
         catch

@@ -94,4 +94,7 @@ internal sealed record ReplicaNetwork(string Namespace, string HostVeth, string 
 {
     /// <summary>The veth end inside the namespace, once renamed.</summary>
     public const string Interface = "eth0";
+
+    /// <summary>ip(8), by full path: children start through setsid, whose PATH may lack the sbin folders.</summary>
+    public static readonly string IpTool = new[] { "/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip" }.FirstOrDefault(File.Exists) ?? "ip";
 }
