@@ -51,6 +51,10 @@ public sealed class TransparentInterceptionTests(ITestOutputHelper output) : IAs
     public async Task Curl_by_service_name_goes_through_both_sidecars_and_stop_removes_everything()
     {
         Assert.Null(NetnsRequirements.Missing());   // under CI=true a missing requirement fails here, saying what
+        // What a crashed run would have left: a namespace and a hosts folder of a prefix no live weft up owns.
+        var stale = "wf" + Random.Shared.Next(0x10000).ToString("x4") + "-stale-0";
+        Assert.Equal(0, (await RunAsync("ip", "netns", "add", stale)).Code);
+        Directory.CreateDirectory("/etc/netns/" + stale);
         string prefix;
         var up = WeftProcess.Start(["up", "-f", Path.Combine(_dir, "mesh.yaml"), "--isolation", "netns",
             "--api-port", ShopMesh.FreePort().ToString(), "--discovery-port", ShopMesh.FreePort().ToString()], workingDirectory: _dir);
@@ -58,6 +62,8 @@ public sealed class TransparentInterceptionTests(ITestOutputHelper output) : IAs
         {
             prefix = (await up.WaitForLineAsync(@"isolation +network namespaces (wf[0-9a-f]{4})-\*", StartDeadline)).Groups[1].Value;
             await up.WaitForLineAsync("weft: mesh ready", StartDeadline);
+            Assert.DoesNotContain(stale, NetnsIsolation.Namespaces());
+            Assert.False(Directory.Exists("/etc/netns/" + stale), "a crashed run's hosts folder was left");
             var client = ProxyLine(up.Output, "client-0");
             var catalog = ProxyLine(up.Output, "catalog-0");
 
@@ -69,6 +75,11 @@ public sealed class TransparentInterceptionTests(ITestOutputHelper output) : IAs
             Assert.Contains("\"products\"", body);
 
             Assert.Contains("WEFT_UPSTREAM_CATALOG=catalog:8080", await AppEnvironmentAsync(client.Namespace));
+
+            // A destination that is no Service port passes through the capture listener to itself:
+            // here the catalog sidecar's admin port, in another namespace of this run.
+            var (passCode, passBody) = await RunAsync("ip", "netns", "exec", client.Namespace, "curl", "-s", "-m", "10", "-w", "\n%{http_code}", $"http://{catalog.Address}:15000/ready");
+            Assert.True(passCode == 0 && passBody.TrimEnd().EndsWith("\n200", StringComparison.Ordinal), $"passthrough: exit {passCode}: {passBody}");
 
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
             var outbound = await http.GetStringAsync($"http://{client.Address}:15000/stats/prometheus");

@@ -29,7 +29,7 @@ internal sealed class NetnsIsolation : IDisposable
     public static string? Unavailable()
     {
         if (!OperatingSystem.IsLinux()) return "--isolation netns needs Linux";
-        if (Environment.UserName != "root" && geteuid() != 0) return "--isolation netns needs root (network namespaces and iptables)";
+        if (geteuid() != 0) return "--isolation netns needs root (network namespaces and iptables)";
         foreach (var tool in new[] { "ip", "iptables-restore", "setpriv" })
             if (Which(tool) is null) return $"--isolation netns needs {tool} (apt-get install iproute2 iptables util-linux)";
         return null;
