@@ -202,7 +202,7 @@ internal static class UpCommand
     {
         using var client = new ApiClient(api);
         var response = await client.GetAsync("/api/v1/resources?kind=Service", ct).ConfigureAwait(false);
-        if (!response.Ok) throw new TimeoutException("listing the Services failed: " + response.ErrorMessage());
+        if (!response.Ok) throw new IsolationException("listing the Services for their virtual IPs failed: " + response.ErrorMessage());
         var result = new Dictionary<(string, string), int>();
         foreach (var item in response.Read<ResourceListResponse>().Items)
         {
