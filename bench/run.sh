@@ -16,7 +16,9 @@
 # Output: a table on stdout and in bench/results/latest.md (+ latest.json, latest.csv);
 # --quick writes bench/results/quick.* instead (1 repeat, 3 s runs: a smoke test).
 # Environment: BENCH_PORT_BASE (default 24180; 20 ports from there), BENCH_LOAD_CPU (0),
-# BENCH_SERVER_CPU (1), BENCH_KEEP=1 keeps the work dir (configs, logs) after a successful run.
+# BENCH_SERVER_CPU (1), BENCH_KEEP=1 keeps the work dir (configs, logs) after a successful run;
+# for experiments: BENCH_SCENARIOS="direct weft-1hop ..." (a subset; direct is always measured),
+# BENCH_WEFT_ENV="DOTNET_X=1 ..." (extra environment for the weft proxies, overriding the defaults).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -221,6 +223,7 @@ proc_ticks() {
   echo "$sum"
 }
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; } # PID FIELD
+pss_kb() { awk '$1 == "Pss:" { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; } # PID
 HZ=$(getconf CLK_TCK)
 
 # run_wrk OUTFILE ARGS...: wrk on the load core, in the background so that signals reach our traps.
@@ -236,7 +239,12 @@ run_wrk() {
 }
 
 # Scenarios: name -> URL; name -> the proxy processes whose RSS belongs to it.
-SCENARIOS=(direct haproxy-1hop haproxy-chain nginx-1hop nginx-chain weft-1hop weft-chain)
+ALL_SCENARIOS=(direct haproxy-1hop haproxy-chain nginx-1hop nginx-chain weft-1hop weft-chain)
+SCENARIOS=(direct)
+for s in ${BENCH_SCENARIOS:-${ALL_SCENARIOS[*]}}; do
+  [[ " ${ALL_SCENARIOS[*]} " == *" $s "* ]] || die "BENCH_SCENARIOS: unknown scenario $s (one of ${ALL_SCENARIOS[*]})"
+  [[ $s == direct ]] || SCENARIOS+=("$s")
+done
 declare -A URL=(
   [direct]="http://127.0.0.1:$P_BACKEND/"
   [haproxy-1hop]="http://127.0.0.1:$P_HAP_SERVER/" [haproxy-chain]="http://127.0.0.1:$P_HAP_CLIENT/"
@@ -298,7 +306,7 @@ PY
 # background load on the server core with nothing of ours busy: the noise indicator.
 idle_busy_pct() {
   local b0 b1; b0=$(core_busy); sleep 2; b1=$(core_busy)
-  python3 -c "print(round(($b1 - $b0) * 100 / (2 * $HZ), 1))"
+  python3 -c "print(min(100.0, round(($b1 - $b0) * 100 / (2 * $HZ), 1)))"
 }
 
 # ---------------------------------------------------------------- start everything
@@ -320,6 +328,8 @@ start nginx-client "$SERVER_CPU" nginx -p "$WORK" -c "$WORK/nginx-client.conf" -
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 weft_env=(env DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 WEFT_PROXY_INLINE_COMPLETIONS=1
   DOTNET_gcServer=0 DOTNET_gcConcurrent=0 DOTNET_TieredCompilation=1 DOTNET_TieredPGO=1 DOTNET_ReadyToRun=1)
+# shellcheck disable=SC2206 # word splitting wanted: VAR=VALUE pairs
+weft_env+=(${BENCH_WEFT_ENV:-})
 start weft-control "$LOAD_CPU" dotnet "$weft_dll" control --data-dir "$WORK/control" --listen 127.0.0.1 \
   --discovery-port "$P_CTL_DISCOVERY" --api-port "$P_CTL_API"
 deadline=$(($(date +%s) + 60))
@@ -338,7 +348,7 @@ start weft-client "$SERVER_CPU" "${weft_env[@]}" dotnet "$weft_dll" proxy --serv
   --instance client-bench --upstream "backend=$P_WEFT_CLIENT_OUT" --inbound-port "$P_WEFT_CLIENT_IN" \
   --admin-port "$P_WEFT_CLIENT_ADMIN" --control "$discovery" --drain-seconds 1
 
-for s in "${SCENARIOS[@]}"; do
+for s in "${ALL_SCENARIOS[@]}"; do
   first=${PROXIES[$s]%% *}
   wait_ok "${URL[$s]}" 60 "${first:-backend}"
 done
@@ -348,6 +358,7 @@ say "all scenarios answer \"ok\""
 sleep 2
 idle_fresh_server=$(status_kb "${PID_OF[weft-server]}" VmRSS)
 idle_fresh_client=$(status_kb "${PID_OF[weft-client]}" VmRSS)
+idle_fresh_pss=$(( $(pss_kb "${PID_OF[weft-server]}") + $(pss_kb "${PID_OF[weft-client]}") ))
 
 # ---------------------------------------------------------------- warm-up (JIT, pools), then the runs
 for s in "${SCENARIOS[@]}"; do
@@ -372,12 +383,15 @@ for name in haproxy-server haproxy-client nginx-server nginx-client weft-server 
 done
 
 # RSS under 1000 keep-alive connections, each chain in turn (both of its proxies hold them).
-declare -A MANY=()
+declare -A MANY=() MANY_PSS=()
 for s in haproxy-chain nginx-chain weft-chain; do
   taskset -c "$LOAD_CPU" wrk -t1 -c$MANY_CONNS -d$((CONN_S + 1))s --timeout 5s "${URL[$s]}" >"$WORK/$s.many" 2>&1 &
   WRK_PID=$!
   sleep "$CONN_S"
-  for name in ${PROXIES[$s]}; do MANY[$name]=$(status_kb "${PID_OF[$name]}" VmRSS); done
+  for name in ${PROXIES[$s]}; do
+    MANY[$name]=$(status_kb "${PID_OF[$name]}" VmRSS)
+    MANY_PSS[$name]=$(pss_kb "${PID_OF[$name]}")
+  done
   wait "$WRK_PID" || { cat "$WORK/$s.many" >&2; die "wrk -c$MANY_CONNS $s failed"; }
   WRK_PID=""
 done
@@ -403,9 +417,11 @@ print(json.dumps({
   "server_core_background_busy_pct": {"before": $background_before, "after": $background_after},
   "loadavg_end": "$(cut -d' ' -f1-3 /proc/loadavg)",
   "peak_rss_kb": {$(for k in "${!HWM[@]}"; do printf '"%s": %s, ' "$k" "${HWM[$k]:-0}"; done | sed 's/, $//')},
+  "pss_1000_conns_kb": {$(for k in "${!MANY_PSS[@]}"; do printf '"%s": %s, ' "$k" "${MANY_PSS[$k]:-0}"; done | sed 's/, $//')},
   "rss_1000_conns_kb": {$(for k in "${!MANY[@]}"; do printf '"%s": %s, ' "$k" "${MANY[$k]:-0}"; done | sed 's/, $//')},
   "weft_idle_rss_kb": {"fresh": {"weft-server": $idle_fresh_server, "weft-client": $idle_fresh_client},
-                       "after_load": {"weft-server": $idle_after_server, "weft-client": $idle_after_client}},
+                       "after_load": {"weft-server": $idle_after_server, "weft-client": $idle_after_client},
+                       "fresh_pss_both": $idle_fresh_pss},
   "elapsed_seconds": $(($(date +%s) - started_at)),
 }))
 PY
