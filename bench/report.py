@@ -110,7 +110,7 @@ def main():
           f"{x['added_cpu']:+.1f} | {x['proc_cpu_us_per_req']:.1f} | {rss} |")
     w("")
     w("Server CPU: busy time of the server core (/proc/stat) during the peak run / requests; added: minus direct's. "
-      "Process CPU: utime+stime of the server-side processes (backend + proxies), less sensitive to other work on "
+      "Process CPU: utime+stime of the backend and the scenario's proxies, less sensitive to other work on "
       "the core. Peak RSS: VmHWM of each proxy process (client + server for a chain) over the runs. "
       "Latency is corrected for coordinated omission (fixed-rate.lua).")
     late = sum(x["late_sends"] for x in med.values())

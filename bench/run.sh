@@ -259,15 +259,15 @@ declare -A PROXIES=(
 RUNS="$WORK/runs.jsonl"
 : >"$RUNS"
 
-# server pids: everything pinned to the server core (what /proc/<pid>/stat CPU is summed over).
-server_pids() { local n; for n in backend haproxy-server haproxy-client nginx-server nginx-client weft-server weft-client; do echo "${PID_OF[$n]}"; done; }
+# SCENARIO's server-side pids: the backend and that scenario's proxies (process CPU is summed over them).
+server_pids() { local n; for n in backend ${PROXIES[$1]}; do echo "${PID_OF[$n]}"; done; }
 
 # measure SCENARIO REPEAT: warm-up, peak run with CPU accounting, then the fixed-rate latency run.
 measure() {
   local s=$1 r=$2 url=${URL[$1]} tag="$WORK/$1.r$2"
   run_wrk "$tag.warm" -t1 -c$PEAK_CONNS -d${WARM_S}s "$url"
   local pids b0 b1 p0 p1
-  mapfile -t pids < <(server_pids)
+  mapfile -t pids < <(server_pids "$s")
   b0=$(core_busy); p0=$(proc_ticks "${pids[@]}")
   run_wrk "$tag.peak" -t1 -c$PEAK_CONNS -d${PEAK_S}s --latency "$url"
   b1=$(core_busy); p1=$(proc_ticks "${pids[@]}")
@@ -366,6 +366,7 @@ for s in "${SCENARIOS[@]}"; do
   [[ $s == weft-* ]] && secs=$JIT_WARM_S
   run_wrk "$WORK/$s.jitwarm" -t1 -c$PEAK_CONNS -d${secs}s "${URL[$s]}"
 done
+sleep 2 # let tiered compilation finish what the warm-up queued, so it does not run during the first measurements
 say "warmed up; measuring"
 
 n=${#SCENARIOS[@]}
