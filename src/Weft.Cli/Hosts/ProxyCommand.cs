@@ -34,11 +34,16 @@ internal static class ProxyCommand
         var gatewayPort = new Option<int>("--gateway-port") { Description = "The port the gateway serves", DefaultValueFactory = _ => 8080 };
         var defaultService = new Option<string?>("--default-service") { Description = "Gateway: the Service it forwards to unless a route says otherwise" };
         var drain = new Option<double>("--drain-seconds") { Description = "How long in-flight requests may finish on shutdown", DefaultValueFactory = _ => 5 };
+        var inline = new Option<bool>("--inline-completions")
+        {
+            Description = "Handle requests on the socket thread, no thread-pool hop (pair with DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1); default: env WEFT_PROXY_INLINE_COMPLETIONS=1",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("WEFT_PROXY_INLINE_COMPLETIONS") == "1",
+        };
 
         var command = new Command("proxy", "Run one sidecar (or gateway) beside one workload")
         {
             service, version, ns, instance, appPort, appProtocol, inboundPort, adminPort, address, upstreams, labels,
-            control, mode, outboundPort, adminAddress, gateway, gatewayName, gatewayPort, defaultService, drain,
+            control, mode, outboundPort, adminAddress, gateway, gatewayName, gatewayPort, defaultService, drain, inline,
         };
         command.SetAction(async (parse, _) =>
         {
@@ -89,19 +94,20 @@ internal static class ProxyCommand
             }
             var admin = parse.GetValue(adminPort);
             node.AdminUrl = $"http://{adminIp}:{admin}";
-            return await RunAsync(node, adminIp!, admin, controlUri!, TimeSpan.FromSeconds(parse.GetValue(drain))).ConfigureAwait(false);
+            var options = new ProxyHostOptions { InlineSocketCompletions = parse.GetValue(inline) };
+            return await RunAsync(node, adminIp!, admin, controlUri!, TimeSpan.FromSeconds(parse.GetValue(drain)), options).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(Node node, IPAddress adminAddress, int adminPort, Uri control, TimeSpan drain)
+    private static async Task<int> RunAsync(Node node, IPAddress adminAddress, int adminPort, Uri control, TimeSpan drain, ProxyHostOptions options)
     {
         using var shutdown = new ShutdownSignal();
         using var parent = ParentWatch.WhenParentExits().Register(shutdown.Trigger);
         using var loggers = HostLogging.Create();
         var log = loggers.CreateLogger("weft.proxy");
         var identity = new ProxyIdentity(node.Service, node.Version, node.Namespace, node.Role);
-        await using var host = new ProxyHost(identity, adminAddress, adminPort, loggers);
+        await using var host = new ProxyHost(identity, adminAddress, adminPort, loggers, options);
         try
         {
             await host.StartAsync(shutdown.Token).ConfigureAwait(false);

@@ -1,0 +1,432 @@
+#!/usr/bin/env bash
+# bench/run.sh [--quick]: Weft's sidecars against haproxy and nginx, the method of BENCH.md.
+#
+# Server side (backend nginx + every proxy) pinned to one core, load generators to the other.
+# Scenarios, interleaved, medians of the repeats:
+#   direct            wrk -> nginx backend
+#   haproxy-1hop      wrk -> haproxy (server sidecar) -> backend
+#   haproxy-chain     wrk -> haproxy (client sidecar) -> haproxy (server sidecar) -> backend
+#   nginx-1hop / nginx-chain    the same with nginx as the proxy
+#   weft-1hop         wrk -> weft proxy inbound port (server sidecar) -> backend
+#   weft-chain        wrk -> weft proxy outbound port for `backend` (client sidecar) -> server sidecar -> backend
+# Per scenario: peak rps (wrk -t1 -c32), latency at a fixed 1000 req/s over 10 connections
+# (fixed-rate.lua), server-core CPU per request (/proc/stat), peak RSS of each proxy (VmHWM).
+# Then RSS of each chain's proxies under 1000 keep-alive connections, and Weft's idle RSS.
+#
+# Output: a table on stdout and in bench/results/latest.md (+ latest.json, latest.csv);
+# --quick writes bench/results/quick.* instead (1 repeat, 3 s runs: a smoke test).
+# Environment: BENCH_PORT_BASE (default 24180; 20 ports from there), BENCH_LOAD_CPU (0),
+# BENCH_SERVER_CPU (1), BENCH_KEEP=1 keeps the work dir (configs, logs) after a successful run;
+# for experiments: BENCH_SCENARIOS="direct weft-1hop ..." (a subset; direct is always measured),
+# BENCH_WEFT_ENV="DOTNET_X=1 ..." (extra environment for the weft proxies, overriding the defaults).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+started_at=$(date +%s)
+
+quick=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench: unknown argument $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+if ((quick)); then
+  REPEATS=1 PEAK_S=3 LAT_S=3 LAT_WARM_MS=500 WARM_S=1 JIT_WARM_S=3 CONN_S=3 out_name=quick
+else
+  REPEATS=3 PEAK_S=10 LAT_S=8 LAT_WARM_MS=1000 WARM_S=1 JIT_WARM_S=5 CONN_S=4 out_name=latest
+fi
+LOAD_CPU=${BENCH_LOAD_CPU:-0}
+SERVER_CPU=${BENCH_SERVER_CPU:-1}
+BASE=${BENCH_PORT_BASE:-24180}
+RATE=1000 LAT_CONNS=10 PEAK_CONNS=32 MANY_CONNS=1000
+
+die() { echo "bench: $*" >&2; exit 1; }
+say() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# ---------------------------------------------------------------- prerequisites
+(( $(nproc --all) >= 2 )) || die "needs 2 cores (load generator and server side each get one)"
+for cpu in "$LOAD_CPU" "$SERVER_CPU"; do [[ -d /sys/devices/system/cpu/cpu$cpu ]] || die "no CPU $cpu"; done
+[[ "$LOAD_CPU" != "$SERVER_CPU" ]] || die "BENCH_LOAD_CPU and BENCH_SERVER_CPU must differ"
+
+need_pkgs=()
+for pair in haproxy:haproxy nginx:nginx wrk:wrk taskset:util-linux setpriv:util-linux curl:curl python3:python3; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need_pkgs+=("${pair#*:}")
+done
+if ((${#need_pkgs[@]})); then
+  say "installing ${need_pkgs[*]} (apt)"
+  [[ $(id -u) == 0 ]] || die "missing ${need_pkgs[*]}: run as root or install them"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=300 update -qq >/dev/null || die "apt-get update failed"
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${need_pkgs[@]}" >/dev/null || die "apt-get install ${need_pkgs[*]} failed"
+fi
+command -v dotnet >/dev/null || die "dotnet (the .NET 10 SDK) is not installed"
+
+weft_dll="$root/.build/bin/Weft.Cli/release/weft.dll"
+if [[ ! -f "$weft_dll" || -n "$(find "$root/src" "$root/proto" "$root/Directory.Build.props" "$root/Directory.Packages.props" \
+      \( -name bin -o -name obj \) -prune -o -type f -newer "$weft_dll" -print -quit 2>/dev/null)" ]]; then
+  say "building Weft (Release)"
+  build_log=$(mktemp /tmp/weft-bench-build.XXXXXX)
+  (cd "$root" && dotnet build src/Weft.Cli -c Release --nologo -v quiet) >"$build_log" 2>&1 \
+    || { tail -30 "$build_log" >&2; die "build failed (log: $build_log)"; }
+  rm -f "$build_log"
+fi
+
+# Sockets: 1000+ connections per process.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+(( $(ulimit -n) >= 4096 )) || die "open-file limit $(ulimit -n) is too low for 1000 connections"
+
+# Ports (loopback only).
+P_BACKEND=$BASE
+P_HAP_SERVER=$((BASE + 1)) P_HAP_CLIENT=$((BASE + 2))
+P_NGX_SERVER=$((BASE + 3)) P_NGX_CLIENT=$((BASE + 4))
+P_CTL_DISCOVERY=$((BASE + 10)) P_CTL_API=$((BASE + 11))
+P_WEFT_SERVER_IN=$((BASE + 12)) P_WEFT_SERVER_ADMIN=$((BASE + 13))
+P_WEFT_CLIENT_OUT=$((BASE + 14)) P_WEFT_CLIENT_IN=$((BASE + 15)) P_WEFT_CLIENT_ADMIN=$((BASE + 16))
+for p in $P_BACKEND $P_HAP_SERVER $P_HAP_CLIENT $P_NGX_SERVER $P_NGX_CLIENT $P_CTL_DISCOVERY $P_CTL_API \
+         $P_WEFT_SERVER_IN $P_WEFT_SERVER_ADMIN $P_WEFT_CLIENT_OUT $P_WEFT_CLIENT_IN $P_WEFT_CLIENT_ADMIN; do
+  if [[ -n "$(ss -Htln "sport = :$p" 2>/dev/null)" ]]; then
+    die "port $p is in use ($(ss -Htlnp "sport = :$p" | head -1 | grep -o 'users:.*' || true)); set BENCH_PORT_BASE to a free range"
+  fi
+done
+
+# ---------------------------------------------------------------- processes and cleanup
+WORK=$(mktemp -d /tmp/weft-bench.XXXXXX)
+declare -a PIDS=()
+declare -A PID_OF=()
+WRK_PID=""
+ok=0
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  [[ -n "$WRK_PID" ]] && kill -KILL "$WRK_PID" 2>/dev/null || true
+  local i pid
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill -TERM "${PIDS[i]}" 2>/dev/null || true; done
+  for _ in $(seq 50); do
+    local alive=0
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.1
+  done
+  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if ((ok)) && [[ "${BENCH_KEEP:-0}" != 1 ]]; then
+    rm -rf "$WORK"
+  else
+    echo "bench: logs and configs kept in $WORK" >&2
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "bench: interrupted" >&2; exit 130' INT
+trap 'echo "bench: terminated" >&2; exit 143' TERM
+
+# start NAME CPU CMD...: a background process pinned to CPU, killed by the kernel if we die.
+start() {
+  local name=$1 cpu=$2
+  shift 2
+  setpriv --pdeathsig KILL taskset -c "$cpu" "$@" >"$WORK/$name.log" 2>&1 &
+  PIDS+=($!)
+  PID_OF[$name]=$!
+}
+
+# wait_ok URL SECONDS NAME: until URL answers 200 "ok".
+wait_ok() {
+  local url=$1 deadline=$(($(date +%s) + $2)) name=$3
+  until [[ "$(curl -s --max-time 1 "$url" 2>/dev/null)" == ok ]]; do
+    if (($(date +%s) > deadline)); then
+      echo "--- $WORK/$name.log:" >&2; tail -20 "$WORK/$name.log" >&2 || true
+      die "$name: $url did not answer \"ok\" within $2 s"
+    fi
+    kill -0 "${PID_OF[$name]}" 2>/dev/null || { tail -20 "$WORK/$name.log" >&2; die "$name exited"; }
+    sleep 0.2
+  done
+}
+
+# ---------------------------------------------------------------- configs
+mkdir -p "$WORK/tmp"
+nginx_conf() { # NAME LISTEN_PORT [UPSTREAM_PORT]: the backend (no upstream) or a proxy
+  local name=$1 listen=$2 up=${3:-}
+  {
+    cat <<EOF
+daemon off; master_process off; worker_processes 1;
+pid $WORK/$name.pid; error_log $WORK/$name.err warn; worker_rlimit_nofile 16384;
+events { worker_connections 8192; }
+http {
+  access_log off; keepalive_timeout 300s; keepalive_requests 1000000;
+  client_body_temp_path $WORK/tmp; proxy_temp_path $WORK/tmp; fastcgi_temp_path $WORK/tmp;
+  uwsgi_temp_path $WORK/tmp; scgi_temp_path $WORK/tmp;
+EOF
+    if [[ -z "$up" ]]; then
+      echo "  server { listen 127.0.0.1:$listen backlog=4096; location / { return 200 \"ok\"; } }"
+    else
+      cat <<EOF
+  upstream up { server 127.0.0.1:$up; keepalive 256; keepalive_requests 1000000; keepalive_timeout 300s; }
+  server {
+    listen 127.0.0.1:$listen backlog=4096;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+EOF
+    fi
+    echo "}"
+  } >"$WORK/$name.conf"
+}
+haproxy_conf() { # NAME LISTEN_PORT UPSTREAM_PORT
+  cat >"$WORK/$1.cfg" <<EOF
+global
+  nbthread 1
+  maxconn 8000
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 5s
+  timeout client 300s
+  timeout server 300s
+  timeout http-keep-alive 300s
+frontend in
+  bind 127.0.0.1:$2 backlog 4096
+  default_backend up
+backend up
+  server s1 127.0.0.1:$3
+EOF
+}
+nginx_conf backend "$P_BACKEND"
+nginx_conf nginx-server "$P_NGX_SERVER" "$P_BACKEND"
+nginx_conf nginx-client "$P_NGX_CLIENT" "$P_NGX_SERVER"
+haproxy_conf haproxy-server "$P_HAP_SERVER" "$P_BACKEND"
+haproxy_conf haproxy-client "$P_HAP_CLIENT" "$P_HAP_SERVER"
+cat >"$WORK/backend-service.yaml" <<EOF
+apiVersion: weft.dev/v1
+kind: Service
+metadata: { name: backend }
+spec:
+  selector: { app: backend }
+  ports: [{ name: http, port: 8080, protocol: http }]
+EOF
+
+# ---------------------------------------------------------------- measurement helpers
+# Server core busy time in clock ticks (user+nice+system+irq+softirq+steal).
+core_busy() { awk -v c="cpu$SERVER_CPU" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+# utime+stime (ticks) summed over pids.
+proc_ticks() {
+  local sum=0 pid rest f
+  for pid in "$@"; do
+    rest=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+    read -ra f <<<"$rest" # f[0] is field 3 (state): utime and stime are fields 14 and 15
+    sum=$((sum + f[11] + f[12]))
+  done
+  echo "$sum"
+}
+status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; } # PID FIELD
+pss_kb() { awk '$1 == "Pss:" { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; } # PID
+HZ=$(getconf CLK_TCK)
+
+# run_wrk OUTFILE ARGS...: wrk on the load core, in the background so that signals reach our traps.
+run_wrk() {
+  local out=$1
+  shift
+  taskset -c "$LOAD_CPU" wrk "$@" >"$out" 2>&1 &
+  WRK_PID=$!
+  local rc=0
+  wait "$WRK_PID" || rc=$?
+  WRK_PID=""
+  ((rc == 0)) || { cat "$out" >&2; die "wrk $* failed (exit $rc)"; }
+}
+
+# Scenarios: name -> URL; name -> the proxy processes whose RSS belongs to it.
+ALL_SCENARIOS=(direct haproxy-1hop haproxy-chain nginx-1hop nginx-chain weft-1hop weft-chain)
+SCENARIOS=(direct)
+for s in ${BENCH_SCENARIOS:-${ALL_SCENARIOS[*]}}; do
+  [[ " ${ALL_SCENARIOS[*]} " == *" $s "* ]] || die "BENCH_SCENARIOS: unknown scenario $s (one of ${ALL_SCENARIOS[*]})"
+  [[ $s == direct ]] || SCENARIOS+=("$s")
+done
+declare -A URL=(
+  [direct]="http://127.0.0.1:$P_BACKEND/"
+  [haproxy-1hop]="http://127.0.0.1:$P_HAP_SERVER/" [haproxy-chain]="http://127.0.0.1:$P_HAP_CLIENT/"
+  [nginx-1hop]="http://127.0.0.1:$P_NGX_SERVER/" [nginx-chain]="http://127.0.0.1:$P_NGX_CLIENT/"
+  [weft-1hop]="http://127.0.0.1:$P_WEFT_SERVER_IN/" [weft-chain]="http://127.0.0.1:$P_WEFT_CLIENT_OUT/"
+)
+declare -A PROXIES=(
+  [direct]="" [haproxy-1hop]="haproxy-server" [haproxy-chain]="haproxy-client haproxy-server"
+  [nginx-1hop]="nginx-server" [nginx-chain]="nginx-client nginx-server"
+  [weft-1hop]="weft-server" [weft-chain]="weft-client weft-server"
+)
+RUNS="$WORK/runs.jsonl"
+: >"$RUNS"
+
+# SCENARIO's server-side pids: the backend and that scenario's proxies (process CPU is summed over them).
+server_pids() { local n; for n in backend ${PROXIES[$1]}; do echo "${PID_OF[$n]}"; done; }
+
+# measure SCENARIO REPEAT: warm-up, peak run with CPU accounting, then the fixed-rate latency run.
+measure() {
+  local s=$1 r=$2 url=${URL[$1]} tag="$WORK/$1.r$2"
+  run_wrk "$tag.warm" -t1 -c$PEAK_CONNS -d${WARM_S}s "$url"
+  local pids b0 b1 p0 p1
+  mapfile -t pids < <(server_pids "$s")
+  b0=$(core_busy); p0=$(proc_ticks "${pids[@]}")
+  run_wrk "$tag.peak" -t1 -c$PEAK_CONNS -d${PEAK_S}s --latency "$url"
+  b1=$(core_busy); p1=$(proc_ticks "${pids[@]}")
+  FR_RATE=$RATE FR_CONNS=$LAT_CONNS FR_WARM_MS=$LAT_WARM_MS FR_OUT="$tag.lat.json" \
+    run_wrk "$tag.lat" -t$LAT_CONNS -c$LAT_CONNS -d$((LAT_S + LAT_WARM_MS / 1000))s --timeout 5s -s "$here/fixed-rate.lua" "$url"
+  python3 - "$s" "$r" "$tag.peak" "$tag.lat.json" "$((b1 - b0))" "$((p1 - p0))" "$HZ" >>"$RUNS" <<'PY'
+import json, re, sys
+s, r, peak, lat, busy, proc, hz = sys.argv[1:]
+text = open(peak).read()
+m = re.search(r"(\d+) requests in ([\d.]+)(m?s)", text)
+requests = int(m.group(1))
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+us_per_tick = 1e6 / int(hz)
+d = {
+    "scenario": s, "repeat": int(r), "rps": rps, "requests": requests,
+    "non2xx": int(non2xx.group(1)) if non2xx else 0,
+    "socket_errors": sum(map(int, sock.groups())) if sock else 0,
+    "core_busy_ticks": int(busy), "cpu_us_per_req": int(busy) * us_per_tick / max(requests, 1),
+    "proc_cpu_us_per_req": int(proc) * us_per_tick / max(requests, 1),
+    "latency": json.load(open(lat)),
+}
+print(json.dumps(d))
+l = d["latency"]
+note = ""
+if d["non2xx"]: note += "  NON-2XX %d" % d["non2xx"]
+if d["socket_errors"]: note += "  SOCKET ERRORS %d" % d["socket_errors"]
+if l["non200"] or l["socket_errors"]: note += "  LATENCY RUN ERRORS %d/%d" % (l["non200"], l["socket_errors"])
+import time
+sys.stderr.write("[bench %s] %-14s r%d: %8.0f rps  cpu %5.1f us/req  p50 %5.0f  p99 %6.0f  p99.9 %6.0f us%s\n"
+                 % (time.strftime("%H:%M:%S"), s, int(r), rps, d["cpu_us_per_req"], l["p50"], l["p99"], l["p999"], note))
+PY
+}
+
+# background load on the server core with nothing of ours busy: the noise indicator.
+idle_busy_pct() {
+  local b0 b1; b0=$(core_busy); sleep 2; b1=$(core_busy)
+  python3 -c "print(min(100.0, round(($b1 - $b0) * 100 / (2 * $HZ), 1)))"
+}
+
+# ---------------------------------------------------------------- start everything
+say "work dir $WORK; $( ((quick)) && echo 'quick run: 1 repeat, 3 s' || echo "full run: $REPEATS repeats, ${PEAK_S} s peak, ${LAT_S} s latency")"
+background_before=$(idle_busy_pct)
+say "server core CPU $SERVER_CPU busy ${background_before}% before start (other users of the machine)"
+
+start backend "$SERVER_CPU" nginx -p "$WORK" -c "$WORK/backend.conf" -e "$WORK/backend.err"
+wait_ok "${URL[direct]}" 10 backend
+start haproxy-server "$SERVER_CPU" haproxy -db -f "$WORK/haproxy-server.cfg"
+start haproxy-client "$SERVER_CPU" haproxy -db -f "$WORK/haproxy-client.cfg"
+start nginx-server "$SERVER_CPU" nginx -p "$WORK" -c "$WORK/nginx-server.conf" -e "$WORK/nginx-server.err"
+start nginx-client "$SERVER_CPU" nginx -p "$WORK" -c "$WORK/nginx-client.conf" -e "$WORK/nginx-client.err"
+
+# Weft: control plane on the load core (it idles), the two sidecars on the server core.
+# Settings a sidecar on one core should have: socket continuations and request handling inline (no
+# thread-pool hop), workstation non-concurrent GC (no server GC heaps or background GC thread),
+# tiered compilation with dynamic PGO (warmed up before measuring).
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+weft_env=(env DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 WEFT_PROXY_INLINE_COMPLETIONS=1
+  DOTNET_gcServer=0 DOTNET_gcConcurrent=0 DOTNET_TieredCompilation=1 DOTNET_TieredPGO=1 DOTNET_ReadyToRun=1)
+# shellcheck disable=SC2206 # word splitting wanted: VAR=VALUE pairs
+weft_env+=(${BENCH_WEFT_ENV:-})
+start weft-control "$LOAD_CPU" dotnet "$weft_dll" control --data-dir "$WORK/control" --listen 127.0.0.1 \
+  --discovery-port "$P_CTL_DISCOVERY" --api-port "$P_CTL_API"
+deadline=$(($(date +%s) + 60))
+until curl -sf --max-time 1 "http://127.0.0.1:$P_CTL_API/ready" >/dev/null 2>&1; do
+  (($(date +%s) < deadline)) && kill -0 "${PID_OF[weft-control]}" 2>/dev/null \
+    || { tail -20 "$WORK/weft-control.log" >&2; die "weft control did not become ready"; }
+  sleep 0.2
+done
+taskset -c "$LOAD_CPU" dotnet "$weft_dll" apply -f "$WORK/backend-service.yaml" --control "http://127.0.0.1:$P_CTL_API" \
+  >"$WORK/apply.log" 2>&1 || { cat "$WORK/apply.log" >&2; die "weft apply failed"; }
+discovery="http://127.0.0.1:$P_CTL_DISCOVERY"
+start weft-server "$SERVER_CPU" "${weft_env[@]}" dotnet "$weft_dll" proxy --service backend --label app=backend \
+  --instance backend-bench --app-port "$P_BACKEND" --inbound-port "$P_WEFT_SERVER_IN" \
+  --admin-port "$P_WEFT_SERVER_ADMIN" --control "$discovery" --drain-seconds 1
+start weft-client "$SERVER_CPU" "${weft_env[@]}" dotnet "$weft_dll" proxy --service client --label app=client \
+  --instance client-bench --upstream "backend=$P_WEFT_CLIENT_OUT" --inbound-port "$P_WEFT_CLIENT_IN" \
+  --admin-port "$P_WEFT_CLIENT_ADMIN" --control "$discovery" --drain-seconds 1
+
+for s in "${ALL_SCENARIOS[@]}"; do
+  first=${PROXIES[$s]%% *}
+  wait_ok "${URL[$s]}" 60 "${first:-backend}"
+done
+say "all scenarios answer \"ok\""
+
+# Weft's idle RSS, fresh: config applied, one request through each, nothing else.
+sleep 2
+idle_fresh_server=$(status_kb "${PID_OF[weft-server]}" VmRSS)
+idle_fresh_client=$(status_kb "${PID_OF[weft-client]}" VmRSS)
+idle_fresh_pss=$(( $(pss_kb "${PID_OF[weft-server]}") + $(pss_kb "${PID_OF[weft-client]}") ))
+
+# ---------------------------------------------------------------- warm-up (JIT, pools), then the runs
+for s in "${SCENARIOS[@]}"; do
+  secs=$WARM_S
+  [[ $s == weft-* ]] && secs=$JIT_WARM_S
+  run_wrk "$WORK/$s.jitwarm" -t1 -c$PEAK_CONNS -d${secs}s "${URL[$s]}"
+done
+sleep 2 # let tiered compilation finish what the warm-up queued, so it does not run during the first measurements
+say "warmed up; measuring"
+
+n=${#SCENARIOS[@]}
+for ((r = 1; r <= REPEATS; r++)); do
+  # Interleaved, and each repeat starts one scenario later, so drift in the machine's load spreads out.
+  for ((i = 0; i < n; i++)); do
+    measure "${SCENARIOS[(i + r - 1) % n]}" "$r"
+  done
+done
+
+# Peak RSS of each proxy over the runs above (VmHWM), before the many-connections test.
+declare -A HWM=()
+for name in haproxy-server haproxy-client nginx-server nginx-client weft-server weft-client backend; do
+  HWM[$name]=$(status_kb "${PID_OF[$name]}" VmHWM)
+done
+
+# RSS under 1000 keep-alive connections, each chain in turn (both of its proxies hold them).
+declare -A MANY=() MANY_PSS=()
+for s in haproxy-chain nginx-chain weft-chain; do
+  taskset -c "$LOAD_CPU" wrk -t1 -c$MANY_CONNS -d$((CONN_S + 1))s --timeout 5s "${URL[$s]}" >"$WORK/$s.many" 2>&1 &
+  WRK_PID=$!
+  sleep "$CONN_S"
+  for name in ${PROXIES[$s]}; do
+    MANY[$name]=$(status_kb "${PID_OF[$name]}" VmRSS)
+    MANY_PSS[$name]=$(pss_kb "${PID_OF[$name]}")
+  done
+  wait "$WRK_PID" || { cat "$WORK/$s.many" >&2; die "wrk -c$MANY_CONNS $s failed"; }
+  WRK_PID=""
+done
+sleep 2
+idle_after_server=$(status_kb "${PID_OF[weft-server]}" VmRSS)
+idle_after_client=$(status_kb "${PID_OF[weft-client]}" VmRSS)
+background_after=$(idle_busy_pct)
+
+# ---------------------------------------------------------------- report
+weft_rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+weft_dirty=$(git -C "$root" status --porcelain -- src 2>/dev/null | head -1)
+python3 - >"$WORK/meta.json" <<PY
+import json
+print(json.dumps({
+  "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "quick": bool($quick), "repeats": $REPEATS,
+  "peak_seconds": $PEAK_S, "latency_seconds": $LAT_S, "latency_rate": $RATE, "latency_connections": $LAT_CONNS,
+  "peak_connections": $PEAK_CONNS, "many_connections": $MANY_CONNS,
+  "weft_commit": "$weft_rev" + ("+dirty" if "$weft_dirty" else ""),
+  "haproxy": "$(haproxy -v | head -1 | awk '{print $3}')", "nginx": "$(nginx -v 2>&1 | sed 's/.*nginx\///')",
+  "wrk": "$(wrk -v 2>&1 | head -1 | awk '{print $2}')", "dotnet": "$(dotnet --version 2>/dev/null)",
+  "cpu_model": "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)",
+  "load_cpu": $LOAD_CPU, "server_cpu": $SERVER_CPU,
+  "server_core_background_busy_pct": {"before": $background_before, "after": $background_after},
+  "loadavg_end": "$(cut -d' ' -f1-3 /proc/loadavg)",
+  "peak_rss_kb": {$(for k in "${!HWM[@]}"; do printf '"%s": %s, ' "$k" "${HWM[$k]:-0}"; done | sed 's/, $//')},
+  "pss_1000_conns_kb": {$(for k in "${!MANY_PSS[@]}"; do printf '"%s": %s, ' "$k" "${MANY_PSS[$k]:-0}"; done | sed 's/, $//')},
+  "rss_1000_conns_kb": {$(for k in "${!MANY[@]}"; do printf '"%s": %s, ' "$k" "${MANY[$k]:-0}"; done | sed 's/, $//')},
+  "weft_idle_rss_kb": {"fresh": {"weft-server": $idle_fresh_server, "weft-client": $idle_fresh_client},
+                       "after_load": {"weft-server": $idle_after_server, "weft-client": $idle_after_client},
+                       "fresh_pss_both": $idle_fresh_pss},
+  "elapsed_seconds": $(($(date +%s) - started_at)),
+}))
+PY
+mkdir -p "$here/results"
+python3 "$here/report.py" "$WORK/meta.json" "$RUNS" "$here/results/$out_name"
+ok=1
+say "done in $(($(date +%s) - started_at)) s; results in bench/results/$out_name.{md,json,csv}"
