@@ -97,6 +97,13 @@ public sealed class TwoSidecars : IAsyncDisposable
         return new Sidecar(process, admin, inbound);
     }
 
+    /// <summary>Stops a sidecar StartServerSidecar started (SIGTERM: it drains, then exits).</summary>
+    public async Task StopAsync(Sidecar sidecar)
+    {
+        lock (_extra) _extra.Remove(sidecar.Process);
+        await sidecar.Process.DisposeAsync();
+    }
+
     public async Task WaitReadyAsync(Sidecar sidecar)
     {
         await Eventually.HoldsAsync(async () =>
