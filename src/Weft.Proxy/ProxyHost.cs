@@ -116,4 +116,7 @@ public sealed class ProxyHost : IAsyncDisposable
     public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
 
     internal ProxyMetrics Metrics => _metrics;
+
+    /// <summary>Tests raise the drain flag alone to see what every listener path does with it.</summary>
+    internal RuntimeState State => _state;
 }
