@@ -15,6 +15,9 @@ internal static class WeftCommand
         root.Subcommands.Add(ControlCommand.Create());
         root.Subcommands.Add(ProxyCommand.Create());
         foreach (var command in ConfigCommands.Create()) root.Subcommands.Add(command);
-        return root.Parse(args).InvokeAsync();
+        // The hosts (up, control, proxy) handle SIGTERM/SIGINT themselves and drain in order, which takes
+        // as long as their deadline says. System.CommandLine's own handling would end the process 2 s after
+        // the signal with code 143, cutting every drain short; client commands just end on the signal.
+        return root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
     }
 }

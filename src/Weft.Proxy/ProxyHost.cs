@@ -44,7 +44,6 @@ public sealed class ProxyHost : IAsyncDisposable
     private readonly UpstreamClients _clients = new();
     private readonly ConfigApplier _applier;
     private KestrelServer? _admin;
-    private int _draining;
     private int _stopped;
 
     public ProxyHost(ProxyIdentity identity, IPAddress adminAddress, int adminPort, ILoggerFactory loggerFactory, ProxyHostOptions? options = null)
@@ -75,12 +74,15 @@ public sealed class ProxyHost : IAsyncDisposable
     public int AdminPort { get; private set; }
 
     /// <summary>True once a config was applied and until draining starts (what /ready says).</summary>
-    public bool IsReady => _state.HasConfig && Volatile.Read(ref _draining) == 0;
+    public bool IsReady => _state.HasConfig && !_state.IsDraining;
+
+    /// <summary>True once StopAsync began (the drain signal every listener path reads).</summary>
+    public bool IsDraining => _state.IsDraining;
 
     /// <summary>Opens the admin endpoint. Listeners open as configs arrive through ConfigSink.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
-        var handler = new AdminHandler(_state, _metrics, () => Volatile.Read(ref _draining) != 0);
+        var handler = new AdminHandler(_state, _metrics);
         var admin = KestrelServers.Create(new IPEndPoint(_adminAddress, _adminPortRequested),
             o => o.Protocols = HttpProtocols.Http1, _loggerFactory);
         await admin.StartAsync(new DelegateApplication(handler), cancellationToken).ConfigureAwait(false);
@@ -97,7 +99,10 @@ public sealed class ProxyHost : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _stopped, 1) != 0)
             return;
-        Volatile.Write(ref _draining, 1);
+        // Drain order: readiness off and `Connection: close` on every HTTP/1 response from now on, then
+        // each listener stops accepting and asks its connections to close (idle HTTP/1 ones close, HTTP/2
+        // ones get GOAWAY), in-flight requests run until the deadline, what is left is aborted.
+        _state.BeginDrain();
         Log.Stopping(_logger, drainTimeout);
         await _applier.StopAsync(drainTimeout).ConfigureAwait(false);
         if (_admin is { } admin)
@@ -112,4 +117,7 @@ public sealed class ProxyHost : IAsyncDisposable
     public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
 
     internal ProxyMetrics Metrics => _metrics;
+
+    /// <summary>Tests raise the drain flag alone to see what every listener path does with it.</summary>
+    internal RuntimeState State => _state;
 }

@@ -14,6 +14,7 @@ namespace Weft.Proxy;
 /// <summary>
 /// The request pipeline, in order, in one place:
 ///   1. snapshot the runtime (the request keeps it to the end, whatever config arrives meanwhile);
+///      while draining, an HTTP/1 response gets `Connection: close`;
 ///   2. find the listener by the local port (a capture listener: the one for the connection's original destination);
 ///   3. identity: inbound reads and strips x-weft-source; outbound and gateway replace it with ours;
 ///   4. route: first route of the listener's table whose matches hold (else 404 no_route);
@@ -58,6 +59,8 @@ internal sealed class ProxyPipeline
     {
         var started = Stopwatch.GetTimestamp();
         var runtime = _state.Current;                                           // 1
+        if (_state.IsDraining)
+            CloseConnectionAfterResponse(context);
         if (!runtime.ListenersByPort.TryGetValue(port, out var listener))       // 2
         {
             await WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "listener_draining",
@@ -93,6 +96,22 @@ internal sealed class ProxyPipeline
         if (outcome.Result != ForwardResult.Success)                              // 8
             await AnswerFailureAsync(context, outcome.Result, listener, cluster).ConfigureAwait(false);
         Record(context, listener, source, cluster, outcome, Stopwatch.GetTimestamp() - started); // 9
+    }
+
+    /// <summary>
+    /// Draining (cold): an HTTP/1 client is told to take its next request elsewhere. Set when the response
+    /// starts, so error answers (which clear headers) carry it too. HTTP/2 learns it from Kestrel's GOAWAY.
+    /// </summary>
+    private static void CloseConnectionAfterResponse(HttpContext context)
+    {
+        var protocol = context.Request.Protocol;
+        if (!HttpProtocol.IsHttp11(protocol) && !HttpProtocol.IsHttp10(protocol))
+            return;
+        context.Response.OnStarting(static state =>
+        {
+            ((HttpResponse)state).Headers.Connection = "close";
+            return Task.CompletedTask;
+        }, context.Response);
     }
 
     private SourceIdentity ResolveSource(IHeaderDictionary headers, Direction direction)

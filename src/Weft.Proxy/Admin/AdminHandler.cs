@@ -13,7 +13,7 @@ namespace Weft.Proxy.Admin;
 /// The admin endpoint: /ready, /stats/prometheus, /config_dump, /clusters. Everything here is a cold
 /// path read of the same runtime and counters the request path writes.
 /// </summary>
-internal sealed class AdminHandler(RuntimeState state, ProxyMetrics metrics, Func<bool> draining) : IRequestHandler
+internal sealed class AdminHandler(RuntimeState state, ProxyMetrics metrics) : IRequestHandler
 {
     public Task HandleAsync(HttpContext context)
     {
@@ -31,7 +31,7 @@ internal sealed class AdminHandler(RuntimeState state, ProxyMetrics metrics, Fun
 
     private Task ReadyAsync(HttpContext context)
     {
-        if (draining())
+        if (state.IsDraining)
             return WriteAsync(context, 503, "text/plain; charset=utf-8", "draining\n");
         return state.HasConfig
             ? WriteAsync(context, 200, "text/plain; charset=utf-8", "ready\n")
