@@ -30,9 +30,12 @@ internal sealed class ListenerSet
     private readonly ILogger _logger;
     private readonly TimeSpan _drainTimeout;
     private readonly bool _inlineCompletions;
+    private readonly Http1.Http1ConnectionHandler? _http1;
 
-    public ListenerSet(ProxyPipeline pipeline, TcpForwarder tcp, ProxyMetrics metrics, ILoggerFactory loggerFactory, TimeSpan drainTimeout, bool inlineCompletions)
+    public ListenerSet(ProxyPipeline pipeline, TcpForwarder tcp, ProxyMetrics metrics, ILoggerFactory loggerFactory, TimeSpan drainTimeout, bool inlineCompletions,
+        Http1.Http1ConnectionHandler? http1 = null)
     {
+        _http1 = http1;
         _inlineCompletions = inlineCompletions;
         _pipeline = pipeline;
         _tcp = tcp;
@@ -145,7 +148,9 @@ internal sealed class ListenerSet
             server = KestrelServers.Create(new IPEndPoint(listener.Address, port), o =>
             {
                 o.Protocols = HttpProtocols.Http1AndHttp2;
-                o.Use(next => connection => CountedHttpAsync(connection, port, next, metrics));
+                var http1 = _http1;
+                o.Use(next => connection => CountedHttpAsync(connection, port, next, metrics,
+                    http1 is null ? null : c => http1.HandleAsync(c, port, next)));
             }, _loggerFactory, _inlineCompletions);
         }
         try
@@ -160,12 +165,13 @@ internal sealed class ListenerSet
         return new BoundListener(server, listener.Address, port, isTcp);
     }
 
-    private static async Task CountedHttpAsync(ConnectionContext connection, int port, ConnectionDelegate next, ProxyMetrics metrics)
+    private static async Task CountedHttpAsync(ConnectionContext connection, int port, ConnectionDelegate next, ProxyMetrics metrics,
+        ConnectionDelegate? http1)
     {
         metrics.ConnectionOpened(port);
         try
         {
-            await ProtocolDetection.DetectAsync(connection, next).ConfigureAwait(false);
+            await ProtocolDetection.DetectAsync(connection, next, http1).ConfigureAwait(false);
         }
         finally
         {
