@@ -155,6 +155,7 @@ internal static class BodyCopy
     }
 
     /// <summary>False when the reader on the other side is gone.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public static async ValueTask<bool> FlushAsync(PipeWriter destination)
     {
         try

@@ -138,6 +138,7 @@ internal sealed class Http1Connection
 
     private void ClearDeadline() => Volatile.Write(ref _deadline, 0);
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<Next> ServeOneAsync()
     {
         _request.Reset();

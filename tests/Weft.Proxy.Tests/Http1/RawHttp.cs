@@ -156,7 +156,7 @@ internal sealed class RecordingUpstream : IAsyncDisposable
                     if (matched == 4)
                     {
                         matched = 0;
-                        await socket.SendAsync(Ok, SocketFlags.None);
+                        await socket.SendAsync(Ok.AsMemory(), SocketFlags.None, _stop.Token);
                     }
                 }
             }
