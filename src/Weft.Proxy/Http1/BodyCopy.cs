@@ -17,8 +17,9 @@ internal enum CopyStatus
 /// <summary>
 /// Body copy loops between pipes: Content-Length, chunked (decoded strictly, re-encoded or not) and
 /// to-end (close-delimited, tunnels). Whatever the pipe holds is forwarded at once and flushed, so
-/// bodies stream with the pipes' backpressure and are never buffered whole. Pooled state machines:
-/// no allocation per call.
+/// bodies stream with the pipes' backpressure and are never buffered whole; the last piece is left
+/// unflushed for the caller (a request is counted before its client can see the end, as on
+/// Kestrel's path). Pooled state machines: no allocation per call.
 /// </summary>
 internal static class BodyCopy
 {
@@ -54,6 +55,8 @@ internal static class BodyCopy
             Write(destination, take);
             length -= take.Length;
             source.AdvanceTo(take.End);
+            if (length == 0)
+                break;                                   // the caller flushes the end (after counting the request)
             if (!await FlushAsync(destination).ConfigureAwait(false))
                 return CopyStatus.DestinationFailed;
         }
@@ -91,10 +94,10 @@ internal static class BodyCopy
             source.AdvanceTo(consumed, buffer.End);
             if (!ok)
                 return CopyStatus.Malformed;
+            if (decoder.IsDone)
+                return CopyStatus.Done;                  // the caller flushes the end
             if (!await FlushAsync(destination).ConfigureAwait(false))
                 return CopyStatus.DestinationFailed;
-            if (decoder.IsDone)
-                return CopyStatus.Done;
             if (result.IsCompleted)
                 return CopyStatus.SourceFailed;
         }
@@ -129,10 +132,10 @@ internal static class BodyCopy
             var buffer = result.Buffer;
             Write(destination, buffer);
             source.AdvanceTo(buffer.End);
+            if (result.IsCompleted)
+                return CopyStatus.Done;                  // the caller flushes the end
             if (!await FlushAsync(destination).ConfigureAwait(false))
                 return CopyStatus.DestinationFailed;
-            if (result.IsCompleted)
-                return CopyStatus.Done;
         }
     }
 

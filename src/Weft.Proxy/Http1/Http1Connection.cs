@@ -259,6 +259,9 @@ internal sealed class Http1Connection
         }
         _handler.Pipeline.Record(listener, source, cluster, _endpoint, _code, "",                         // 9
             _request.ContentTypeGrpc ? "grpc" : "http", Stopwatch.GetTimestamp() - started);
+        // The response's last bytes leave only now: whoever sees the end also sees it counted.
+        if (outcome == ForwardResult.Success && !await BodyCopy.FlushAsync(_output).ConfigureAwait(false))
+            return Next.Close;
         return _closeAfter ? Next.Close : Next.Continue;
     }
 
@@ -512,7 +515,7 @@ internal sealed class Http1Connection
 
             CopyStatus copied;
             if (noBody)
-                copied = await BodyCopy.FlushAsync(_output).ConfigureAwait(false) ? CopyStatus.Done : CopyStatus.DestinationFailed;
+                copied = CopyStatus.Done;
             else if (head.ContentLength >= 0)
                 copied = await BodyCopy.CopyLengthAsync(upstream.Input, _output, head.ContentLength).ConfigureAwait(false);
             else if (head.Chunked)
@@ -583,6 +586,8 @@ internal sealed class Http1Connection
             : await BodyCopy.CopyLengthAsync(_input, upstream, _request.ContentLength).ConfigureAwait(false);
         if (status == CopyStatus.Malformed)
             upstream.Complete();                      // the app sees a truncated body, never a complete bad one
+        else if (status == CopyStatus.Done && !await BodyCopy.FlushAsync(upstream).ConfigureAwait(false))
+            status = CopyStatus.DestinationFailed;
         return status;
     }
 

@@ -27,6 +27,8 @@ internal static class WebSocketTunnel
     private static async Task<CopyStatus> OneWayAsync(PipeReader source, PipeWriter destination)
     {
         var status = await BodyCopy.CopyToEndAsync(source, destination).ConfigureAwait(false);
+        if (status == CopyStatus.Done)
+            await BodyCopy.FlushAsync(destination).ConfigureAwait(false);
         try
         {
             await destination.CompleteAsync().ConfigureAwait(false);

@@ -10,6 +10,7 @@ namespace Weft.Proxy.Tests.Http1;
 /// path to a raw upstream, counting every byte the process allocates (client and upstream loops
 /// here allocate nothing per request themselves).
 /// </summary>
+[Collection(nameof(AllocationTests))]
 public sealed class AllocationTests(ITestOutputHelper output)
 {
     [Fact]
@@ -46,3 +47,7 @@ public sealed class AllocationTests(ITestOutputHelper output)
         Assert.True(perRequest < 64, $"{perRequest:F1} bytes per request");
     }
 }
+
+/// <summary>Whole-process counting: this runs alone, after the parallel tests.</summary>
+[CollectionDefinition(nameof(AllocationTests), DisableParallelization = true)]
+public sealed class AllocationTestsCollection;
