@@ -104,8 +104,25 @@ internal sealed class ProxyPipeline
             return ParseSource(value.ToString());
         }
         // Outbound and gateway: what arrives from the app or from outside the mesh is not trusted.
+        if (direction == Direction.GatewayIngress)
+            RemoveMeshHeaders(headers);
         headers[SourceHeader] = _identity.SourceHeaderValue;
         return Self;
+    }
+
+    /// <summary>Mesh-internal headers (x-weft-*) never come from outside the mesh.</summary>
+    private static void RemoveMeshHeaders(IHeaderDictionary headers)
+    {
+        List<string>? names = null;
+        foreach (var header in headers)
+        {
+            if (header.Key.StartsWith("x-weft-", StringComparison.OrdinalIgnoreCase))
+                (names ??= new List<string>()).Add(header.Key);
+        }
+        if (names is null)
+            return;
+        foreach (var name in names)
+            headers.Remove(name);
     }
 
     internal static readonly SourceIdentity UnknownSource = new(Unknown, Unknown);

@@ -22,4 +22,20 @@ public sealed class SwitchTests
         Assert.StartsWith("HTTP/1.1 400", text);
         Assert.DoesNotContain("x-weft-reason", text);
     }
+
+    [Fact]
+    public async Task Kestrel_path_gateway_also_removes_mesh_internal_headers()
+    {
+        await using var backend = await Backend.StartAsync("app");
+        await using var proxy = await TestProxy.StartAsync(options: new ProxyHostOptions { LeanHttp1 = false });
+        var port = TestProxy.FreePort();
+        await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port, direction: Weft.Protocol.Discovery.Direction.GatewayIngress)
+            .Routes("rt", ConfigBuilder.Route("app")).Cluster("app", backend.Port).Build());
+        using var client = TestProxy.Client(port);
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/g");
+        request.Headers.Add("x-weft-anything", "forged");
+        var body = await (await client.SendAsync(request)).Content.ReadAsStringAsync();
+        Assert.DoesNotContain("forged", body);
+        Assert.Contains("x-weft-source: ", body);
+    }
 }
