@@ -364,3 +364,56 @@ public sealed class BehaviourTests
         Assert.Contains("3", clusters);
     }
 }
+
+public sealed class UpstreamReuseTests
+{
+    [Fact]
+    public async Task A_pooled_connection_the_upstream_closed_is_not_used_and_requests_succeed()
+    {
+        // An upstream that closes every connection right after answering, without saying so (as an
+        // idle keep-alive timeout does): the proxy must notice, or retry a bodiless request once.
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var upstreamPort = ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var stop = new CancellationTokenSource();
+        var accepted = 0;
+        _ = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                var socket = await listener.AcceptSocketAsync(stop.Token);
+                Interlocked.Increment(ref accepted);
+                _ = Task.Run(async () =>
+                {
+                    using (socket)
+                    {
+                        var buffer = new byte[4096];
+                        var head = "";
+                        while (!head.Contains("\r\n\r\n", StringComparison.Ordinal))
+                        {
+                            var n = await socket.ReceiveAsync(buffer);
+                            if (n == 0)
+                                return;
+                            head += Encoding.ASCII.GetString(buffer, 0, n);
+                        }
+                        await socket.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"u8.ToArray());
+                        socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+                    }
+                });
+            }
+        });
+        await using var proxy = await TestProxy.StartAsync();
+        var port = TestProxy.FreePort();
+        await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port).Routes("rt", ConfigBuilder.Route("app")).Cluster("app", upstreamPort).Build());
+        await using var client = await RawClient.ConnectAsync(port);
+        for (var i = 0; i < 5; i++)
+        {
+            await client.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+            Assert.StartsWith("HTTP/1.1 200", await client.ReadResponseAsync());
+            if (i % 2 == 0)
+                await Task.Delay(50);              // sometimes the FIN is there before the next take, sometimes not
+        }
+        Assert.True(accepted >= 5);
+        stop.Cancel();
+    }
+}
