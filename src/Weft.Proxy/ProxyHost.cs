@@ -22,6 +22,19 @@ public sealed record ProxyHostOptions
     /// </summary>
     public bool InlineSocketCompletions { get; init; }
 
+    /// <summary>
+    /// Serve HTTP/1.1 on HTTP listeners with the lean path (Http1/: own strict parser, pooled upstream
+    /// HTTP/1.1 connections, WebSocket) instead of Kestrel's HTTP/1 pipeline + HttpClient. h2c and
+    /// requests to HTTP/2 or gRPC clusters keep going through Kestrel and HttpForwarder.
+    /// </summary>
+    public bool LeanHttp1 { get; init; } = true;
+
+    /// <summary>Limits and timeouts of the lean HTTP/1.1 path.</summary>
+    public Http1.Http1Limits Http1Limits { get; init; } = new();
+
+    /// <summary>Time for the lean path's timeouts; tests pass a fake one.</summary>
+    public TimeProvider? TimeProvider { get; init; }
+
     /// <summary>Randomness for weighted backend picks; tests pass a seeded one.</summary>
     public Random? Random { get; init; }
 }
@@ -43,6 +56,7 @@ public sealed class ProxyHost : IAsyncDisposable
     private readonly ProxyMetrics _metrics = new();
     private readonly UpstreamClients _clients = new();
     private readonly ConfigApplier _applier;
+    private readonly Http1.Http1ConnectionHandler? _http1;
     private KestrelServer? _admin;
     private int _stopped;
 
@@ -61,7 +75,12 @@ public sealed class ProxyHost : IAsyncDisposable
         var pipeline = new ProxyPipeline(_state, identity, forwarder, _metrics, options.Random ?? Random.Shared);
         var tcp = new TcpForwarder(_state, loggerFactory.CreateLogger("Weft.Proxy.Tcp"));
         var capture = new Interception.CaptureDispatch(_state, tcp, loggerFactory.CreateLogger("Weft.Proxy.Interception"));
-        var listeners = new ListenerSet(pipeline, tcp, _metrics, loggerFactory, options.ListenerDrainTimeout, options.InlineSocketCompletions, capture);
+        if (options.LeanHttp1)
+        {
+            _http1 = new Http1.Http1ConnectionHandler(_state, pipeline, identity, options.Http1Limits, options.TimeProvider ?? TimeProvider.System,
+                options.InlineSocketCompletions, () => _state.IsDraining, loggerFactory.CreateLogger("Weft.Proxy.Http1"));
+        }
+        var listeners = new ListenerSet(pipeline, tcp, _metrics, loggerFactory, options.ListenerDrainTimeout, options.InlineSocketCompletions, capture, _http1);
         _applier = new ConfigApplier(_state, listeners, _metrics, _logger);
     }
 
@@ -112,6 +131,7 @@ public sealed class ProxyHost : IAsyncDisposable
             admin.Dispose();
         }
         _clients.Dispose();
+        _http1?.Dispose();
     }
 
     public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.Zero).ConfigureAwait(false);

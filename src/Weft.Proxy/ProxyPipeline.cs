@@ -51,9 +51,9 @@ internal sealed class ProxyPipeline
         Self = new SourceIdentity(identity.Service, identity.Version);
     }
 
-    private SourceIdentity Self { get; }
+    internal SourceIdentity Self { get; }
 
-    private sealed record SourceIdentity(string Service, string Version);
+    internal sealed record SourceIdentity(string Service, string Version);
 
     public async Task HandleAsync(HttpContext context, int port)
     {
@@ -125,13 +125,30 @@ internal sealed class ProxyPipeline
             return ParseSource(value.ToString());
         }
         // Outbound and gateway: what arrives from the app or from outside the mesh is not trusted.
+        if (direction == Direction.GatewayIngress)
+            RemoveMeshHeaders(headers);
         headers[SourceHeader] = _identity.SourceHeaderValue;
         return Self;
     }
 
-    private static readonly SourceIdentity UnknownSource = new(Unknown, Unknown);
+    /// <summary>Mesh-internal headers (x-weft-*) never come from outside the mesh.</summary>
+    private static void RemoveMeshHeaders(IHeaderDictionary headers)
+    {
+        List<string>? names = null;
+        foreach (var header in headers)
+        {
+            if (header.Key.StartsWith("x-weft-", StringComparison.OrdinalIgnoreCase))
+                (names ??= new List<string>()).Add(header.Key);
+        }
+        if (names is null)
+            return;
+        foreach (var name in names)
+            headers.Remove(name);
+    }
 
-    private SourceIdentity ParseSource(string value)
+    internal static readonly SourceIdentity UnknownSource = new(Unknown, Unknown);
+
+    internal SourceIdentity ParseSource(string value)
     {
         if (_sources.TryGetValue(value, out var known))
             return known;
@@ -152,7 +169,7 @@ internal sealed class ProxyPipeline
         return parsed;
     }
 
-    private ClusterRuntime? PickCluster(RouteRuntime route)
+    internal ClusterRuntime? PickCluster(RouteRuntime route)
     {
         if (route.TotalWeight <= 0)
             return null;
@@ -162,26 +179,23 @@ internal sealed class ProxyPipeline
 
     private static Task AnswerFailureAsync(HttpContext context, ForwardResult result, Config.ListenerRuntime listener, ClusterRuntime? cluster)
     {
-        switch (result)
-        {
-            case ForwardResult.NoRoute:
-                return WriteErrorAsync(context, StatusCodes.Status404NotFound, "no_route", listener.NoRouteMessage);
-            case ForwardResult.BackendNotFound:
-                return WriteErrorAsync(context, StatusCodes.Status500InternalServerError, "backend_not_found",
-                    "the route's backend is not configured or carries no weight\n");
-            case ForwardResult.NoEndpoints:
-                return WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "no_endpoints", cluster!.NoEndpointsMessage);
-            case ForwardResult.ConnectFailed:
-                return WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "connect_failed", cluster!.ConnectFailedMessage);
-            case ForwardResult.UpstreamReset:
-                return WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "upstream_reset", cluster!.UpstreamResetMessage);
-            case ForwardResult.RequestBodyFailed:
-                return WriteErrorAsync(context, StatusCodes.Status400BadRequest, "request_body_failed", "reading the request body failed\n");
-            default:
-                // ClientAborted: nobody to answer. ResponseBodyFailed: the forwarder aborted the response.
-                return Task.CompletedTask;
-        }
+        // ClientAborted: nobody to answer. ResponseBodyFailed: the forwarder aborted the response.
+        var answer = FailureAnswer(result, listener, cluster);
+        return answer is { } a ? WriteErrorAsync(context, a.Status, a.Reason, a.Message) : Task.CompletedTask;
     }
+
+    /// <summary>The status, x-weft-reason and one-line body a failed request gets (null: nothing to answer). Shared with the lean HTTP/1 path.</summary>
+    internal static (int Status, string Reason, string Message)? FailureAnswer(ForwardResult result, Config.ListenerRuntime listener, ClusterRuntime? cluster) => result switch
+    {
+        ForwardResult.NoRoute => (StatusCodes.Status404NotFound, "no_route", listener.NoRouteMessage),
+        ForwardResult.BackendNotFound => (StatusCodes.Status500InternalServerError, "backend_not_found",
+            "the route's backend is not configured or carries no weight\n"),
+        ForwardResult.NoEndpoints => (StatusCodes.Status503ServiceUnavailable, "no_endpoints", cluster!.NoEndpointsMessage),
+        ForwardResult.ConnectFailed => (StatusCodes.Status503ServiceUnavailable, "connect_failed", cluster!.ConnectFailedMessage),
+        ForwardResult.UpstreamReset => (StatusCodes.Status503ServiceUnavailable, "upstream_reset", cluster!.UpstreamResetMessage),
+        ForwardResult.RequestBodyFailed => (StatusCodes.Status400BadRequest, "request_body_failed", "reading the request body failed\n"),
+        _ => null,
+    };
 
     private static async Task WriteErrorAsync(HttpContext context, int status, string reason, string message)
     {
@@ -207,6 +221,14 @@ internal sealed class ProxyPipeline
 
     private void Record(HttpContext context, Config.ListenerRuntime listener, SourceIdentity source, ClusterRuntime? cluster, in ForwardOutcome outcome, long elapsedTicks)
     {
+        var code = outcome.Result == ForwardResult.ClientAborted && !context.Response.HasStarted ? 0 : context.Response.StatusCode;
+        Record(listener, source, cluster, outcome.Endpoint, code, GrpcStatusLabel(outcome.GrpcStatus), ProtocolOf(context.Request), elapsedTicks);
+    }
+
+    /// <summary>One request in weft_requests_total and the duration histogram; shared with the lean HTTP/1 path.</summary>
+    internal void Record(Config.ListenerRuntime listener, SourceIdentity source, ClusterRuntime? cluster, EndpointRuntime? endpoint,
+        int code, string grpcStatusLabel, string protocol, long elapsedTicks)
+    {
         string direction, sourceService, sourceVersion, destinationService, destinationVersion;
         if (listener.Direction == Direction.Inbound)
         {
@@ -223,13 +245,12 @@ internal sealed class ProxyPipeline
             sourceService = _identity.Service;
             sourceVersion = _identity.Version;
             destinationService = cluster?.Service ?? (listener.Service.Length != 0 ? listener.Service : Unknown);
-            destinationVersion = outcome.Endpoint?.Version ?? Unknown;
+            destinationVersion = endpoint?.Version ?? Unknown;
             if (destinationVersion.Length == 0)
                 destinationVersion = Unknown;
         }
-        var code = outcome.Result == ForwardResult.ClientAborted && !context.Response.HasStarted ? 0 : context.Response.StatusCode;
         _metrics.RecordRequest(new RequestLabels(direction, sourceService, sourceVersion, destinationService, destinationVersion,
-            ProxyMetrics.StatusCodeText(code), GrpcStatusLabel(outcome.GrpcStatus), ProtocolOf(context.Request), "false"), elapsedTicks);
+            ProxyMetrics.StatusCodeText(code), grpcStatusLabel, protocol, "false"), elapsedTicks);
     }
 
     /// <summary>gRPC codes are 0-16: anything else an upstream sends is "unknown", so it cannot blow up the series count.</summary>

@@ -31,11 +31,13 @@ internal sealed class ListenerSet
     private readonly TimeSpan _drainTimeout;
     private readonly bool _inlineCompletions;
     private readonly Interception.CaptureDispatch? _capture;
+    private readonly Http1.Http1ConnectionHandler? _http1;
 
     public ListenerSet(ProxyPipeline pipeline, TcpForwarder tcp, ProxyMetrics metrics, ILoggerFactory loggerFactory, TimeSpan drainTimeout, bool inlineCompletions,
-        Interception.CaptureDispatch? capture = null)
+        Interception.CaptureDispatch? capture = null, Http1.Http1ConnectionHandler? http1 = null)
     {
         _capture = capture;
+        _http1 = http1;
         _inlineCompletions = inlineCompletions;
         _pipeline = pipeline;
         _tcp = tcp;
@@ -157,7 +159,9 @@ internal sealed class ListenerSet
             server = KestrelServers.Create(new IPEndPoint(listener.Address, port), o =>
             {
                 o.Protocols = HttpProtocols.Http1AndHttp2;
-                o.Use(next => connection => CountedHttpAsync(connection, port, next, metrics));
+                var http1 = _http1;
+                o.Use(next => connection => CountedHttpAsync(connection, port, next, metrics,
+                    http1 is null ? null : c => http1.HandleAsync(c, port, next)));
             }, _loggerFactory, _inlineCompletions);
         }
         try
@@ -172,12 +176,13 @@ internal sealed class ListenerSet
         return new BoundListener(server, listener.Address, port, isTcp);
     }
 
-    private static async Task CountedHttpAsync(ConnectionContext connection, int port, ConnectionDelegate next, ProxyMetrics metrics)
+    private static async Task CountedHttpAsync(ConnectionContext connection, int port, ConnectionDelegate next, ProxyMetrics metrics,
+        ConnectionDelegate? http1)
     {
         metrics.ConnectionOpened(port);
         try
         {
-            await ProtocolDetection.DetectAsync(connection, next).ConfigureAwait(false);
+            await ProtocolDetection.DetectAsync(connection, next, http1).ConfigureAwait(false);
         }
         finally
         {

@@ -19,7 +19,7 @@ internal static class ProtocolDetection
 
     private static readonly byte[] Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
 
-    public static async Task DetectAsync(ConnectionContext connection, ConnectionDelegate next)
+    public static async Task DetectAsync(ConnectionContext connection, ConnectionDelegate next, ConnectionDelegate? http1 = null)
     {
         if (await StartsWithPrefaceAsync(connection.Transport.Input, connection.ConnectionClosed).ConfigureAwait(false))
         {
@@ -27,6 +27,8 @@ internal static class ProtocolDetection
             connection.Features.Set<ITlsConnectionFeature>(feature);
             connection.Features.Set<ITlsApplicationProtocolFeature>(feature);
         }
+        // HOOK (lean HTTP/1.1 path, Http1/): not the h2 preface -> Http1ConnectionHandler when installed.
+        else if (http1 is not null) { await http1(connection).ConfigureAwait(false); return; }
         await next(connection).ConfigureAwait(false);
     }
 

@@ -1,0 +1,180 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Weft.Proxy.Tests.Http1;
+
+/// <summary>A client that writes exact bytes (malformed ones included) and reads what comes back.</summary>
+internal sealed class RawClient : IAsyncDisposable
+{
+    private readonly Socket _socket;
+    private readonly byte[] _buffer = new byte[64 * 1024];
+
+    private RawClient(Socket socket) => _socket = socket;
+
+    public static async Task<RawClient> ConnectAsync(int port)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(IPAddress.Loopback, port);
+        return new RawClient(socket);
+    }
+
+    public Task SendAsync(string text) => SendAsync(Encoding.Latin1.GetBytes(text));
+
+    public async Task SendAsync(byte[] bytes) => await _socket.SendAsync(bytes, SocketFlags.None);
+
+    /// <summary>Everything until the peer closes (or the timeout: then Closed is false).</summary>
+    public async Task<(string Text, bool Closed)> ReadToEndAsync(TimeSpan? timeout = null)
+    {
+        var sb = new StringBuilder();
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
+        try
+        {
+            while (true)
+            {
+                var n = await _socket.ReceiveAsync(_buffer, SocketFlags.None, cts.Token);
+                if (n == 0)
+                    return (sb.ToString(), true);
+                sb.Append(Encoding.Latin1.GetString(_buffer, 0, n));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            return (sb.ToString(), false);
+        }
+        catch (SocketException)
+        {
+            return (sb.ToString(), true);
+        }
+    }
+
+    /// <summary>Reads until <paramref name="text"/> has arrived (the received text so far is returned).</summary>
+    public async Task<string> ReadUntilAsync(string text, TimeSpan? timeout = null)
+    {
+        var sb = new StringBuilder();
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
+        while (!sb.ToString().Contains(text, StringComparison.Ordinal))
+        {
+            var n = await _socket.ReceiveAsync(_buffer, SocketFlags.None, cts.Token);
+            if (n == 0)
+                break;
+            sb.Append(Encoding.Latin1.GetString(_buffer, 0, n));
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>One response with a Content-Length body.</summary>
+    public async Task<string> ReadResponseAsync(TimeSpan? timeout = null)
+    {
+        var head = await ReadUntilAsync("\r\n\r\n", timeout);
+        var end = head.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4;
+        var lengthLine = head[..end].Split("\r\n").FirstOrDefault(l => l.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase));
+        var length = lengthLine is null ? 0 : int.Parse(lengthLine["Content-Length:".Length..].Trim());
+        var sb = new StringBuilder(head);
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
+        while (sb.Length < end + length)
+        {
+            var n = await _socket.ReceiveAsync(_buffer, SocketFlags.None, cts.Token);
+            if (n == 0)
+                break;
+            sb.Append(Encoding.Latin1.GetString(_buffer, 0, n));
+        }
+        return sb.ToString();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _socket.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>
+/// A raw TCP upstream that records every byte it receives and answers each request head with a fixed
+/// 200 "ok". Proves that a refused request reached no app: not even a connection.
+/// </summary>
+internal sealed class RecordingUpstream : IAsyncDisposable
+{
+    private static readonly byte[] Ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"u8.ToArray();
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly CancellationTokenSource _stop = new();
+    private long _bytes;
+    private int _connections;
+
+    public RecordingUpstream()
+    {
+        _listener.Start();
+        _ = AcceptLoopAsync();
+    }
+
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+    public long BytesReceived => Interlocked.Read(ref _bytes);
+    public int Connections => Volatile.Read(ref _connections);
+
+    private async Task AcceptLoopAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                var socket = await _listener.AcceptSocketAsync(_stop.Token);
+                Interlocked.Increment(ref _connections);
+                _ = ServeAsync(socket);
+            }
+        }
+        catch (Exception)
+        {
+            // Stopped.
+        }
+    }
+
+    private async Task ServeAsync(Socket socket)
+    {
+        socket.NoDelay = true;
+        var buffer = new byte[16 * 1024];
+        var matched = 0;
+        try
+        {
+            while (true)
+            {
+                var n = await socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
+                if (n == 0)
+                    break;
+                Interlocked.Add(ref _bytes, n);
+                // Answer each end of a head (requests here carry no body).
+                for (var i = 0; i < n; i++)
+                {
+                    var b = buffer[i];
+                    matched = (matched, b) switch
+                    {
+                        (0, (byte)'\r') or (2, (byte)'\r') => matched + 1,
+                        (1, (byte)'\n') => 2,
+                        (3, (byte)'\n') => 4,
+                        (_, (byte)'\r') => 1,
+                        _ => 0,
+                    };
+                    if (matched == 4)
+                    {
+                        matched = 0;
+                        await socket.SendAsync(Ok.AsMemory(), SocketFlags.None, _stop.Token);
+                    }
+                }
+            }
+        }
+        catch (Exception)
+        {
+            // Client gone.
+        }
+        finally
+        {
+            socket.Dispose();
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        _listener.Stop();
+        return ValueTask.CompletedTask;
+    }
+}
