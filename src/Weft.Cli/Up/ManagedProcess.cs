@@ -11,8 +11,9 @@ namespace Weft.Cli.Up;
 internal sealed class ManagedProcess
 {
     private const int RecentLineCount = 200;
-    // After the process exits, a grandchild may still hold its pipes open; do not wait on it for long.
-    private static readonly TimeSpan OutputDrainAfterExit = TimeSpan.FromMilliseconds(250);
+    // After the process exits its last lines may still be in the pipe (a busy machine drains slowly),
+    // or a grandchild may hold the pipe open forever: wait for the former, bounded for the latter.
+    private static readonly TimeSpan OutputDrainAfterExit = TimeSpan.FromSeconds(2);
 
     private readonly ConsoleTagWriter _console;
     private readonly RestartPolicy _policy;
