@@ -144,7 +144,9 @@ internal sealed partial class Http1Connection
         _request.Reset();
         _idle = true;
         SetDeadline(_limits.KeepAliveTimeout);
-        if (_closeRequested || _handler.Draining())
+        // Draining alone does not close: a request may already be on its way on this connection, and it
+        // is answered with Connection: close. Kestrel's close request (listener stop) ends idle ones.
+        if (_closeRequested)
             return Next.Close;
 
         ReadResult result;
