@@ -60,8 +60,9 @@ public sealed class ProxyHost : IAsyncDisposable
         _logger = loggerFactory.CreateLogger("Weft.Proxy");
         var forwarder = new HttpForwarder(_clients, loggerFactory.CreateLogger("Weft.Proxy.Http"));
         var pipeline = new ProxyPipeline(_state, identity, forwarder, _metrics, options.Random ?? Random.Shared);
-        var tcp = new TcpForwarder(_state, loggerFactory.CreateLogger("Weft.Proxy.Tcp"));
-        var listeners = new ListenerSet(pipeline, tcp, _metrics, loggerFactory, options.ListenerDrainTimeout, options.InlineSocketCompletions);
+        var tcp = new TcpForwarder(_state, _metrics, loggerFactory.CreateLogger("Weft.Proxy.Tcp"));
+        var connections = new ConnectionDispatch(_state, tcp, new TlsPassthrough(tcp, _metrics, TimeProvider.System), _metrics, TimeProvider.System);
+        var listeners = new ListenerSet(pipeline, connections, _metrics, loggerFactory, options.ListenerDrainTimeout, options.InlineSocketCompletions);
         _applier = new ConfigApplier(_state, listeners, _metrics, _logger);
     }
 
