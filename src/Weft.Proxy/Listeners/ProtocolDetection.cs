@@ -58,7 +58,6 @@ internal static class ProtocolDetection
     {
         var input = connection.Transport.Input;
         using var wait = new CancellationTokenSource(window, time);
-        using var closed = connection.ConnectionClosed.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), wait);
         while (true)
         {
             ReadResult result;

@@ -26,7 +26,9 @@ internal sealed class TcpForwarder(RuntimeState state, ProxyMetrics metrics, ILo
         if (!runtime.Clusters.TryGetValue(clusterName, out var cluster) || cluster.Endpoints.Length == 0)
             return;
 
-        var socket = await ConnectAsync(cluster, listener.Port, connection.ConnectionClosed).ConfigureAwait(false);
+        // Not linked to connection.ConnectionClosed: Kestrel fires it on the client's FIN, which in
+        // half-close is the start of waiting for the answer, not the end of the connection.
+        var socket = await ConnectAsync(cluster, listener.Port).ConfigureAwait(false);
         if (socket is null)
             return;
         using (socket)
@@ -37,7 +39,7 @@ internal sealed class TcpForwarder(RuntimeState state, ProxyMetrics metrics, ILo
         }
     }
 
-    private async Task<Socket?> ConnectAsync(ClusterRuntime cluster, int port, CancellationToken clientGone)
+    private async Task<Socket?> ConnectAsync(ClusterRuntime cluster, int port)
     {
         var endpoints = cluster.Endpoints;
         var start = cluster.Balancer.PickStart(endpoints.Length);
@@ -46,8 +48,7 @@ internal sealed class TcpForwarder(RuntimeState state, ProxyMetrics metrics, ILo
             var endpoint = endpoints[(start + attempt) % endpoints.Length];
             endpoint.Stats.RecordRequest();
             var candidate = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(clientGone);
-            timeout.CancelAfter(cluster.ConnectTimeout);
+            using var timeout = new CancellationTokenSource(cluster.ConnectTimeout);
             try
             {
                 await candidate.ConnectAsync(endpoint.Address, endpoint.Port, timeout.Token).ConfigureAwait(false);
@@ -56,8 +57,6 @@ internal sealed class TcpForwarder(RuntimeState state, ProxyMetrics metrics, ILo
             catch (Exception ex) when (ex is SocketException or OperationCanceledException)
             {
                 candidate.Dispose();
-                if (clientGone.IsCancellationRequested)
-                    return null;
                 endpoint.Stats.RecordFailure("ConnectFailed: " + ex.Message);
                 Log.TcpForwardFailed(logger, port, cluster.Name, ex);
             }

@@ -50,7 +50,6 @@ internal sealed class TlsPassthrough(TcpForwarder tcp, ProxyMetrics metrics, Tim
     {
         var input = connection.Transport.Input;
         using var wait = new CancellationTokenSource(HelloTimeout, time);
-        using var closed = connection.ConnectionClosed.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), wait);
         while (true)
         {
             ReadResult result;
