@@ -24,7 +24,7 @@ public static class ProxyTranslator
         }
         else
         {
-            if (node.InboundPort != 0 && node.AppPort != 0) AddInbound(node, ns, bindAddress, output);
+            if (node.InboundPort != 0 && node.AppPort != 0) AddInbound(mesh, node, ns, bindAddress, output);
             foreach (var (service, port) in node.Upstreams.OrderBy(u => u.Key, StringComparer.Ordinal))
                 AddOutbound(mesh, ns, service, port, output);
         }
@@ -36,11 +36,14 @@ public static class ProxyTranslator
         return output.Resources.ToImmutable();
     }
 
-    private static void AddInbound(Pb.Node node, string ns, string bindAddress, Output output)
+    private static void AddInbound(MeshIndex mesh, Pb.Node node, string ns, string bindAddress, Output output)
     {
         // The app's port: opaque TCP for tcp and tls (a TLS app terminates its own TLS), detected per
-        // connection for "auto", else HTTP-aware.
+        // connection for "auto", else HTTP-aware. A workload's own Service declaring tcp or tls makes
+        // it opaque whatever the workload said: its clients' sidecars send opaque bytes.
         var protocol = ProtocolOf(node.AppProtocol);
+        if (mesh.Service(ns, node.Service)?.Spec.Ports is [{ Protocol: AppProtocol.Tcp or AppProtocol.Tls }, ..])
+            protocol = Pb.Protocol.Tcp;
         var l4 = protocol is Pb.Protocol.Tcp or Pb.Protocol.Auto;
         output.Add("inbound", new Pb.Listener
         {
