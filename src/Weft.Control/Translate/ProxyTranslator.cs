@@ -135,7 +135,17 @@ public static class ProxyTranslator
         if (cluster == ClusterNames.InboundApp) return;
         var slash = cluster.IndexOf('/', StringComparison.Ordinal);
         var (ns, service) = (cluster[..slash], cluster[(slash + 1)..]);
-        output.Add(cluster, new Pb.Cluster { Service = service, Namespace = ns, Protocol = ClusterProtocol(ServiceProtocol(mesh, ns, service)) });
+        var protocol = ServiceProtocol(mesh, ns, service);
+        if (protocol == Pb.Protocol.Auto)
+        {
+            // Undeclared: speak to the endpoints what they registered (h2c for grpc/http2 apps), else HTTP/1.1.
+            foreach (var w in mesh.EndpointsOf(ns, service))
+            {
+                protocol = ProtocolOf(w.AppProtocol);
+                break;
+            }
+        }
+        output.Add(cluster, new Pb.Cluster { Service = service, Namespace = ns, Protocol = ClusterProtocol(protocol) });
         var endpoints = new Pb.ClusterEndpoints { Cluster = cluster };
         foreach (var w in mesh.EndpointsOf(ns, service))
         {
@@ -170,8 +180,8 @@ public static class ProxyTranslator
     }
 
     /// <summary>
-    /// How a proxy speaks to a cluster's endpoints: TLS passes through as TCP; an undeclared protocol
-    /// is spoken as whatever was detected, HTTP/1.1 for HTTP requests.
+    /// How a proxy speaks to a cluster's endpoints (only HTTP/2 versus HTTP/1.1 matters to HTTP requests;
+    /// opaque connections ignore it): TLS passes through as TCP; undeclared and unknown is HTTP/1.1.
     /// </summary>
     private static Pb.Protocol ClusterProtocol(Pb.Protocol protocol) => protocol switch
     {
