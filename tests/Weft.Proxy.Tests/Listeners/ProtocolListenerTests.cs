@@ -238,6 +238,26 @@ public class ProtocolListenerTests
     }
 
     [Fact]
+    public async Task A_client_hello_cut_into_records_and_segments_is_routed_and_reaches_the_app_byte_for_byte()
+    {
+        var hello = TlsTestSupport.Rerecord(await TlsTestSupport.CaptureClientHelloAsync("db.example.com"), 50);
+        var received = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var app = RawServer.Start(async (socket, ct) => received.TrySetResult(await RawClient.ReadAsync(socket, hello.Length)));
+        await using var other = RawServer.Echo();
+        await using var proxy = await TestProxy.StartAsync();
+        var port = TestProxy.FreePort();
+        await proxy.ApplyOkAsync(new ConfigBuilder()
+            .Add(Listener(port, Protocol.Tls, sni: [Sni("default/other", "*.example.com"), Sni("default/db", "db.example.com")]))
+            .Cluster("db", Protocol.Tcp, (app.Port, "v1")).Cluster("other", Protocol.Tcp, (other.Port, "v1")).Build());
+
+        using var client = await RawClient.ConnectAsync(port);
+        for (var offset = 0; offset < hello.Length; offset += 37)
+            await client.SendAsync(hello.AsMemory(offset, Math.Min(37, hello.Length - offset)));
+        Assert.Equal(hello, await received.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(0, other.Accepted);   // the exact name won over the wildcard
+    }
+
+    [Fact]
     public async Task Tls_with_a_server_name_no_route_names_is_closed_and_counted()
     {
         using var cert = TlsTestSupport.SelfSigned("db.example.com");
