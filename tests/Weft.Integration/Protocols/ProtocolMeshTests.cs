@@ -43,7 +43,8 @@ public sealed class ProtocolMeshTests(ProtocolMesh mesh, ITestOutputHelper log) 
     {
         var request = RandomNumberGenerator.GetBytes(1024 * 1024);
         using var client = await ConnectAsync(mesh.EchoPort);
-        await client.SendAsync(request);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await client.SendAsync(request, SocketFlags.None, deadline.Token);
         // The app answers only after our FIN reached it through both sidecars.
         client.Shutdown(SocketShutdown.Send);
         var answer = await ReadToEndAsync(client);

@@ -165,7 +165,8 @@ public class ProtocolListenerTests
 
         var request = RandomNumberGenerator.GetBytes(256 * 1024);
         using var client = await RawClient.ConnectAsync(port);
-        await client.SendAsync(request);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await client.SendAsync(request, SocketFlags.None, deadline.Token);
         // The server answers only once it saw our FIN: so the FIN must have crossed the proxy, and our
         // receiving side must have stayed open.
         client.Shutdown(SocketShutdown.Send);
@@ -183,9 +184,10 @@ public class ProtocolListenerTests
 
         var data = RandomNumberGenerator.GetBytes(10 * 1024 * 1024);
         using var client = await RawClient.ConnectAsync(port);
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var reading = RawClient.ReadToEndAsync(client, TimeSpan.FromSeconds(60));
         for (var offset = 0; offset < data.Length; offset += 100_003)
-            await client.SendAsync(data.AsMemory(offset, Math.Min(100_003, data.Length - offset)));
+            await client.SendAsync(data.AsMemory(offset, Math.Min(100_003, data.Length - offset)), SocketFlags.None, deadline.Token);
         client.Shutdown(SocketShutdown.Send);
         var back = await reading;
         Assert.Equal(data.Length, back.Length);
