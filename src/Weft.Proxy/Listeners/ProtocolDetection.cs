@@ -67,6 +67,10 @@ internal static class ProtocolDetection
             }
             catch (OperationCanceledException)
             {
+                // What was read so far was marked examined: un-mark it, or the next reader would wait
+                // for more bytes before seeing these.
+                if (input.TryRead(out var pending))
+                    input.AdvanceTo(pending.Buffer.Start);
                 return DetectionOutcome.Timeout;
             }
             var buffer = result.Buffer;

@@ -59,6 +59,10 @@ internal sealed class TlsPassthrough(TcpForwarder tcp, ProxyMetrics metrics, Tim
             }
             catch (OperationCanceledException)
             {
+                // What was read so far was marked examined: un-mark it, or the next reader would wait
+                // for more bytes before seeing these.
+                if (input.TryRead(out var pending))
+                    input.AdvanceTo(pending.Buffer.Start);
                 return (ClientHelloStatus.Incomplete, null);
             }
             var buffer = result.Buffer;

@@ -42,7 +42,7 @@ public class ProtocolDetectionTests
         time.Advance(Window);
         Assert.Equal("Timeout", (await detecting.WaitAsync(TimeSpan.FromSeconds(10))).ToString());
 
-        var result = await connection.Transport.Input.ReadAsync();
+        var result = await connection.Transport.Input.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal("GET /half-a-request-line", Encoding.ASCII.GetString(result.Buffer));
     }
 
@@ -59,7 +59,7 @@ public class ProtocolDetectionTests
         await client.WriteAsync(Encoding.Latin1.GetBytes(first));
         // No time passes: the bytes alone decide.
         Assert.Equal(expected, (await detecting.WaitAsync(TimeSpan.FromSeconds(10))).ToString());
-        var result = await connection.Transport.Input.ReadAsync();
+        var result = await connection.Transport.Input.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(first, Encoding.Latin1.GetString(result.Buffer));
     }
 
