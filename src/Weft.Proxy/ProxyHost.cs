@@ -73,14 +73,15 @@ public sealed class ProxyHost : IAsyncDisposable
         _logger = loggerFactory.CreateLogger("Weft.Proxy");
         var forwarder = new HttpForwarder(_clients, loggerFactory.CreateLogger("Weft.Proxy.Http"));
         var pipeline = new ProxyPipeline(_state, identity, forwarder, _metrics, options.Random ?? Random.Shared);
-        var tcp = new TcpForwarder(_state, loggerFactory.CreateLogger("Weft.Proxy.Tcp"));
+        var tcp = new TcpForwarder(_state, _metrics, loggerFactory.CreateLogger("Weft.Proxy.Tcp"));
         var capture = new Interception.CaptureDispatch(_state, tcp, loggerFactory.CreateLogger("Weft.Proxy.Interception"));
         if (options.LeanHttp1)
         {
             _http1 = new Http1.Http1ConnectionHandler(_state, pipeline, identity, options.Http1Limits, options.TimeProvider ?? TimeProvider.System,
                 options.InlineSocketCompletions, () => _state.IsDraining, loggerFactory.CreateLogger("Weft.Proxy.Http1"));
         }
-        var listeners = new ListenerSet(pipeline, tcp, _metrics, loggerFactory, options.ListenerDrainTimeout, options.InlineSocketCompletions, capture, _http1);
+        var connections = new ConnectionDispatch(_state, tcp, new TlsPassthrough(tcp, _metrics, TimeProvider.System), _metrics, TimeProvider.System, _http1);
+        var listeners = new ListenerSet(pipeline, connections, _metrics, loggerFactory, options.ListenerDrainTimeout, options.InlineSocketCompletions, capture);
         _applier = new ConfigApplier(_state, listeners, _metrics, _logger);
     }
 

@@ -24,7 +24,7 @@ public static class ProxyTranslator
         }
         else
         {
-            if (node.InboundPort != 0 && node.AppPort != 0) AddInbound(node, ns, bindAddress, output);
+            if (node.InboundPort != 0 && node.AppPort != 0) AddInbound(mesh, node, ns, bindAddress, output);
             if (node.Interception == Pb.Interception.Transparent)
                 AddCapture(mesh, node, output);
             else
@@ -39,20 +39,26 @@ public static class ProxyTranslator
         return output.Resources.ToImmutable();
     }
 
-    private static void AddInbound(Pb.Node node, string ns, string bindAddress, Output output)
+    private static void AddInbound(MeshIndex mesh, Pb.Node node, string ns, string bindAddress, Output output)
     {
+        // The app's port: opaque TCP for tcp and tls (a TLS app terminates its own TLS), detected per
+        // connection for "auto", else HTTP-aware. A workload's own Service declaring tcp or tls makes
+        // it opaque whatever the workload said: its clients' sidecars send opaque bytes.
         var protocol = ProtocolOf(node.AppProtocol);
+        if (mesh.Service(ns, node.Service)?.Spec.Ports is [{ Protocol: AppProtocol.Tcp or AppProtocol.Tls }, ..])
+            protocol = Pb.Protocol.Tcp;
+        var l4 = protocol is Pb.Protocol.Tcp or Pb.Protocol.Auto;
         output.Add("inbound", new Pb.Listener
         {
             Address = bindAddress, Port = node.InboundPort, Direction = Pb.Direction.Inbound, Protocol = protocol,
-            RouteTable = "inbound", TcpCluster = protocol == Pb.Protocol.Tcp ? ClusterNames.InboundApp : "", Service = node.Service,
+            RouteTable = "inbound", TcpCluster = l4 ? ClusterNames.InboundApp : "", Service = node.Service,
         });
         var route = new Pb.Route { Name = "inbound/app" };
         route.Backends.Add(new Pb.WeightedCluster { Cluster = ClusterNames.InboundApp, Weight = 1 });
         var table = new Pb.RouteTable();
         table.Routes.Add(route);
         output.Add("inbound", table);
-        output.Add(ClusterNames.InboundApp, new Pb.Cluster { Service = node.Service, Namespace = ns, Protocol = protocol });
+        output.Add(ClusterNames.InboundApp, new Pb.Cluster { Service = node.Service, Namespace = ns, Protocol = ClusterProtocol(protocol) });
         var endpoints = new Pb.ClusterEndpoints { Cluster = ClusterNames.InboundApp };
         endpoints.Endpoints.Add(new Pb.Endpoint { Address = "127.0.0.1", Port = node.AppPort, InstanceId = node.Id, Service = node.Service, Version = node.Version.Length == 0 ? "v1" : node.Version });
         output.Add(ClusterNames.InboundApp, endpoints);
@@ -61,26 +67,32 @@ public static class ProxyTranslator
     private static void AddOutbound(MeshIndex mesh, string ns, string service, uint port, Output output)
     {
         var protocol = ServiceProtocol(mesh, ns, service);
-        if (protocol == Pb.Protocol.Tcp)
+        var cluster = ClusterNames.ForService(ns, service);
+        if (protocol is Pb.Protocol.Tcp or Pb.Protocol.Tls)
         {
             // Opaque bytes have no path or headers for an HTTPRoute to match: every connection goes to
             // the Service's own cluster, which must be sent even when routes attached to the Service
             // name other clusters (else the proxy closes every connection).
-            var cluster = ClusterNames.ForService(ns, service);
-            output.Add("outbound/" + service, new Pb.Listener
+            var l4 = new Pb.Listener
             {
                 Address = "127.0.0.1", Port = port, Direction = Pb.Direction.Outbound, Protocol = protocol,
-                TcpCluster = cluster, Service = service,
-            });
+                TcpCluster = protocol == Pb.Protocol.Tcp ? cluster : "", Service = service,
+            };
+            if (protocol == Pb.Protocol.Tls)
+                l4.SniRoutes.Add(SniRouteFor(ns, service, cluster));
+            output.Add("outbound/" + service, l4);
             output.NamedClusters.Add(cluster);
             return;
         }
-        var tableName = "outbound/" + ClusterNames.ForService(ns, service);
+        var tableName = "outbound/" + cluster;
+        // AUTO: HTTP (detected) follows the route table; anything else goes opaque to the Service's cluster.
         output.Add("outbound/" + service, new Pb.Listener
         {
             Address = "127.0.0.1", Port = port, Direction = Pb.Direction.Outbound, Protocol = protocol,
-            RouteTable = tableName, Service = service,
+            RouteTable = tableName, Service = service, TcpCluster = protocol == Pb.Protocol.Auto ? cluster : "",
         });
+        if (protocol == Pb.Protocol.Auto)
+            output.NamedClusters.Add(cluster);
         AddRouteTable(tableName, RouteTableBuilder.Build(mesh.RoutesForService(ns, service), ns, service), output);
     }
 
@@ -123,6 +135,17 @@ public static class ProxyTranslator
     /// <summary>The name of a transparent sidecar's outbound capture listener.</summary>
     public const string CaptureListener = "capture/outbound";
 
+    /// <summary>The names a client may put in its SNI for a Service, as Kubernetes DNS spells them.</summary>
+    private static Pb.SniRoute SniRouteFor(string ns, string service, string cluster)
+    {
+        var route = new Pb.SniRoute { Cluster = cluster };
+        route.ServerNames.Add(service);
+        route.ServerNames.Add(service + "." + ns);
+        route.ServerNames.Add(service + "." + ns + ".svc");
+        route.ServerNames.Add(service + "." + ns + ".svc.cluster.local");
+        return route;
+    }
+
     private static void AddGateway(MeshIndex mesh, Pb.Node node, string ns, Output output)
     {
         var gateway = node.GatewayName.Length == 0 ? "ingress" : node.GatewayName;
@@ -154,7 +177,17 @@ public static class ProxyTranslator
         if (cluster == ClusterNames.InboundApp) return;
         var slash = cluster.IndexOf('/', StringComparison.Ordinal);
         var (ns, service) = (cluster[..slash], cluster[(slash + 1)..]);
-        output.Add(cluster, new Pb.Cluster { Service = service, Namespace = ns, Protocol = ServiceProtocol(mesh, ns, service) });
+        var protocol = ServiceProtocol(mesh, ns, service);
+        if (protocol == Pb.Protocol.Auto)
+        {
+            // Undeclared: speak to the endpoints what they registered (h2c for grpc/http2 apps), else HTTP/1.1.
+            foreach (var w in mesh.EndpointsOf(ns, service))
+            {
+                protocol = ProtocolOf(w.AppProtocol);
+                break;
+            }
+        }
+        output.Add(cluster, new Pb.Cluster { Service = service, Namespace = ns, Protocol = ClusterProtocol(protocol) });
         var endpoints = new Pb.ClusterEndpoints { Cluster = cluster };
         foreach (var w in mesh.EndpointsOf(ns, service))
         {
@@ -165,7 +198,10 @@ public static class ProxyTranslator
         output.Add(cluster, endpoints);
     }
 
-    /// <summary>What a Service's clients speak: its (first) port's protocol, else what its workloads said they speak.</summary>
+    /// <summary>
+    /// What a Service's clients speak: its (first) port's protocol; a port that declares none is
+    /// detected per connection (AUTO); no Service resource: what its workloads said they speak.
+    /// </summary>
     private static Pb.Protocol ServiceProtocol(MeshIndex mesh, string ns, string service)
     {
         var declared = mesh.Service(ns, service);
@@ -173,9 +209,11 @@ public static class ProxyTranslator
         {
             return declared.Spec.Ports[0].Protocol switch
             {
+                null => Pb.Protocol.Auto,
                 AppProtocol.Http2 => Pb.Protocol.Http2,
                 AppProtocol.Grpc => Pb.Protocol.Grpc,
-                AppProtocol.Tcp or AppProtocol.Tls => Pb.Protocol.Tcp,
+                AppProtocol.Tcp => Pb.Protocol.Tcp,
+                AppProtocol.Tls => Pb.Protocol.Tls,
                 _ => Pb.Protocol.Http,
             };
         }
@@ -183,7 +221,7 @@ public static class ProxyTranslator
         return Pb.Protocol.Http;
     }
 
-    private static Pb.Protocol ProtocolOf(AppProtocol protocol) => protocol switch
+    private static Pb.Protocol ProtocolOf(AppProtocol? protocol) => protocol switch
     {
         AppProtocol.Http2 => Pb.Protocol.Http2,
         AppProtocol.Grpc => Pb.Protocol.Grpc,
@@ -191,11 +229,23 @@ public static class ProxyTranslator
         _ => Pb.Protocol.Http,
     };
 
+    /// <summary>
+    /// How a proxy speaks to a cluster's endpoints (only HTTP/2 versus HTTP/1.1 matters to HTTP requests;
+    /// opaque connections ignore it): TLS passes through as TCP; undeclared and unknown is HTTP/1.1.
+    /// </summary>
+    private static Pb.Protocol ClusterProtocol(Pb.Protocol protocol) => protocol switch
+    {
+        Pb.Protocol.Tls => Pb.Protocol.Tcp,
+        Pb.Protocol.Auto => Pb.Protocol.Http,
+        _ => protocol,
+    };
+
     private static Pb.Protocol ProtocolOf(string appProtocol) => appProtocol switch
     {
         "http2" => Pb.Protocol.Http2,
         "grpc" => Pb.Protocol.Grpc,
         "tcp" or "tls" => Pb.Protocol.Tcp,
+        "auto" => Pb.Protocol.Auto,
         _ => Pb.Protocol.Http,
     };
 

@@ -13,8 +13,13 @@ public sealed record ServiceResource(ObjectMeta Metadata, ServiceSpec Spec)
 /// </param>
 public sealed record ServiceSpec(EquatableList<ServicePort> Ports, EquatableMap Selector);
 
+/// <param name="Protocol">
+/// What the port speaks; null when the port does not say, and then proxies detect it per connection
+/// from the client's first bytes (HTTP/1, HTTP/2, TLS), falling back to opaque TCP after a short window.
+/// Declaring it avoids that window for server-first protocols (SMTP, MySQL).
+/// </param>
 /// <param name="TargetPort">The workload's port when it differs from <paramref name="Port"/>; null means the same.</param>
-public sealed record ServicePort(string? Name, int Port, AppProtocol Protocol, int? TargetPort);
+public sealed record ServicePort(string? Name, int Port, AppProtocol? Protocol, int? TargetPort);
 
 /// <summary>What a port speaks. Decides HTTP-aware routing (http, http2, grpc) versus TCP proxying.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<AppProtocol>))]

@@ -3,6 +3,7 @@ using System.Net;
 using Weft.Protocol.Discovery;
 using Weft.Proxy.Balancing;
 using Weft.Proxy.Routing;
+using Tls = Weft.Proxy.Tls;
 
 namespace Weft.Proxy.Config;
 
@@ -60,4 +61,12 @@ internal sealed class ListenerRuntime
 
     /// <summary>Transparent interception: set on a capture listener, whose connections are served by their original destination.</summary>
     public Interception.CaptureTable? Capture { get; init; }
+
+    /// <summary>TLS passthrough (and TLS detected on an AUTO port): server name -> cluster.</summary>
+    public Tls.SniTable SniRoutes { get; init; } = Tls.SniTable.Empty;
+
+    /// <summary>AUTO: how long detection waits for the client's first bytes before taking the connection for TCP.</summary>
+    public TimeSpan DetectTimeout { get; init; } = DefaultDetectTimeout;
+
+    public static readonly TimeSpan DefaultDetectTimeout = TimeSpan.FromMilliseconds(100);
 }

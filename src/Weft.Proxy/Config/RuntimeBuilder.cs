@@ -6,6 +6,7 @@ using System.Text.RegularExpressions;
 using Weft.Protocol.Discovery;
 using Weft.Proxy.Balancing;
 using Weft.Proxy.Routing;
+using Tls = Weft.Proxy.Tls;
 
 namespace Weft.Proxy.Config;
 
@@ -339,12 +340,24 @@ internal sealed class RuntimeBuilder
             errors.Add(key + ": protocol: unknown protocol " + ((int)spec.Protocol).ToString(CultureInfo.InvariantCulture));
 
         var routes = RouteTableRuntime.Empty;
-        if (spec.Protocol == Protocol.Tcp)
+        var l4 = spec.Protocol is Protocol.Tcp or Protocol.Tls;
+        if (spec.Protocol is Protocol.Tcp or Protocol.Auto)
         {
             if (string.IsNullOrEmpty(spec.TcpCluster))
-                errors.Add(key + ": tcp_cluster: required for a TCP listener");
+                errors.Add(key + ": tcp_cluster: required for a " + (spec.Protocol == Protocol.Tcp ? "TCP" : "AUTO") + " listener");
             else if (!clusters.ContainsKey(spec.TcpCluster))
                 warnings.Add(key + ": tcp_cluster: cluster \"" + spec.TcpCluster + "\" is not in the config; connections are closed");
+        }
+        if (spec.Protocol == Protocol.Tls && spec.SniRoutes.Count == 0)
+            errors.Add(key + ": sni_routes: required for a TLS listener");
+        var sni = BuildSniTable(key, spec, clusters, errors, warnings);
+        if (spec.DetectTimeoutMs > MaxDetectTimeoutMs)
+            errors.Add(key + ": detect_timeout_ms: " + spec.DetectTimeoutMs.ToString(CultureInfo.InvariantCulture) + " exceeds " +
+                MaxDetectTimeoutMs.ToString(CultureInfo.InvariantCulture));
+
+        if (l4)
+        {
+            // Opaque bytes: no route table.
         }
         else if (string.IsNullOrEmpty(spec.RouteTable))
         {
@@ -359,7 +372,58 @@ internal sealed class RuntimeBuilder
 
         if (errors.Count != before)
             return null;
-        return new ListenerRuntime(key, address!, (int)spec.Port, spec.Direction, spec.Protocol, routes, spec.TcpCluster, spec.Service);
+        return new ListenerRuntime(key, address!, (int)spec.Port, spec.Direction, spec.Protocol, routes, spec.TcpCluster, spec.Service)
+        {
+            SniRoutes = sni,
+            DetectTimeout = spec.DetectTimeoutMs == 0 ? ListenerRuntime.DefaultDetectTimeout : TimeSpan.FromMilliseconds(spec.DetectTimeoutMs),
+        };
+    }
+
+    private const uint MaxDetectTimeoutMs = 60_000;
+
+    /// <summary>Server names: DNS names, or "*." and a DNS name; each at most once per listener.</summary>
+    private static Tls.SniTable BuildSniTable(string key, Listener spec, Dictionary<string, (string Key, Cluster Spec)> clusters,
+        List<string> errors, List<string> warnings)
+    {
+        if (spec.SniRoutes.Count == 0)
+            return Tls.SniTable.Empty;
+        var exact = new Dictionary<string, string>(StringComparer.Ordinal);
+        var wildcards = new List<(string Suffix, string Cluster)>();
+        for (var r = 0; r < spec.SniRoutes.Count; r++)
+        {
+            var route = spec.SniRoutes[r];
+            var path = key + ": sni_routes[" + r.ToString(CultureInfo.InvariantCulture) + "]";
+            if (string.IsNullOrEmpty(route.Cluster))
+                errors.Add(path + ".cluster: empty");
+            else if (!clusters.ContainsKey(route.Cluster))
+                warnings.Add(path + ".cluster: cluster \"" + route.Cluster + "\" is not in the config; its connections are closed");
+            if (route.ServerNames.Count == 0)
+                errors.Add(path + ".server_names: empty");
+            for (var n = 0; n < route.ServerNames.Count; n++)
+            {
+                var name = route.ServerNames[n].ToLowerInvariant().TrimEnd('.');
+                var namePath = path + ".server_names[" + n.ToString(CultureInfo.InvariantCulture) + "]";
+                var wildcard = name.StartsWith("*.", StringComparison.Ordinal);
+                var host = wildcard ? name[2..] : name;
+                if (host.Length == 0 || host.Length > 253 || Uri.CheckHostName(host) != UriHostNameType.Dns || host.Contains('*', StringComparison.Ordinal))
+                {
+                    errors.Add(namePath + ": \"" + route.ServerNames[n] + "\" is not a host name or *.host name");
+                    continue;
+                }
+                var taken = wildcard ? wildcards.Exists(w => w.Suffix == name[1..]) : exact.ContainsKey(name);
+                if (taken)
+                {
+                    errors.Add(namePath + ": \"" + route.ServerNames[n] + "\" is already routed");
+                    continue;
+                }
+                if (wildcard)
+                    wildcards.Add((name[1..], route.Cluster));
+                else
+                    exact[name] = route.Cluster;
+            }
+        }
+        wildcards.Sort(static (a, b) => b.Suffix.Length.CompareTo(a.Suffix.Length));
+        return new Tls.SniTable(exact.ToFrozenDictionary(StringComparer.Ordinal), wildcards.ToArray());
     }
 
     private static bool IsToken(string value)

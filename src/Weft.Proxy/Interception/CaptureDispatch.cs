@@ -47,11 +47,13 @@ internal sealed class CaptureDispatch(RuntimeState state, TcpForwarder tcp, ILog
         }
         if (target.Protocol == Weft.Protocol.Discovery.Protocol.Tcp)
         {
-            await tcp.HandleAsync(connection, runtime, target).ConfigureAwait(false);
+            await tcp.ForwardAsync(connection, target, target.TcpCluster).ConfigureAwait(false);
             return;
         }
         connection.Items[ItemKey] = target;
-        await ProtocolDetection.DetectAsync(connection, http).ConfigureAwait(false);
+        if (await ProtocolDetection.DetectHttpAsync(connection, TimeProvider.System).ConfigureAwait(false) == DetectionOutcome.Http2)
+            ProtocolDetection.UsePriorKnowledgeH2(connection);
+        await http(connection).ConfigureAwait(false);
     }
 
     /// <summary>The per-destination listener a capture listener's HTTP request is served by (null: not captured).</summary>
@@ -73,7 +75,7 @@ internal sealed class CaptureDispatch(RuntimeState state, TcpForwarder tcp, ILog
             CaptureLog.PassthroughFailed(logger, original.ToString(), ex);
             return;
         }
-        await TcpForwarder.SpliceAsync(connection, socket).ConfigureAwait(false);
+        await tcp.SpliceAsync(connection, socket, ((IPEndPoint)connection.LocalEndPoint!).Port).ConfigureAwait(false);
     }
 }
 

@@ -10,8 +10,6 @@ using Weft.Proxy.Telemetry;
 
 namespace Weft.Proxy.Listeners;
 
-using Protocol = Weft.Protocol.Discovery.Protocol;
-
 /// <summary>
 /// The sockets that follow the config: a listener new in a config is bound before that config is
 /// published (a bind failure rejects the config), a removed one stops accepting and drains after,
@@ -24,35 +22,32 @@ internal sealed class ListenerSet
     private readonly Dictionary<int, BoundListener> _bound = new();
     private readonly List<Task> _draining = new();
     private readonly ProxyPipeline _pipeline;
-    private readonly TcpForwarder _tcp;
+    private readonly ConnectionDispatch _connections;
     private readonly ProxyMetrics _metrics;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
     private readonly TimeSpan _drainTimeout;
     private readonly bool _inlineCompletions;
     private readonly Interception.CaptureDispatch? _capture;
-    private readonly Http1.Http1ConnectionHandler? _http1;
 
-    public ListenerSet(ProxyPipeline pipeline, TcpForwarder tcp, ProxyMetrics metrics, ILoggerFactory loggerFactory, TimeSpan drainTimeout, bool inlineCompletions,
-        Interception.CaptureDispatch? capture = null, Http1.Http1ConnectionHandler? http1 = null)
+    public ListenerSet(ProxyPipeline pipeline, ConnectionDispatch connections, ProxyMetrics metrics, ILoggerFactory loggerFactory, TimeSpan drainTimeout, bool inlineCompletions,
+        Interception.CaptureDispatch? capture = null)
     {
         _capture = capture;
-        _http1 = http1;
         _inlineCompletions = inlineCompletions;
         _pipeline = pipeline;
-        _tcp = tcp;
+        _connections = connections;
         _metrics = metrics;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger("Weft.Proxy.Listeners");
         _drainTimeout = drainTimeout;
     }
 
-    private sealed class BoundListener(KestrelServer server, IPAddress address, int port, bool tcp)
+    private sealed class BoundListener(KestrelServer server, IPAddress address, int port)
     {
         public KestrelServer Server { get; } = server;
         public IPAddress Address { get; } = address;
         public int Port { get; } = port;
-        public bool Tcp { get; } = tcp;
     }
 
     /// <summary>Opens every listener of <paramref name="next"/> not bound yet. Null on success, else the reason (and nothing new stays open).</summary>
@@ -61,18 +56,18 @@ internal sealed class ListenerSet
         var opened = new List<BoundListener>();
         foreach (var listener in next.ListenersByPort.Values)
         {
-            var isTcp = listener.Protocol == Protocol.Tcp;
             if (_bound.TryGetValue(listener.Port, out var existing))
             {
-                if (existing.Address.Equals(listener.Address) && existing.Tcp == isTcp)
+                // Every listener is bound alike (ConnectionDispatch reads the protocol per connection),
+                // so only an address change needs a new socket, which cannot keep its connections.
+                if (existing.Address.Equals(listener.Address))
                     continue;
-                // Same port, other address or L4/L7 kind: the socket must change, which cannot keep its connections.
                 _bound.Remove(listener.Port);
                 await StopAsync(existing, TimeSpan.FromSeconds(1)).ConfigureAwait(false);
             }
             try
             {
-                var bound = await BindAsync(listener, isTcp, cancellationToken).ConfigureAwait(false);
+                var bound = await BindAsync(listener, cancellationToken).ConfigureAwait(false);
                 opened.Add(bound);
             }
             catch (Exception ex)
@@ -132,10 +127,11 @@ internal sealed class ListenerSet
 
     public IReadOnlyCollection<int> BoundPorts => _bound.Keys;
 
-    private async Task<BoundListener> BindAsync(ListenerRuntime listener, bool isTcp, CancellationToken cancellationToken)
+    private async Task<BoundListener> BindAsync(ListenerRuntime listener, CancellationToken cancellationToken)
     {
         var port = listener.Port;
         var metrics = _metrics;
+        var connections = _connections;
         KestrelServer server;
         if (listener.Capture is not null && _capture is { } capture)
         {
@@ -146,22 +142,13 @@ internal sealed class ListenerSet
                 o.Use(next => connection => CountedCaptureAsync(connection, port, next, capture, metrics));
             }, _loggerFactory, _inlineCompletions);
         }
-        else if (isTcp)
-        {
-            var tcp = _tcp;
-            server = KestrelServers.Create(new IPEndPoint(listener.Address, port), o =>
-            {
-                o.Use(_ => connection => CountedTcpAsync(connection, port, tcp, metrics));
-            }, _loggerFactory, _inlineCompletions);
-        }
         else
         {
             server = KestrelServers.Create(new IPEndPoint(listener.Address, port), o =>
             {
+                // HTTP when ConnectionDispatch hands the connection on; TCP and TLS never reach Kestrel's HTTP.
                 o.Protocols = HttpProtocols.Http1AndHttp2;
-                var http1 = _http1;
-                o.Use(next => connection => CountedHttpAsync(connection, port, next, metrics,
-                    http1 is null ? null : c => http1.HandleAsync(c, port, next)));
+                o.Use(next => connection => CountedAsync(connection, port, next, connections, metrics));
             }, _loggerFactory, _inlineCompletions);
         }
         try
@@ -173,16 +160,15 @@ internal sealed class ListenerSet
             server.Dispose();
             throw;
         }
-        return new BoundListener(server, listener.Address, port, isTcp);
+        return new BoundListener(server, listener.Address, port);
     }
 
-    private static async Task CountedHttpAsync(ConnectionContext connection, int port, ConnectionDelegate next, ProxyMetrics metrics,
-        ConnectionDelegate? http1)
+    private static async Task CountedAsync(ConnectionContext connection, int port, ConnectionDelegate http, ConnectionDispatch connections, ProxyMetrics metrics)
     {
         metrics.ConnectionOpened(port);
         try
         {
-            await ProtocolDetection.DetectAsync(connection, next, http1).ConfigureAwait(false);
+            await connections.DispatchAsync(connection, port, http).ConfigureAwait(false);
         }
         finally
         {
@@ -196,19 +182,6 @@ internal sealed class ListenerSet
         try
         {
             await capture.HandleAsync(connection, port, next).ConfigureAwait(false);
-        }
-        finally
-        {
-            metrics.ConnectionClosed(port);
-        }
-    }
-
-    private static async Task CountedTcpAsync(ConnectionContext connection, int port, TcpForwarder tcp, ProxyMetrics metrics)
-    {
-        metrics.ConnectionOpened(port);
-        try
-        {
-            await tcp.HandleAsync(connection, port).ConfigureAwait(false);
         }
         finally
         {

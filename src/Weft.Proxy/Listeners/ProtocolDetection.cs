@@ -2,43 +2,62 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 
 namespace Weft.Proxy.Listeners;
 
+/// <summary>How detection ended; the label of weft_protocol_detection_total.</summary>
+internal enum DetectionOutcome
+{
+    Http1,
+    Http2,
+    Tls,
+    Tcp,
+    /// <summary>The window closed first (a server-first protocol, or a slow client): opaque TCP.</summary>
+    Timeout,
+}
+
 /// <summary>
-/// Serves HTTP/1.1 and h2c prior knowledge on one cleartext port. Kestrel only picks HTTP/2 on an
-/// Http1AndHttp2 endpoint through TLS ALPN, so when the connection opens with the HTTP/2 preface we
-/// tell it ALPN said "h2". The bytes are only peeked, never consumed.
+/// Reads a connection's first bytes without consuming them (whoever handles the connection next reads
+/// the same bytes: nothing needs replaying). Two waits:
+///   - HTTP ports: only HTTP/2 prior knowledge versus HTTP/1 is decided, so the wait ends at the first
+///     byte that leaves the h2 preface; a silent client is handed to Kestrel as HTTP/1 after
+///     <see cref="HttpWindow"/>, where Kestrel's request-headers timeout takes over.
+///   - Undeclared (AUTO) ports: HTTP/1, HTTP/2, TLS or TCP within the listener's short window, after
+///     which the connection is TCP: a server-first protocol waits that long and no longer.
 /// </summary>
 internal static class ProtocolDetection
 {
-    private static readonly TimeSpan DetectionTimeout = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan HttpWindow = TimeSpan.FromSeconds(10);
 
-    private static readonly byte[] Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
-
-    public static async Task DetectAsync(ConnectionContext connection, ConnectionDelegate next, ConnectionDelegate? http1 = null)
+    public static async ValueTask<DetectionOutcome> DetectHttpAsync(ConnectionContext connection, TimeProvider time)
     {
-        if (await StartsWithPrefaceAsync(connection.Transport.Input, connection.ConnectionClosed).ConfigureAwait(false))
+        var preface = await PeekAsync(connection, HttpWindow, time, static buffer => ProtocolSniffer.ComparePreface(buffer) switch
         {
-            var feature = PriorKnowledgeH2.Instance;
-            connection.Features.Set<ITlsConnectionFeature>(feature);
-            connection.Features.Set<ITlsApplicationProtocolFeature>(feature);
-        }
-        // HOOK (lean HTTP/1.1 path, Http1/): not the h2 preface -> Http1ConnectionHandler when installed.
-        else if (http1 is not null) { await http1(connection).ConfigureAwait(false); return; }
-        await next(connection).ConfigureAwait(false);
+            true => DetectedProtocol.Http2,
+            false => DetectedProtocol.Http1,
+            null => null,
+        }).ConfigureAwait(false);
+        return preface == DetectionOutcome.Http2 ? DetectionOutcome.Http2 : DetectionOutcome.Http1;
     }
 
-    private static async ValueTask<bool> StartsWithPrefaceAsync(PipeReader input, CancellationToken closed)
+    public static ValueTask<DetectionOutcome> DetectAsync(ConnectionContext connection, TimeSpan window, TimeProvider time) =>
+        PeekAsync(connection, window, time, static buffer => ProtocolSniffer.Classify(buffer));
+
+    public static DetectedProtocol ToProtocol(DetectionOutcome outcome) => outcome switch
     {
-        // A connection that sends nothing must not be held here forever: Kestrel's own timeouts only
-        // start once it owns the connection. After the wait it is handed over as HTTP/1.1, whose
-        // request-headers timeout then closes it.
-        using var wait = CancellationTokenSource.CreateLinkedTokenSource(closed);
-        wait.CancelAfter(DetectionTimeout);
+        DetectionOutcome.Http1 => DetectedProtocol.Http1,
+        DetectionOutcome.Http2 => DetectedProtocol.Http2,
+        DetectionOutcome.Tls => DetectedProtocol.Tls,
+        _ => DetectedProtocol.Tcp,
+    };
+
+    private static async ValueTask<DetectionOutcome> PeekAsync(ConnectionContext connection, TimeSpan window, TimeProvider time,
+        Func<ReadOnlySequence<byte>, DetectedProtocol?> classify)
+    {
+        var input = connection.Transport.Input;
+        using var wait = new CancellationTokenSource(window, time);
         while (true)
         {
             ReadResult result;
@@ -48,29 +67,36 @@ internal static class ProtocolDetection
             }
             catch (OperationCanceledException)
             {
-                return false;
+                // What was read so far was marked examined: un-mark it, or the next reader would wait
+                // for more bytes before seeing these.
+                if (input.TryRead(out var pending))
+                    input.AdvanceTo(pending.Buffer.Start);
+                return DetectionOutcome.Timeout;
             }
             var buffer = result.Buffer;
-            var verdict = Compare(buffer);
+            var verdict = classify(buffer);
             if (verdict.HasValue || result.IsCompleted || result.IsCanceled)
             {
-                // Nothing consumed, nothing examined: Kestrel reads the same bytes next.
+                // Nothing consumed, nothing examined: the next reader sees the same bytes.
                 input.AdvanceTo(buffer.Start);
-                return verdict ?? false;
+                return verdict switch
+                {
+                    DetectedProtocol.Http1 => DetectionOutcome.Http1,
+                    DetectedProtocol.Http2 => DetectionOutcome.Http2,
+                    DetectedProtocol.Tls => DetectionOutcome.Tls,
+                    _ => DetectionOutcome.Tcp,   // not HTTP or TLS, or the client finished sending first
+                };
             }
             input.AdvanceTo(buffer.Start, buffer.End);
         }
     }
 
-    /// <summary>True: preface; false: something else; null: too few bytes to tell.</summary>
-    private static bool? Compare(ReadOnlySequence<byte> buffer)
+    /// <summary>On the h2 preface, tell Kestrel ALPN said "h2": cleartext Http1AndHttp2 otherwise only serves HTTP/1.1.</summary>
+    public static void UsePriorKnowledgeH2(ConnectionContext connection)
     {
-        var length = (int)Math.Min(buffer.Length, Preface.Length);
-        Span<byte> head = stackalloc byte[Preface.Length];
-        buffer.Slice(0, length).CopyTo(head);
-        if (!head[..length].SequenceEqual(Preface.AsSpan(0, length)))
-            return false;
-        return length == Preface.Length ? true : null;
+        var feature = PriorKnowledgeH2.Instance;
+        connection.Features.Set<ITlsConnectionFeature>(feature);
+        connection.Features.Set<ITlsApplicationProtocolFeature>(feature);
     }
 
     /// <summary>Stands in for TLS with ALPN "h2" so Kestrel's protocol selection picks HTTP/2.</summary>

@@ -1,39 +1,58 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
+using Weft.Proxy.Balancing;
 using Weft.Proxy.Config;
+using Weft.Proxy.Telemetry;
 
 namespace Weft.Proxy.Listeners;
 
 /// <summary>
-/// TCP listeners: each connection goes to one endpoint of the listener's cluster (round robin, next
-/// endpoint when a connect fails), then bytes are copied both ways until either side closes.
+/// Opaque TCP (and TLS passthrough): each connection goes to one endpoint of a cluster (round robin,
+/// the next endpoint when a connect fails), then bytes are copied both ways, exactly, until both
+/// directions end. Half-close is honoured: when the client shuts down its sending side, the upstream
+/// gets a FIN and its answer keeps flowing back until it closes. Bytes already read by detection are
+/// still in the connection's pipe, so they go first.
 /// </summary>
-internal sealed class TcpForwarder(RuntimeState state, ILogger logger)
+internal sealed class TcpForwarder(RuntimeState state, ProxyMetrics metrics, ILogger logger)
 {
-    public Task HandleAsync(ConnectionContext connection, int port)
+    private const int ReceiveBufferSize = 16 * 1024;
+
+    public async Task ForwardAsync(ConnectionContext connection, ListenerRuntime listener, string clusterName)
     {
         var runtime = state.Current;
-        if (!runtime.ListenersByPort.TryGetValue(port, out var listener))
-            return Task.CompletedTask;
-        return HandleAsync(connection, runtime, listener);
+        if (!runtime.Clusters.TryGetValue(clusterName, out var cluster) || cluster.Endpoints.Length == 0)
+            return;
+
+        // Not linked to connection.ConnectionClosed: Kestrel fires it on the client's FIN, which in
+        // half-close is the start of waiting for the answer, not the end of the connection.
+        var socket = await ConnectAsync(cluster, listener.Port).ConfigureAwait(false);
+        if (socket is null)
+            return;
+        await SpliceAsync(connection, socket, listener.Port).ConfigureAwait(false);
     }
 
-    /// <summary>Serves a connection as <paramref name="listener"/> says (also a capture listener's per-destination one).</summary>
-    public async Task HandleAsync(ConnectionContext connection, ProxyRuntime runtime, ListenerRuntime listener)
+    /// <summary>
+    /// Copies bytes both ways between the connection and a connected socket (which it then owns) until
+    /// both directions end, half-close honoured. Also what a capture listener's passthrough uses.
+    /// </summary>
+    public async Task SpliceAsync(ConnectionContext connection, Socket socket, int port)
     {
-        var port = listener.Port;
-        if (!runtime.Clusters.TryGetValue(listener.TcpCluster, out var cluster)
-            || cluster.Endpoints.Length == 0)
+        using (socket)
         {
-            return;
+            var toUpstream = CopyToUpstreamAsync(connection.Transport.Input, socket, metrics.TcpReceived(port));
+            var toClient = CopyToClientAsync(socket, connection.Transport.Output, metrics.TcpSent(port));
+            await Task.WhenAll(toUpstream, toClient).ConfigureAwait(false);
         }
+    }
 
+    private async Task<Socket?> ConnectAsync(ClusterRuntime cluster, int port)
+    {
         var endpoints = cluster.Endpoints;
         var start = cluster.Balancer.PickStart(endpoints.Length);
-        Socket? socket = null;
-        for (var attempt = 0; attempt < endpoints.Length && socket is null; attempt++)
+        for (var attempt = 0; attempt < endpoints.Length; attempt++)
         {
             var endpoint = endpoints[(start + attempt) % endpoints.Length];
             endpoint.Stats.RecordRequest();
@@ -42,7 +61,7 @@ internal sealed class TcpForwarder(RuntimeState state, ILogger logger)
             try
             {
                 await candidate.ConnectAsync(endpoint.Address, endpoint.Port, timeout.Token).ConfigureAwait(false);
-                socket = candidate;
+                return candidate;
             }
             catch (Exception ex) when (ex is SocketException or OperationCanceledException)
             {
@@ -51,39 +70,61 @@ internal sealed class TcpForwarder(RuntimeState state, ILogger logger)
                 Log.TcpForwardFailed(logger, port, cluster.Name, ex);
             }
         }
-        if (socket is null)
-            return;
-        await SpliceAsync(connection, socket).ConfigureAwait(false);
+        return null;
     }
 
-    /// <summary>Copies bytes both ways between the connection and a connected socket (which it then owns) until both sides finish.</summary>
-    public static async Task SpliceAsync(ConnectionContext connection, Socket socket)
-    {
-        await using var upstream = new NetworkStream(socket, ownsSocket: true);
-        var toUpstream = CopyToUpstreamAsync(connection.Transport.Input, upstream, socket);
-        var toClient = CopyToClientAsync(upstream, connection.Transport.Output);
-        await Task.WhenAll(toUpstream, toClient).ConfigureAwait(false);
-    }
-
-    private static async Task CopyToUpstreamAsync(PipeReader input, NetworkStream upstream, Socket socket)
+    /// <summary>Client -> upstream; the client's FIN becomes the upstream's FIN (shutdown of our sending side).</summary>
+    private static async Task CopyToUpstreamAsync(PipeReader input, Socket upstream, Counter received)
     {
         try
         {
-            await input.CopyToAsync(upstream).ConfigureAwait(false);
-            // Half-close: the client finished sending; the upstream may still answer.
-            socket.Shutdown(SocketShutdown.Send);
+            while (true)
+            {
+                var result = await input.ReadAsync().ConfigureAwait(false);
+                var buffer = result.Buffer;
+                foreach (var segment in buffer)
+                {
+                    // Socket.SendAsync on a stream socket completes once every byte is sent.
+                    await upstream.SendAsync(segment, SocketFlags.None).ConfigureAwait(false);
+                }
+                if (!buffer.IsEmpty)
+                    received.Add(buffer.Length);
+                input.AdvanceTo(buffer.End);
+                if (result.IsCompleted || result.IsCanceled)
+                    break;
+            }
+            upstream.Shutdown(SocketShutdown.Send);
+            await input.CompleteAsync().ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
-            socket.Close();
+            // Either side reset: nothing more can be delivered either way.
+            upstream.Close();
+            await input.CompleteAsync(ex).ConfigureAwait(false);
         }
     }
 
-    private static async Task CopyToClientAsync(NetworkStream upstream, PipeWriter output)
+    /// <summary>Upstream -> client; the upstream's FIN completes the client's side (Kestrel then closes the socket).</summary>
+    private static async Task CopyToClientAsync(Socket upstream, PipeWriter output, Counter sent)
     {
         try
         {
-            await upstream.CopyToAsync(output).ConfigureAwait(false);
+            while (true)
+            {
+                var memory = output.GetMemory(ReceiveBufferSize);
+                var read = await upstream.ReceiveAsync(memory, SocketFlags.None).ConfigureAwait(false);
+                if (read == 0)
+                    break;
+                output.Advance(read);
+                sent.Add(read);
+                var flushed = await output.FlushAsync().ConfigureAwait(false);
+                if (flushed.IsCompleted || flushed.IsCanceled)
+                {
+                    // The client is gone: stop reading from the upstream too.
+                    upstream.Close();
+                    break;
+                }
+            }
             await output.CompleteAsync().ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException)

@@ -23,6 +23,11 @@ internal static class PrometheusText
         WriteDurations(sb, series);
         PerListener(sb, "weft_tcp_connections_opened_total", "Downstream connections accepted, per listener port.", metrics.TcpOpened);
         PerListener(sb, "weft_tcp_connections_closed_total", "Downstream connections closed, per listener port.", metrics.TcpClosed);
+        PerListener(sb, "weft_tcp_sent_bytes_total", "Bytes of opaque TCP (and TLS passthrough) sent to downstream clients, per listener port.", metrics.TcpSentBytes);
+        PerListener(sb, "weft_tcp_received_bytes_total", "Bytes of opaque TCP (and TLS passthrough) received from downstream clients, per listener port.", metrics.TcpReceivedBytes);
+        PerListenerLabelled(sb, "weft_protocol_detection_total", "Connections whose protocol was detected, by outcome (timeout: nothing decisive within the window, forwarded as TCP).",
+            "outcome", metrics.Detections);
+        PerListenerLabelled(sb, "weft_tls_sni_rejected_total", "TLS passthrough connections closed unforwarded, by reason.", "reason", metrics.SniRejections);
         sb.Append("# HELP weft_config_revision The config store revision of the config this proxy serves.\n");
         sb.Append("# TYPE weft_config_revision gauge\n");
         sb.Append("weft_config_revision ").Append(metrics.ConfigRevision.ToString(CultureInfo.InvariantCulture)).Append('\n');
@@ -89,6 +94,20 @@ internal static class PrometheusText
         {
             sb.Append(name).Append("{listener_port=\"").Append(port.ToString(CultureInfo.InvariantCulture)).Append("\"} ")
               .Append(counter.Value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+    }
+
+    private static void PerListenerLabelled(StringBuilder sb, string name, string help, string label,
+        IEnumerable<KeyValuePair<(string Listener, string Value), Counter>> values)
+    {
+        sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
+        sb.Append("# TYPE ").Append(name).Append(" counter\n");
+        foreach (var ((listener, value), counter) in values.OrderBy(kv => kv.Key.Listener, StringComparer.Ordinal).ThenBy(kv => kv.Key.Value, StringComparer.Ordinal))
+        {
+            sb.Append(name).Append('{');
+            Label(sb, "listener", listener, first: true);
+            Label(sb, label, value);
+            sb.Append("} ").Append(counter.Value.ToString(CultureInfo.InvariantCulture)).Append('\n');
         }
     }
 

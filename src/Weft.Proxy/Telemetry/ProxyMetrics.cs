@@ -62,6 +62,7 @@ internal sealed class Counter
     private long _value;
     public long Value => Volatile.Read(ref _value);
     public void Increment() => Interlocked.Increment(ref _value);
+    public void Add(long amount) => Interlocked.Add(ref _value, amount);
 }
 
 /// <summary>
@@ -76,6 +77,10 @@ internal sealed class ProxyMetrics
     private readonly ConcurrentDictionary<RequestLabels, RequestSeries> _requests = new();
     private readonly ConcurrentDictionary<int, Counter> _tcpOpened = new();
     private readonly ConcurrentDictionary<int, Counter> _tcpClosed = new();
+    private readonly ConcurrentDictionary<int, Counter> _tcpSent = new();
+    private readonly ConcurrentDictionary<int, Counter> _tcpReceived = new();
+    private readonly ConcurrentDictionary<(string Listener, string Outcome), Counter> _detections = new();
+    private readonly ConcurrentDictionary<(string Listener, string Reason), Counter> _sniRejected = new();
     private long _configRevision;
 
     public long ConfigRevision
@@ -98,12 +103,31 @@ internal sealed class ProxyMetrics
 
     public void ConnectionClosed(int port) => CounterFor(_tcpClosed, port).Increment();
 
+    /// <summary>The counter of bytes sent to downstream clients of a listener (what upstreams answered).</summary>
+    public Counter TcpSent(int port) => CounterFor(_tcpSent, port);
+
+    /// <summary>The counter of bytes received from downstream clients of a listener (what went upstream).</summary>
+    public Counter TcpReceived(int port) => CounterFor(_tcpReceived, port);
+
+    /// <summary>One connection's protocol decided (outcome: http1, http2, tls, tcp, timeout).</summary>
+    public void ProtocolDetected(string listener, string outcome) => CounterFor(_detections, (listener, outcome)).Increment();
+
+    /// <summary>A TLS passthrough connection closed before forwarding (reason: no_sni, no_match, malformed, timeout).</summary>
+    public void SniRejected(string listener, string reason) => CounterFor(_sniRejected, (listener, reason)).Increment();
+
+    private static Counter CounterFor<TKey>(ConcurrentDictionary<TKey, Counter> map, TKey key) where TKey : notnull =>
+        map.TryGetValue(key, out var c) ? c : map.GetOrAdd(key, static _ => new Counter());
+
     private static Counter CounterFor(ConcurrentDictionary<int, Counter> map, int port) =>
         map.TryGetValue(port, out var c) ? c : map.GetOrAdd(port, static _ => new Counter());
 
     internal IEnumerable<KeyValuePair<RequestLabels, RequestSeries>> Requests => _requests;
     internal IEnumerable<KeyValuePair<int, Counter>> TcpOpened => _tcpOpened;
     internal IEnumerable<KeyValuePair<int, Counter>> TcpClosed => _tcpClosed;
+    internal IEnumerable<KeyValuePair<int, Counter>> TcpSentBytes => _tcpSent;
+    internal IEnumerable<KeyValuePair<int, Counter>> TcpReceivedBytes => _tcpReceived;
+    internal IEnumerable<KeyValuePair<(string Listener, string Outcome), Counter>> Detections => _detections;
+    internal IEnumerable<KeyValuePair<(string Listener, string Reason), Counter>> SniRejections => _sniRejected;
 
     private static string[] MakeStatusCodes()
     {

@@ -29,7 +29,7 @@ public class ServiceResourceTests
                 Annotations = EquatableMap.From([new("note", "anything: goes here")]),
             },
             new ServiceSpec(
-                Yaml.List(new ServicePort("web", 80, AppProtocol.Http, 8080), new ServicePort("rpc", 9090, AppProtocol.Grpc, null)),
+                Yaml.List(new ServicePort("web", 80, null, 8080), new ServicePort("rpc", 9090, AppProtocol.Grpc, null)),
                 EquatableMap.From([new("app", "catalog"), new("version", "v2")])));
         Assert.Equal(expected, svc);
         Assert.Equal(new ResourceKey("Service", "shop", "catalog-v2"), svc.Key);
@@ -47,7 +47,8 @@ public class ServiceResourceTests
               ports: [{ port: 8080 }]
             """);
         Assert.Equal("default", svc.Metadata.Namespace);
-        Assert.Equal(AppProtocol.Http, svc.Spec.Ports[0].Protocol);
+        // An omitted protocol is "not declared": proxies detect it per connection.
+        Assert.Null(svc.Spec.Ports[0].Protocol);
         Assert.Equal(EquatableMap.From([new("app", "ratings")]), svc.Spec.Selector);
     }
 

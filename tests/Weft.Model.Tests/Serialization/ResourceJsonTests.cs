@@ -30,7 +30,7 @@ public class ResourceJsonTests
             spec: { ports: [{ port: 80 }] }
             """);
         Assert.Equal(
-            """{"apiVersion":"weft.dev/v1","kind":"Service","metadata":{"name":"web","namespace":"default","labels":{"a":"2","z":"1"}},"spec":{"ports":[{"port":80,"protocol":"http"}],"selector":{"app":"web"}}}""",
+            """{"apiVersion":"weft.dev/v1","kind":"Service","metadata":{"name":"web","namespace":"default","labels":{"a":"2","z":"1"}},"spec":{"ports":[{"port":80}],"selector":{"app":"web"}}}""",
             ResourceJson.Serialize(svc));
     }
 

@@ -21,7 +21,7 @@ public class ResourceYamlTests
             apiVersion: weft.dev/v1
             kind: Service
             metadata: { name: web, labels: { version: "2" } }
-            spec: { ports: [{ name: http, port: 80 }] }
+            spec: { ports: [{ name: http, port: 80, protocol: http }] }
             """);
         Assert.Equal("""
             apiVersion: weft.dev/v1

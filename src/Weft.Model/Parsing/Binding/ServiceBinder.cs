@@ -22,7 +22,8 @@ internal static class ServiceBinder
             }
             var port = o.RequiredInt("port", 1, 65535);
             if (port is not null) ports.Check(o.Field("port")!, port.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            var protocol = o.Enum("protocol", AppProtocol.Http);
+            // Omitted = not declared (null): proxies detect the protocol per connection.
+            AppProtocol? protocol = o.Has("protocol") ? o.Enum("protocol", AppProtocol.Http) : null;
             var targetPort = o.Int("targetPort", 1, 65535);
             return port is null ? null : new ServicePort(name, port.Value, protocol, targetPort);
         });

@@ -1,0 +1,76 @@
+using Microsoft.AspNetCore.Connections;
+using Weft.Proxy.Config;
+using Weft.Proxy.Telemetry;
+
+namespace Weft.Proxy.Listeners;
+
+using Protocol = Weft.Protocol.Discovery.Protocol;
+
+/// <summary>
+/// Every accepted connection passes here first (Kestrel connection middleware), and this is the one
+/// place that decides what handles it:
+///   1. the listener's declared protocol wins: TCP -> opaque forwarding at once (no sniffing, so a
+///      server-first protocol gets no added delay); TLS -> passthrough by SNI; HTTP kinds -> HTTP,
+///      only h2 prior knowledge versus HTTP/1 detected;
+///   2. an undeclared (AUTO) port is detected from the client's first bytes within its window; what
+///      is neither HTTP nor TLS, or silent that long, is TCP;
+///   3. one switch over <see cref="DetectedProtocol"/> hands the connection on.
+/// </summary>
+internal sealed class ConnectionDispatch(RuntimeState state, TcpForwarder tcp, TlsPassthrough tls, ProxyMetrics metrics, TimeProvider time,
+    Http1.Http1ConnectionHandler? http1 = null)
+{
+    private static readonly string[] OutcomeLabels = ["http1", "http2", "tls", "tcp", "timeout"];
+
+    public async Task DispatchAsync(ConnectionContext connection, int port, ConnectionDelegate http)
+    {
+        if (!state.Current.ListenersByPort.TryGetValue(port, out var listener))
+        {
+            // Removed while this connection was accepted: the HTTP side answers 503 listener_draining.
+            await http(connection).ConfigureAwait(false);
+            return;
+        }
+
+        DetectedProtocol protocol;
+        switch (listener.Protocol)
+        {
+            case Protocol.Tcp:
+                protocol = DetectedProtocol.Tcp;
+                break;
+            case Protocol.Tls:
+                protocol = DetectedProtocol.Tls;
+                break;
+            case Protocol.Auto:
+                protocol = Count(listener, await ProtocolDetection.DetectAsync(connection, listener.DetectTimeout, time).ConfigureAwait(false));
+                break;
+            default:
+                protocol = Count(listener, await ProtocolDetection.DetectHttpAsync(connection, time).ConfigureAwait(false));
+                break;
+        }
+
+        switch (protocol)
+        {
+            case DetectedProtocol.Http1:
+                // The lean HTTP/1.1 path (Http1/) when on; it hands a connection back to Kestrel's
+                // HTTP/1.1 (`http`) for what it does not serve itself.
+                if (http1 is not null) await http1.HandleAsync(connection, port, http).ConfigureAwait(false);
+                else await http(connection).ConfigureAwait(false);
+                break;
+            case DetectedProtocol.Http2:
+                ProtocolDetection.UsePriorKnowledgeH2(connection);
+                await http(connection).ConfigureAwait(false);
+                break;
+            case DetectedProtocol.Tls:
+                await tls.HandleAsync(connection, listener).ConfigureAwait(false);
+                break;
+            default:
+                await tcp.ForwardAsync(connection, listener, listener.TcpCluster).ConfigureAwait(false);
+                break;
+        }
+    }
+
+    private DetectedProtocol Count(ListenerRuntime listener, DetectionOutcome outcome)
+    {
+        metrics.ProtocolDetected(listener.Key, OutcomeLabels[(int)outcome]);
+        return ProtocolDetection.ToProtocol(outcome);
+    }
+}

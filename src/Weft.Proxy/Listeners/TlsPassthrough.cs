@@ -1,0 +1,81 @@
+using System.IO.Pipelines;
+using Microsoft.AspNetCore.Connections;
+using Weft.Proxy.Config;
+using Weft.Proxy.Telemetry;
+using Weft.Proxy.Tls;
+
+namespace Weft.Proxy.Listeners;
+
+/// <summary>
+/// TLS passthrough: peeks the ClientHello's server name, picks the cluster its SNI routes name, and
+/// forwards the still-encrypted bytes opaquely (the proxy never terminates TLS, so the client sees
+/// the app's certificate). A TLS listener closes a connection no route names; an AUTO listener, where
+/// TLS was only detected, sends it to its TCP cluster like any other opaque connection.
+/// </summary>
+internal sealed class TlsPassthrough(TcpForwarder tcp, ProxyMetrics metrics, TimeProvider time)
+{
+    /// <summary>A client that opened a TLS connection sends its ClientHello at once; this only bounds a stalled one.</summary>
+    public static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
+
+    public async Task HandleAsync(ConnectionContext connection, ListenerRuntime listener)
+    {
+        var (status, serverName) = await ReadServerNameAsync(connection).ConfigureAwait(false);
+        var fallback = listener.Protocol == Weft.Protocol.Discovery.Protocol.Auto ? listener.TcpCluster : null;
+        string? cluster = null;
+        string reason;
+        switch (status)
+        {
+            case ClientHelloStatus.Complete:
+                cluster = listener.SniRoutes.Match(serverName) ?? fallback;
+                reason = serverName is null ? "no_sni" : "no_match";
+                break;
+            case ClientHelloStatus.Invalid:
+                cluster = fallback;
+                reason = "malformed";
+                break;
+            default:
+                cluster = fallback;
+                reason = "timeout";
+                break;
+        }
+        if (cluster is null)
+        {
+            metrics.SniRejected(listener.Key, reason);
+            return;   // Kestrel closes the connection when its handler returns.
+        }
+        await tcp.ForwardAsync(connection, listener, cluster).ConfigureAwait(false);
+    }
+
+    private async ValueTask<(ClientHelloStatus Status, string? ServerName)> ReadServerNameAsync(ConnectionContext connection)
+    {
+        var input = connection.Transport.Input;
+        using var wait = new CancellationTokenSource(HelloTimeout, time);
+        while (true)
+        {
+            ReadResult result;
+            try
+            {
+                result = await input.ReadAsync(wait.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // What was read so far was marked examined: un-mark it, or the next reader would wait
+                // for more bytes before seeing these.
+                if (input.TryRead(out var pending))
+                    input.AdvanceTo(pending.Buffer.Start);
+                return (ClientHelloStatus.Incomplete, null);
+            }
+            var buffer = result.Buffer;
+            var status = ClientHello.TryReadServerName(buffer, out var serverName);
+            if (status == ClientHelloStatus.Incomplete && (buffer.Length >= ClientHello.MaxBufferedBytes || result.IsCompleted))
+                status = ClientHelloStatus.Invalid;
+            if (status != ClientHelloStatus.Incomplete || result.IsCanceled)
+            {
+                // Peeked only: the upstream TLS server gets the ClientHello byte for byte.
+                input.AdvanceTo(buffer.Start);
+                return (status, serverName);
+            }
+            input.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+}
