@@ -44,7 +44,7 @@ for proj in tests/*/*.csproj; do
   name=$(basename "$proj" .csproj)
   log "running $name"
   out=$(mktemp)
-  dotnet test "$proj" -c Release --no-build --nologo -v quiet 2>&1 | tee "$out"
+  dotnet test "$proj" -c Release --no-build --nologo 2>&1 | tee "$out"
   rc=${PIPESTATUS[0]}
   line=$(grep -E '(Passed|Failed)! +- Failed: ' "$out" | tail -n1)
   if [[ -z $line ]]; then

@@ -75,7 +75,14 @@ internal static class ProtocolDetection
             }
             var buffer = result.Buffer;
             var verdict = classify(buffer);
-            if (verdict.HasValue || result.IsCompleted || result.IsCanceled)
+            if (verdict is null && !result.IsCompleted && (result.IsCanceled || wait.IsCancellationRequested))
+            {
+                // The window ended as these bytes arrived (or the read was cancelled): undecided is a timeout,
+                // and nothing is examined, so the next reader sees them at once.
+                input.AdvanceTo(buffer.Start);
+                return DetectionOutcome.Timeout;
+            }
+            if (verdict.HasValue || result.IsCompleted)
             {
                 // Nothing consumed, nothing examined: the next reader sees the same bytes.
                 input.AdvanceTo(buffer.Start);
