@@ -19,7 +19,7 @@ internal static class ProxyCommand
         var ns = new Option<string>("--namespace", "-n") { Description = "The workload's namespace", DefaultValueFactory = _ => "default" };
         var instance = new Option<string?>("--instance") { Description = "Unique instance id (default: <service>-<pid>)" };
         var appPort = new Option<int>("--app-port") { Description = "Where the local app listens on 127.0.0.1 (0: no app)" };
-        var appProtocol = new Option<string>("--app-protocol") { Description = "http | http2 | grpc | tcp", DefaultValueFactory = _ => "http" };
+        var appProtocol = new Option<string>("--app-protocol") { Description = "http | http2 | grpc | tcp | tls | auto (detected per connection)", DefaultValueFactory = _ => "http" };
         var inboundPort = new Option<int>("--inbound-port") { Description = "Port peers dial to reach this workload", DefaultValueFactory = _ => 15006 };
         var adminPort = new Option<int>("--admin-port") { Description = "Admin port (/ready, /stats/prometheus, /config_dump, /clusters)", DefaultValueFactory = _ => 15000 };
         var address = new Option<string>("--address") { Description = "Address peers dial for the inbound listener", DefaultValueFactory = _ => "127.0.0.1" };
