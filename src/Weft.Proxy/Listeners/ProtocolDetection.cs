@@ -56,46 +56,17 @@ internal static class ProtocolDetection
     private static async ValueTask<DetectionOutcome> PeekAsync(ConnectionContext connection, TimeSpan window, TimeProvider time,
         Func<ReadOnlySequence<byte>, DetectedProtocol?> classify)
     {
-        var input = connection.Transport.Input;
-        using var wait = new CancellationTokenSource(window, time);
-        while (true)
+        // A client that finished sending before anything decided is TCP (it is not HTTP or TLS).
+        var verdict = await PipePeek.PeekAsync(connection.Transport.Input, window, time,
+            (buffer, completed) => classify(buffer) ?? (completed ? DetectedProtocol.Tcp : null)).ConfigureAwait(false);
+        return verdict switch
         {
-            ReadResult result;
-            try
-            {
-                result = await input.ReadAsync(wait.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                // What was read so far was marked examined: un-mark it, or the next reader would wait
-                // for more bytes before seeing these.
-                if (input.TryRead(out var pending))
-                    input.AdvanceTo(pending.Buffer.Start);
-                return DetectionOutcome.Timeout;
-            }
-            var buffer = result.Buffer;
-            var verdict = classify(buffer);
-            if (verdict is null && !result.IsCompleted && (result.IsCanceled || wait.IsCancellationRequested))
-            {
-                // The window ended as these bytes arrived (or the read was cancelled): undecided is a timeout,
-                // and nothing is examined, so the next reader sees them at once.
-                input.AdvanceTo(buffer.Start);
-                return DetectionOutcome.Timeout;
-            }
-            if (verdict.HasValue || result.IsCompleted)
-            {
-                // Nothing consumed, nothing examined: the next reader sees the same bytes.
-                input.AdvanceTo(buffer.Start);
-                return verdict switch
-                {
-                    DetectedProtocol.Http1 => DetectionOutcome.Http1,
-                    DetectedProtocol.Http2 => DetectionOutcome.Http2,
-                    DetectedProtocol.Tls => DetectionOutcome.Tls,
-                    _ => DetectionOutcome.Tcp,   // not HTTP or TLS, or the client finished sending first
-                };
-            }
-            input.AdvanceTo(buffer.Start, buffer.End);
-        }
+            DetectedProtocol.Http1 => DetectionOutcome.Http1,
+            DetectedProtocol.Http2 => DetectionOutcome.Http2,
+            DetectedProtocol.Tls => DetectionOutcome.Tls,
+            DetectedProtocol.Tcp => DetectionOutcome.Tcp,
+            _ => DetectionOutcome.Timeout,
+        };
     }
 
     /// <summary>On the h2 preface, tell Kestrel ALPN said "h2": cleartext Http1AndHttp2 otherwise only serves HTTP/1.1.</summary>

@@ -48,34 +48,14 @@ internal sealed class TlsPassthrough(TcpForwarder tcp, ProxyMetrics metrics, Tim
 
     private async ValueTask<(ClientHelloStatus Status, string? ServerName)> ReadServerNameAsync(ConnectionContext connection)
     {
-        var input = connection.Transport.Input;
-        using var wait = new CancellationTokenSource(HelloTimeout, time);
-        while (true)
+        // Peeked only: the upstream TLS server gets the ClientHello byte for byte.
+        var hello = await PipePeek.PeekAsync<(ClientHelloStatus, string?)>(connection.Transport.Input, HelloTimeout, time, static (buffer, completed) =>
         {
-            ReadResult result;
-            try
-            {
-                result = await input.ReadAsync(wait.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                // What was read so far was marked examined: un-mark it, or the next reader would wait
-                // for more bytes before seeing these.
-                if (input.TryRead(out var pending))
-                    input.AdvanceTo(pending.Buffer.Start);
-                return (ClientHelloStatus.Incomplete, null);
-            }
-            var buffer = result.Buffer;
             var status = ClientHello.TryReadServerName(buffer, out var serverName);
-            if (status == ClientHelloStatus.Incomplete && (buffer.Length >= ClientHello.MaxBufferedBytes || result.IsCompleted))
+            if (status == ClientHelloStatus.Incomplete && (buffer.Length >= ClientHello.MaxBufferedBytes || completed))
                 status = ClientHelloStatus.Invalid;
-            if (status != ClientHelloStatus.Incomplete || result.IsCanceled)
-            {
-                // Peeked only: the upstream TLS server gets the ClientHello byte for byte.
-                input.AdvanceTo(buffer.Start);
-                return (status, serverName);
-            }
-            input.AdvanceTo(buffer.Start, buffer.End);
-        }
+            return status == ClientHelloStatus.Incomplete ? null : (status, serverName);
+        }).ConfigureAwait(false);
+        return hello ?? (ClientHelloStatus.Incomplete, null);
     }
 }
