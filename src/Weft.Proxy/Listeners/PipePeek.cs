@@ -8,11 +8,6 @@ namespace Weft.Proxy.Listeners;
 /// whatever serves the connection next (HTTP, the TCP forwarder, the TLS upstream) reads them again
 /// byte for byte. Protocol detection and SNI routing both peek this way.
 /// </summary>
-/// <remarks>
-/// The deadline wakes the read with <see cref="PipeReader.CancelPendingRead"/> (a read result with
-/// IsCanceled, its bytes intact), not a cancellation token: a token firing as bytes arrive can leave
-/// the pipe holding them back from the next reader.
-/// </remarks>
 internal static class PipePeek
 {
     /// <param name="decide">
@@ -22,59 +17,32 @@ internal static class PipePeek
     public static async ValueTask<T?> PeekAsync<T>(PipeReader input, TimeSpan window, TimeProvider time,
         Func<ReadOnlySequence<byte>, bool, T?> decide) where T : struct
     {
-        var deadline = new Deadline(input);
-        using (var timer = time.CreateTimer(static s => ((Deadline)s!).Fire(), deadline, window, Timeout.InfiniteTimeSpan))
+        using var wait = new CancellationTokenSource(window, time);
+        while (true)
         {
-            while (true)
+            ReadResult result;
+            try
             {
-                var result = await input.ReadAsync().ConfigureAwait(false);
-                var buffer = result.Buffer;
-                var decision = decide(buffer, result.IsCompleted);
-                if (decision.HasValue || result.IsCanceled)
-                {
-                    // Nothing consumed, nothing examined: the next reader sees the same bytes at once.
-                    input.AdvanceTo(buffer.Start);
-                    if (deadline.Finish())
-                        ConsumeLateCancel(input);
-                    return decision;
-                }
-                input.AdvanceTo(buffer.Start, buffer.End);
+                result = await input.ReadAsync(wait.Token).ConfigureAwait(false);
             }
-        }
-    }
-
-    // The deadline fired after our last read returned: its cancel is pending and would wake the next
-    // reader with a spurious IsCanceled. Take it here (TryRead returns it), leaving the bytes unexamined.
-    private static void ConsumeLateCancel(PipeReader input)
-    {
-        if (input.TryRead(out var pending))
-            input.AdvanceTo(pending.Buffer.Start);
-    }
-
-    private sealed class Deadline(PipeReader input)
-    {
-        private readonly Lock _gate = new();
-        private bool _finished;
-        private bool _fired;
-
-        public void Fire()
-        {
-            lock (_gate)
+            catch (OperationCanceledException)
             {
-                if (_finished) return;
-                _fired = true;
-                input.CancelPendingRead();
+                // What was read so far was marked examined: un-mark it, or the next reader would wait
+                // for more bytes before seeing these.
+                if (input.TryRead(out var pending))
+                    input.AdvanceTo(pending.Buffer.Start);
+                return null;
             }
-        }
-
-        /// <summary>Stops the deadline; true when it had fired (a cancel may still be pending).</summary>
-        public bool Finish()
-        {
-            lock (_gate)
+            var buffer = result.Buffer;
+            var decision = decide(buffer, result.IsCompleted);
+            // Decided, or the window ended as these bytes arrived (or the read was cancelled): nothing
+            // consumed, nothing examined, so the next reader sees the same bytes at once.
+            if (decision.HasValue || result.IsCanceled || wait.IsCancellationRequested)
             {
-                _finished = true;
-                return _fired;
+                input.AdvanceTo(buffer.Start);
+                return decision;
             }
+            input.AdvanceTo(buffer.Start, buffer.End);
         }
     }
 }
