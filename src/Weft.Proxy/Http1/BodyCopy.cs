@@ -29,25 +29,11 @@ internal static class BodyCopy
         var first = true;
         while (length > 0)
         {
-            ReadResult result;
-            try
-            {
-                var pending = source.ReadAsync();
-                if (first && !pending.IsCompleted)
-                {
-                    // Nothing to send yet (a stream, a long poll, a slow uploader): the head goes out now.
-                    first = false;
-                    if (!await FlushAsync(destination).ConfigureAwait(false))
-                        return CopyStatus.DestinationFailed;
-                }
-                result = await pending.ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                return CopyStatus.SourceFailed;
-            }
-            if (result.IsCanceled)
-                return CopyStatus.Canceled;
+            var read = await ReadAsync(source, destination, first).ConfigureAwait(false);
+            if (read.Failure is { } failure)
+                return failure;
+            first &= !read.HeadFlushed;
+            var result = read.Result;
             var buffer = result.Buffer;
             if (buffer.IsEmpty && result.IsCompleted)
                 return CopyStatus.SourceFailed;
@@ -70,25 +56,11 @@ internal static class BodyCopy
         var first = true;
         while (true)
         {
-            ReadResult result;
-            try
-            {
-                var pending = source.ReadAsync();
-                if (first && !pending.IsCompleted)
-                {
-                    // Nothing to send yet (a stream, a long poll, a slow uploader): the head goes out now.
-                    first = false;
-                    if (!await FlushAsync(destination).ConfigureAwait(false))
-                        return CopyStatus.DestinationFailed;
-                }
-                result = await pending.ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                return CopyStatus.SourceFailed;
-            }
-            if (result.IsCanceled)
-                return CopyStatus.Canceled;
+            var read = await ReadAsync(source, destination, first).ConfigureAwait(false);
+            if (read.Failure is { } failure)
+                return failure;
+            first &= !read.HeadFlushed;
+            var result = read.Result;
             var buffer = result.Buffer;
             var ok = decoder.Decode(buffer, destination, encode, limits.MaxChunkLineBytes, limits.MaxHeaderBlockBytes, out var consumed);
             source.AdvanceTo(consumed, buffer.End);
@@ -110,25 +82,11 @@ internal static class BodyCopy
         var first = true;
         while (true)
         {
-            ReadResult result;
-            try
-            {
-                var pending = source.ReadAsync();
-                if (first && !pending.IsCompleted)
-                {
-                    // Nothing to send yet (a stream, a long poll, a slow uploader): the head goes out now.
-                    first = false;
-                    if (!await FlushAsync(destination).ConfigureAwait(false))
-                        return CopyStatus.DestinationFailed;
-                }
-                result = await pending.ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                return CopyStatus.SourceFailed;
-            }
-            if (result.IsCanceled)
-                return CopyStatus.Canceled;
+            var read = await ReadAsync(source, destination, first).ConfigureAwait(false);
+            if (read.Failure is { } failure)
+                return failure;
+            first &= !read.HeadFlushed;
+            var result = read.Result;
             var buffer = result.Buffer;
             Write(destination, buffer);
             source.AdvanceTo(buffer.End);
@@ -136,6 +94,32 @@ internal static class BodyCopy
                 return CopyStatus.Done;                  // the caller flushes the end
             if (!await FlushAsync(destination).ConfigureAwait(false))
                 return CopyStatus.DestinationFailed;
+        }
+    }
+
+    /// <summary>One read of the source; when nothing is ready yet and the head is still held back, the head goes out first.</summary>
+    private readonly record struct BodyRead(ReadResult Result, CopyStatus? Failure, bool HeadFlushed);
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private static async ValueTask<BodyRead> ReadAsync(PipeReader source, PipeWriter destination, bool headPending)
+    {
+        try
+        {
+            var pending = source.ReadAsync();
+            var flushed = false;
+            if (headPending && !pending.IsCompleted)
+            {
+                // Nothing to send yet (a stream, a long poll, a slow uploader): the head goes out now.
+                flushed = true;
+                if (!await FlushAsync(destination).ConfigureAwait(false))
+                    return new BodyRead(default, CopyStatus.DestinationFailed, flushed);
+            }
+            var result = await pending.ConfigureAwait(false);
+            return new BodyRead(result, result.IsCanceled ? CopyStatus.Canceled : null, flushed);
+        }
+        catch (Exception)
+        {
+            return new BodyRead(default, CopyStatus.SourceFailed, false);
         }
     }
 
