@@ -48,6 +48,32 @@ internal sealed record LaunchPlan(IReadOnlyList<ReplicaLaunch> Replicas, Gateway
         return new LaunchPlan(replicas, gateway);
     }
 
+    /// <summary>
+    /// The app's env and command line: what the mesh sets (PORT, identity, WEFT_UPSTREAM_&lt;S&gt;) wins over
+    /// the workload's env, and both expand ${NAME} against it before the launcher's own env.
+    /// </summary>
+    private static (Dictionary<string, string> Env, string[] Command) AppLaunch(Workload workload, string instance, int appPort,
+        IEnumerable<(string Service, string Address)> upstreams, Func<string, string?> lookup)
+    {
+        var mesh = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["PORT"] = Text(appPort),
+            ["WEFT_INSTANCE"] = instance,
+            ["WEFT_SERVICE"] = workload.Service,
+            ["WEFT_VERSION"] = workload.Version,
+            ["WEFT_NAMESPACE"] = workload.Namespace,
+        };
+        foreach (var (service, address) in upstreams) mesh[UpstreamVariable(service)] = address;
+
+        string? Lookup(string name) => mesh.TryGetValue(name, out var v) ? v : lookup(name);
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (k, v) in workload.Env) env[k] = EnvExpansion.Expand(v, Lookup);
+        foreach (var (k, v) in mesh) env[k] = v;
+        string? LookupApp(string name) => env.TryGetValue(name, out var v) ? v : lookup(name);
+        var command = workload.Command.Select(a => EnvExpansion.Expand(a, LookupApp)).ToArray();
+        return (env, command);
+    }
+
     private static ReplicaLaunch PlanReplica(Topology topology, Workload workload, int index, LaunchOptions options,
         Func<string, string?> lookup, Func<int> nextPort)
     {
@@ -62,22 +88,8 @@ internal sealed record LaunchPlan(IReadOnlyList<ReplicaLaunch> Replicas, Gateway
 
         // What the mesh sets wins over the workload's env: the app must listen on PORT and dial
         // its upstreams where its sidecar waits.
-        var mesh = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["PORT"] = Text(appPort),
-            ["WEFT_INSTANCE"] = instance,
-            ["WEFT_SERVICE"] = workload.Service,
-            ["WEFT_VERSION"] = workload.Version,
-            ["WEFT_NAMESPACE"] = workload.Namespace,
-        };
-        foreach (var (upstream, port) in outbound) mesh[UpstreamVariable(upstream)] = $"127.0.0.1:{Text(port)}";
-
-        string? Lookup(string name) => mesh.TryGetValue(name, out var v) ? v : lookup(name);
-        var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (k, v) in workload.Env) env[k] = EnvExpansion.Expand(v, Lookup);
-        foreach (var (k, v) in mesh) env[k] = v;
-        string? LookupApp(string name) => env.TryGetValue(name, out var v) ? v : lookup(name);
-        var command = workload.Command.Select(a => EnvExpansion.Expand(a, LookupApp)).ToArray();
+        var (env, command) = AppLaunch(workload, instance, appPort,
+            outbound.Select(o => (o.Key, $"127.0.0.1:{Text(o.Value)}")), lookup);
 
         var proxy = new List<string>
         {
@@ -105,23 +117,8 @@ internal sealed record LaunchPlan(IReadOnlyList<ReplicaLaunch> Replicas, Gateway
             throw new ArgumentException($"workload {workload.Name} has no command", nameof(topology));
         var instance = $"{workload.Name}-{Text(index)}";
         var appPort = nextPort();
-        var mesh = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["PORT"] = Text(appPort),
-            ["WEFT_INSTANCE"] = instance,
-            ["WEFT_SERVICE"] = workload.Service,
-            ["WEFT_VERSION"] = workload.Version,
-            ["WEFT_NAMESPACE"] = workload.Namespace,
-        };
-        foreach (var upstream in workload.Upstreams)
-            mesh[UpstreamVariable(upstream)] = $"{upstream}:{Text(options.ServicePorts?.GetValueOrDefault(workload.Namespace + "/" + upstream) is > 0 and var p ? p : 8080)}";
-
-        string? Lookup(string name) => mesh.TryGetValue(name, out var v) ? v : lookup(name);
-        var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (k, v) in workload.Env) env[k] = EnvExpansion.Expand(v, Lookup);
-        foreach (var (k, v) in mesh) env[k] = v;
-        string? LookupApp(string name) => env.TryGetValue(name, out var v) ? v : lookup(name);
-        var command = workload.Command.Select(a => EnvExpansion.Expand(a, LookupApp)).ToArray();
+        var (env, command) = AppLaunch(workload, instance, appPort,
+            workload.Upstreams.Select(u => (u, $"{u}:{Text(options.ServicePorts?.GetValueOrDefault(workload.Namespace + "/" + u) is > 0 and var p ? p : 8080)}")), lookup);
 
         var proxy = new List<string>
         {
