@@ -39,11 +39,21 @@ public sealed class AllocationTests(ITestOutputHelper output)
         }
 
         await RunAsync(2000);                                   // warm up: JIT, pools, caches
-        const int n = 20000;
-        var before = GC.GetTotalAllocatedBytes(precise: true);
-        await RunAsync(n);
-        var perRequest = (GC.GetTotalAllocatedBytes(precise: true) - before) / (double)n;
-        output.WriteLine($"allocated per proxied request (whole process): {perRequest:F1} bytes");
+
+        // Whole-process counting also sees whatever else the runtime does meanwhile (tiered
+        // compilation, timers, a previous test's connections winding down): that noise only adds, so
+        // the quietest of several windows is the path's own figure. A per-request allocation shows
+        // in every window.
+        const int n = 10000;
+        var windows = new List<double>();
+        for (var w = 0; w < 4; w++)
+        {
+            var before = GC.GetTotalAllocatedBytes(precise: true);
+            await RunAsync(n);
+            windows.Add((GC.GetTotalAllocatedBytes(precise: true) - before) / (double)n);
+        }
+        var perRequest = windows.Min();
+        output.WriteLine($"allocated per proxied request (whole process), quietest of {windows.Count} windows of {n}: {perRequest:F1} bytes (all: {string.Join(", ", windows.Select(x => x.ToString("F1")))})");
         Assert.True(perRequest < 64, $"{perRequest:F1} bytes per request");
     }
 }
