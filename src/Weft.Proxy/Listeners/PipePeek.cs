@@ -8,6 +8,12 @@ namespace Weft.Proxy.Listeners;
 /// whatever serves the connection next (HTTP, the TCP forwarder, the TLS upstream) reads them again
 /// byte for byte. Protocol detection and SNI routing both peek this way.
 /// </summary>
+/// <remarks>
+/// After a decision the bytes are immediately readable again (the decision always follows new bytes).
+/// After a timeout, bytes that arrived before the window ended are still in the pipe but already
+/// examined, which a Pipe cannot undo: the next reader must not wait for new ones (see
+/// <see cref="TcpForwarder"/>, the only reader after a timeout).
+/// </remarks>
 internal static class PipePeek
 {
     /// <param name="decide">
@@ -27,10 +33,9 @@ internal static class PipePeek
             }
             catch (OperationCanceledException)
             {
-                // What was read so far was marked examined: un-mark it, or the next reader would wait
-                // for more bytes before seeing these.
-                if (input.TryRead(out var pending))
-                    input.AdvanceTo(pending.Buffer.Start);
+                // Bytes read before the window ended stay marked examined (a Pipe cannot take that back),
+                // so the next ReadAsync waits for new bytes: a reader after a timeout primes its first
+                // read (TcpForwarder) instead of waiting.
                 return null;
             }
             var buffer = result.Buffer;

@@ -78,9 +78,17 @@ internal sealed class TcpForwarder(RuntimeState state, ProxyMetrics metrics, ILo
     {
         try
         {
+            // Detection may have left the client's first bytes examined (its window ended after they
+            // arrived): a plain ReadAsync would wait for more, which a client that sent a partial
+            // message and now waits for the server never sends. A cancelled read returns what is
+            // buffered at once; that first cancellation is ours, not an end.
+            input.CancelPendingRead();
+            var primed = true;
             while (true)
             {
                 var result = await input.ReadAsync().ConfigureAwait(false);
+                var ended = result.IsCompleted || (result.IsCanceled && !primed);
+                primed = false;
                 var buffer = result.Buffer;
                 foreach (var segment in buffer)
                 {
@@ -90,7 +98,7 @@ internal sealed class TcpForwarder(RuntimeState state, ProxyMetrics metrics, ILo
                 if (!buffer.IsEmpty)
                     received.Add(buffer.Length);
                 input.AdvanceTo(buffer.End);
-                if (result.IsCompleted || result.IsCanceled)
+                if (ended)
                     break;
             }
             upstream.Shutdown(SocketShutdown.Send);

@@ -95,9 +95,11 @@ public class ProtocolListenerTests
         using (client)
         {
             Assert.Equal("220 weft-test ESMTP ready\r\n", banner);
-            // The window is the only delay added: at least most of it (the client said nothing), and not much more.
+            // The window is the only delay added: at least most of it (the client said nothing), and not
+            // another wait on top (HTTP's 10 s window, or waiting for the client). The slack is for a
+            // loaded 2-core CI machine; bench/ measures speed, this asserts which wait applies.
             Assert.True(elapsed >= window * 0.8, $"banner after {elapsed}, before the {window} window ended");
-            Assert.True(elapsed < window + TimeSpan.FromMilliseconds(500), $"banner after {elapsed}: more than the {window} window");
+            Assert.True(elapsed < window + TimeSpan.FromSeconds(2), $"banner after {elapsed}: more than the {window} window");
             await client.SendAsync("HELO client.example\r\n"u8.ToArray());
             Assert.Equal("250 HELO client.example\r\n", Encoding.ASCII.GetString(await RawClient.ReadAsync(client, 25)));
         }
@@ -149,6 +151,28 @@ public class ProtocolListenerTests
         Assert.Equal(hello, await RawClient.ReadAsync(client, hello.Length));
         Assert.True(started.Elapsed < TimeSpan.FromSeconds(3), $"took {started.Elapsed}: decided by the bytes, not the window");
         await MetricIsAsync(proxy, $"weft_protocol_detection_total{{listener=\"listener/127.0.0.1_{port}\",outcome=\"tcp\"}}", 1);
+    }
+
+    [Fact]
+    public async Task Undecided_bytes_sent_before_the_window_ended_reach_the_upstream_without_the_client_sending_more()
+    {
+        // The client sends what could still be an HTTP request line, then waits for an answer: after the
+        // window the connection is TCP, and those bytes must go upstream at once (not after more bytes).
+        await using var echo = RawServer.Echo();
+        await using var proxy = await TestProxy.StartAsync();
+        var port = TestProxy.FreePort();
+        await proxy.ApplyOkAsync(new ConfigBuilder()
+            .Add(Listener(port, Protocol.Auto, "default/echo", "rt", 200))
+            .Routes("rt", ConfigBuilder.Route("echo")).Cluster("echo", echo.Port).Build());
+
+        for (var i = 0; i < 5; i++)
+        {
+            using var client = await RawClient.ConnectAsync(port);
+            var partial = Encoding.ASCII.GetBytes($"GET /half-a-request-line-{i}");
+            await client.SendAsync(partial);
+            Assert.Equal(partial, await RawClient.ReadAsync(client, partial.Length, TimeSpan.FromSeconds(10)));
+        }
+        await MetricIsAsync(proxy, $"weft_protocol_detection_total{{listener=\"listener/127.0.0.1_{port}\",outcome=\"timeout\"}}", 5);
     }
 
     [Theory]
