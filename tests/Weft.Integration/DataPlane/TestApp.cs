@@ -10,7 +10,7 @@ namespace Weft.Integration.DataPlane;
 
 /// <summary>
 /// The app behind the server-side sidecar, in the test process: one HTTP/1.1 port and one h2c
-/// (prior knowledge) port, endpoints that exercise what a proxy must carry.
+/// (prior knowledge) port, endpoints that exercise what a proxy must carry (a WebSocket echo among them).
 /// </summary>
 public sealed class TestApp : IAsyncDisposable
 {
@@ -21,6 +21,9 @@ public sealed class TestApp : IAsyncDisposable
 
     public int Http1Port { get; private set; }
     public int Http2Port { get; private set; }
+
+    /// <summary>The /ws endpoint and what each of its sessions saw.</summary>
+    public WebSocketEcho WebSockets { get; } = new();
 
     /// <summary>Requests to /slow that are waiting right now.</summary>
     public int SlowInFlight => Volatile.Read(ref _slowInFlight);
@@ -60,6 +63,7 @@ public sealed class TestApp : IAsyncDisposable
 
     private void Map(WebApplication app)
     {
+        WebSockets.Map(app);
         // Who served, over what: the protocol and the app-side connection id let tests see reuse and multiplexing.
         app.MapGet("/hello", (HttpContext c) => $"hello {c.Request.Protocol} {c.Connection.Id}");
         app.MapGet("/delay", async (HttpContext c, int ms) =>

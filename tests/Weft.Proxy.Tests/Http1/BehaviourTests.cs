@@ -12,6 +12,7 @@ using Microsoft.Extensions.Logging;
 using Weft.Protocol.Discovery;
 using Weft.Proxy.Http1;
 using Weft.Proxy.Tests.Support;
+using Weft.Tests.Fakes;
 
 namespace Weft.Proxy.Tests.Http1;
 
@@ -298,13 +299,83 @@ public sealed class BehaviourTests
     [Fact]
     public async Task WebSocket_echo_both_ways_held_open_for_seconds()
     {
+        var (app, backendPort) = await WebSocketEchoAppAsync();
+        await using var __ = app;
+        var (proxy, port) = await ProxyToAsync(backendPort);
+        await using var _ = proxy;
+        using var ws = new ClientWebSocket();
+        await ws.ConnectAsync(new Uri($"ws://127.0.0.1:{port}/ws"), default);
+        var buffer = new byte[4096];
+        var first = await ws.ReceiveAsync(buffer, default);
+        Assert.Equal("hello from server", Encoding.UTF8.GetString(buffer, 0, first.Count));
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(3);
+        var i = 0;
+        while (DateTime.UtcNow < until)
+        {
+            await AssertEchoAsync(ws, "message " + i++);
+            await Task.Delay(250);
+        }
+        await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", default);
+        Assert.Equal(WebSocketState.Closed, ws.State);
+        Assert.True(i >= 10);
+    }
+
+    [Fact]
+    public async Task WebSocket_outlives_the_head_and_keep_alive_timeouts_busy_or_quiet()
+    {
+        var (app, backendPort) = await WebSocketEchoAppAsync();
+        await using var __ = app;
+        var time = new FakeTime();
+        var (proxy, port) = await ProxyToAsync(backendPort, new ProxyHostOptions { TimeProvider = time });
+        await using var _ = proxy;
+        // The control: an idle keep-alive connection on the same clock, which the timeouts must end.
+        await using var idle = await RawClient.ConnectAsync(port);
+        await idle.SendAsync("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        Assert.StartsWith("HTTP/1.1 200", await idle.ReadResponseAsync());
+
+        using var ws = new ClientWebSocket();
+        ws.Options.KeepAliveInterval = TimeSpan.Zero;
+        await ws.ConnectAsync(new Uri($"ws://127.0.0.1:{port}/ws"), default);
+        var buffer = new byte[4096];
+        await ws.ReceiveAsync(buffer, default);          // the app's hello
+        var limits = new Http1Limits();
+        // Messages flowing past the head timeout (from the upgrade request's first byte), then
+        // quiet stretches each longer than the keep-alive timeout: the upgraded connection is no
+        // longer HTTP, neither applies.
+        for (var second = 0; second < 2 * limits.HeaderReadTimeout.TotalSeconds; second++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await AssertEchoAsync(ws, $"busy {second}");
+        }
+        for (var quiet = 0; quiet < 3; quiet++)
+        {
+            time.Advance(limits.KeepAliveTimeout + TimeSpan.FromSeconds(1));
+            await AssertEchoAsync(ws, $"after quiet {quiet}");
+        }
+
+        var (rest, closed) = await idle.ReadToEndAsync(TimeSpan.FromSeconds(5));
+        Assert.True(closed, "the idle keep-alive connection was not closed: the fake clock drives no timeout");
+        Assert.Equal("", rest);
+        await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", default);
+        Assert.Equal(WebSocketState.Closed, ws.State);
+        Assert.Equal(WebSocketCloseStatus.NormalClosure, ws.CloseStatus);
+    }
+
+    /// <summary>An app that says hello on each WebSocket, then echoes every frame until the close; plain requests get 200.</summary>
+    private static async Task<(WebApplication App, int Port)> WebSocketEchoAppAsync()
+    {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        await using var app = builder.Build();
-        app.UseWebSockets();
+        var app = builder.Build();
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero });
         app.Run(async ctx =>
         {
+            if (!ctx.WebSockets.IsWebSocketRequest)
+            {
+                await ctx.Response.WriteAsync("ok");
+                return;
+            }
             using var socket = await ctx.WebSockets.AcceptWebSocketAsync();
             var buffer = new byte[4096];
             // Server speaks first, then echoes.
@@ -321,28 +392,17 @@ public sealed class BehaviourTests
             }
         });
         await app.StartAsync();
-        var backendPort = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port;
+        return (app, new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port);
+    }
 
-        var (proxy, port) = await ProxyToAsync(backendPort);
-        await using var _ = proxy;
-        using var ws = new ClientWebSocket();
-        await ws.ConnectAsync(new Uri($"ws://127.0.0.1:{port}/ws"), default);
+    private static async Task AssertEchoAsync(ClientWebSocket ws, string message)
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await ws.SendAsync(Encoding.UTF8.GetBytes(message), WebSocketMessageType.Text, true, deadline.Token);
         var buffer = new byte[4096];
-        var first = await ws.ReceiveAsync(buffer, default);
-        Assert.Equal("hello from server", Encoding.UTF8.GetString(buffer, 0, first.Count));
-        var until = DateTime.UtcNow + TimeSpan.FromSeconds(3);
-        var i = 0;
-        while (DateTime.UtcNow < until)
-        {
-            var message = "message " + i++;
-            await ws.SendAsync(Encoding.UTF8.GetBytes(message), WebSocketMessageType.Text, true, default);
-            var echo = await ws.ReceiveAsync(buffer, default);
-            Assert.Equal(message, Encoding.UTF8.GetString(buffer, 0, echo.Count));
-            await Task.Delay(250);
-        }
-        await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", default);
-        Assert.Equal(WebSocketState.Closed, ws.State);
-        Assert.True(i >= 10);
+        var echo = await ws.ReceiveAsync(buffer, deadline.Token);
+        Assert.Equal(WebSocketMessageType.Text, echo.MessageType);
+        Assert.Equal(message, Encoding.UTF8.GetString(buffer, 0, echo.Count));
     }
 
     [Fact]
