@@ -31,6 +31,7 @@ internal static class PrometheusText
         sb.Append("# HELP weft_config_revision The config store revision of the config this proxy serves.\n");
         sb.Append("# TYPE weft_config_revision gauge\n");
         sb.Append("weft_config_revision ").Append(metrics.ConfigRevision.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        ProcessMetrics.Write(sb);
         return sb.ToString();
     }
 

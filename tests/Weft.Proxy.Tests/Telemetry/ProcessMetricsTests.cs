@@ -1,0 +1,57 @@
+using System.Globalization;
+using Weft.Proxy.Telemetry;
+
+namespace Weft.Proxy.Tests.Telemetry;
+
+/// <summary>The process_* and dotnet_* series follow what the process really does (this test process is the proxy).</summary>
+public sealed class ProcessMetricsTests
+{
+    private static double Value(string text, string series)
+    {
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.StartsWith(series + " ", StringComparison.Ordinal))
+                return double.Parse(line[(series.Length + 1)..], CultureInfo.InvariantCulture);
+        }
+        throw new Xunit.Sdk.XunitException($"{series} not in the scrape");
+    }
+
+    private static long StatusKilobytes(string field)
+    {
+        var line = File.ReadLines("/proc/self/status").First(l => l.StartsWith(field + ":", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+    }
+
+    [Fact]
+    public void Memory_fds_and_allocations_follow_the_process()
+    {
+        if (!File.Exists("/proc/self/status"))
+            return; // not Linux: the series read 0 by design
+
+        var before = PrometheusText.Write(new ProxyMetrics());
+        var rss = Value(before, "process_resident_memory_bytes");
+        var procRss = StatusKilobytes("VmRSS") * 1024.0;
+        Assert.InRange(rss, procRss * 0.5, procRss * 2);
+        Assert.True(Value(before, "process_resident_memory_anonymous_bytes") > 0);
+        Assert.True(Value(before, "dotnet_gc_heap_size_bytes") > 0);
+
+        var files = Enumerable.Range(0, 20).Select(_ => File.OpenRead("/proc/self/status")).ToList();
+        var garbage = new List<byte[]>();
+        for (var i = 0; i < 10; i++)
+            garbage.Add(new byte[1024 * 1024]);
+        try
+        {
+            var after = PrometheusText.Write(new ProxyMetrics());
+            Assert.True(Value(after, "process_open_fds") >= Value(before, "process_open_fds") + 20, "20 more open files are counted");
+            Assert.True(Value(after, "dotnet_gc_allocated_bytes_total") >= Value(before, "dotnet_gc_allocated_bytes_total") + 10 * 1024 * 1024,
+                "10 MiB allocated are counted");
+            Assert.Contains("# TYPE process_cpu_seconds_total counter\n", after);
+            Assert.Contains("dotnet_gc_collections_total{generation=\"0\"} ", after);
+        }
+        finally
+        {
+            files.ForEach(f => f.Dispose());
+            GC.KeepAlive(garbage);
+        }
+    }
+}
