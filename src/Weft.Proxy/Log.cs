@@ -34,4 +34,7 @@ internal static partial class Log
 
     [LoggerMessage(10, LogLevel.Warning, "TCP connection on port {Port} to cluster {Cluster} failed")]
     public static partial void TcpForwardFailed(ILogger logger, int port, string cluster, Exception exception);
+
+    [LoggerMessage(11, LogLevel.Debug, "Idle: gave memory back to the OS, GC committed {BeforeMb} MB -> {AfterMb} MB")]
+    public static partial void MemoryTrimmed(ILogger logger, long beforeMb, long afterMb);
 }

@@ -37,6 +37,12 @@ public sealed record ProxyHostOptions
 
     /// <summary>Randomness for weighted backend picks; tests pass a seeded one.</summary>
     public Random? Random { get; init; }
+
+    /// <summary>
+    /// How long with no request and no new connection before the proxy gives surplus memory back to the
+    /// OS (Memory/IdleMemoryTrimmer); null turns it off.
+    /// </summary>
+    public TimeSpan? IdleMemoryTrimInterval { get; init; } = TimeSpan.FromSeconds(10);
 }
 
 /// <summary>
@@ -57,6 +63,7 @@ public sealed class ProxyHost : IAsyncDisposable
     private readonly UpstreamClients _clients = new();
     private readonly ConfigApplier _applier;
     private readonly Http1.Http1ConnectionHandler? _http1;
+    private readonly Memory.IdleMemoryTrimmer? _trimmer;
     private KestrelServer? _admin;
     private int _stopped;
 
@@ -83,6 +90,11 @@ public sealed class ProxyHost : IAsyncDisposable
         var connections = new ConnectionDispatch(_state, tcp, new TlsPassthrough(tcp, _metrics, TimeProvider.System), _metrics, TimeProvider.System, _http1);
         var listeners = new ListenerSet(pipeline, connections, _metrics, loggerFactory, options.ListenerDrainTimeout, options.InlineSocketCompletions, capture);
         _applier = new ConfigApplier(_state, listeners, _metrics, _logger);
+        if (options.IdleMemoryTrimInterval is { } interval && interval > TimeSpan.Zero)
+        {
+            _trimmer = new Memory.IdleMemoryTrimmer(_metrics.Activity, interval, TimeProvider.System, _logger);
+            _metrics.MemoryTrims = () => _trimmer.Trims;
+        }
     }
 
     public ProxyIdentity Identity { get; }
@@ -133,6 +145,8 @@ public sealed class ProxyHost : IAsyncDisposable
         }
         _clients.Dispose();
         _http1?.Dispose();
+        if (_trimmer is not null)
+            await _trimmer.DisposeAsync().ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.Zero).ConfigureAwait(false);

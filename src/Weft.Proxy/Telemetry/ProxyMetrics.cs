@@ -121,6 +121,23 @@ internal sealed class ProxyMetrics
     private static Counter CounterFor(ConcurrentDictionary<int, Counter> map, int port) =>
         map.TryGetValue(port, out var c) ? c : map.GetOrAdd(port, static _ => new Counter());
 
+    /// <summary>
+    /// A number that moves whenever a request completes or a connection opens: the idle memory trimmer
+    /// compares two readings (cold path, every few seconds).
+    /// </summary>
+    public long Activity()
+    {
+        long total = 0;
+        foreach (var series in _requests.Values)
+            total += series.Count;
+        foreach (var opened in _tcpOpened.Values)
+            total += opened.Value;
+        return total;
+    }
+
+    /// <summary>Collections the idle memory trimmer ran; null when it is off.</summary>
+    public Func<long>? MemoryTrims { get; set; }
+
     internal IEnumerable<KeyValuePair<RequestLabels, RequestSeries>> Requests => _requests;
     internal IEnumerable<KeyValuePair<int, Counter>> TcpOpened => _tcpOpened;
     internal IEnumerable<KeyValuePair<int, Counter>> TcpClosed => _tcpClosed;
