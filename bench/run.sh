@@ -396,7 +396,16 @@ for s in haproxy-chain nginx-chain weft-chain; do
   wait "$WRK_PID" || { cat "$WORK/$s.many" >&2; die "wrk -c$MANY_CONNS $s failed"; }
   WRK_PID=""
 done
-sleep 2
+# Idle again: a weft sidecar gives surplus memory back after 10 s with no traffic (docs/proxy.md,
+# "Memory after a burst"); measure once both have done so since the load, or after 30 s.
+trims() { curl -s --max-time 2 "http://127.0.0.1:$1/stats/prometheus" | awk '$1 == "weft_memory_trims_total" { print $2 }'; }
+trims_server=$(trims "$P_WEFT_SERVER_ADMIN") trims_client=$(trims "$P_WEFT_CLIENT_ADMIN")
+deadline=$(($(date +%s) + 30))
+while (($(date +%s) < deadline)); do
+  [[ "$(trims "$P_WEFT_SERVER_ADMIN")" != "$trims_server" && "$(trims "$P_WEFT_CLIENT_ADMIN")" != "$trims_client" ]] && break
+  sleep 1
+done
+sleep 1
 idle_after_server=$(status_kb "${PID_OF[weft-server]}" VmRSS)
 idle_after_client=$(status_kb "${PID_OF[weft-client]}" VmRSS)
 background_after=$(idle_busy_pct)
