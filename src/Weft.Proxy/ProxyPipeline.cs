@@ -21,7 +21,8 @@ namespace Weft.Proxy;
 ///   5. backend: weighted pick among the route's clusters (no weight or unknown cluster: 500);
 ///   6. request header modifiers of the route;
 ///   7. balance + forward: round robin over the cluster's endpoints, next endpoint on connect failure;
-///   8. answer failures with 503 + x-weft-reason (or abort a response already started);
+///      an HTTP/1.1 Upgrade (WebSocket) answered with 101 becomes a tunnel until either side ends;
+///   8. answer failures with a status + x-weft-reason (or abort a response already started);
 ///   9. count the request in weft_requests_total and its time in weft_request_duration_seconds.
 /// Each step is a small method so that later steps (authz, retries, mTLS) slot in visibly.
 /// </summary>
@@ -101,6 +102,8 @@ internal sealed class ProxyPipeline
     /// <summary>
     /// Draining (cold): an HTTP/1 client is told to take its next request elsewhere. Set when the response
     /// starts, so error answers (which clear headers) carry it too. HTTP/2 learns it from Kestrel's GOAWAY.
+    /// A 101 keeps its Connection: Upgrade: the connection is a tunnel from then on, and the drain's
+    /// deadline ends it.
     /// </summary>
     private static void CloseConnectionAfterResponse(HttpContext context)
     {
@@ -109,7 +112,9 @@ internal sealed class ProxyPipeline
             return;
         context.Response.OnStarting(static state =>
         {
-            ((HttpResponse)state).Headers.Connection = "close";
+            var response = (HttpResponse)state;
+            if (response.StatusCode != StatusCodes.Status101SwitchingProtocols)
+                response.Headers.Connection = "close";
             return Task.CompletedTask;
         }, context.Response);
     }
@@ -194,6 +199,7 @@ internal sealed class ProxyPipeline
         ForwardResult.ConnectFailed => (StatusCodes.Status503ServiceUnavailable, "connect_failed", cluster!.ConnectFailedMessage),
         ForwardResult.UpstreamReset => (StatusCodes.Status503ServiceUnavailable, "upstream_reset", cluster!.UpstreamResetMessage),
         ForwardResult.RequestBodyFailed => (StatusCodes.Status400BadRequest, "request_body_failed", "reading the request body failed\n"),
+        ForwardResult.UpgradeUnsupported => (StatusCodes.Status502BadGateway, "upgrade_unsupported", cluster!.UpgradeUnsupportedMessage),
         _ => null,
     };
 

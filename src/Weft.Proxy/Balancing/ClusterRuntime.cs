@@ -23,6 +23,7 @@ internal sealed class ClusterRuntime
         ConnectFailedMessage = "could not connect to any endpoint of service " + display + "\n";
         UpstreamResetMessage = "upstream of service " + display + " reset or timed out before responding\n";
         UsesHttp2 = Protocol is Protocol.Http2 or Protocol.Grpc;
+        UpgradeUnsupportedMessage = "service " + display + " speaks HTTP/2: an HTTP/1.1 Upgrade (WebSocket) cannot be forwarded to it\n";
     }
 
     public string Name { get; }
@@ -34,8 +35,9 @@ internal sealed class ClusterRuntime
     public EndpointRuntime[] Endpoints { get; }
     public ILoadBalancer Balancer { get; }
 
-    // 503 bodies made once per config, not per failed request.
+    // Failure answers' bodies made once per config, not per failed request.
     public string NoEndpointsMessage { get; }
     public string ConnectFailedMessage { get; }
     public string UpstreamResetMessage { get; }
+    public string UpgradeUnsupportedMessage { get; }
 }

@@ -22,6 +22,8 @@ internal enum ForwardResult
     NoRoute,
     /// <summary>The route's backend names a cluster the config lacks, or carries no weight: 500.</summary>
     BackendNotFound,
+    /// <summary>An HTTP/1.1 Upgrade (WebSocket) toward an HTTP/2 or gRPC cluster, where Upgrade does not exist: 502 upgrade_unsupported.</summary>
+    UpgradeUnsupported,
 }
 
 /// <summary>The forwarder's answer: result, the endpoint that served (or failed last), the gRPC status seen.</summary>

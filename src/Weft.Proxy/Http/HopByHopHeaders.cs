@@ -3,12 +3,15 @@ using Microsoft.Extensions.Primitives;
 
 namespace Weft.Proxy.Http;
 
-/// <summary>Headers that belong to one connection and must not cross the proxy (RFC 9110 7.6.1).</summary>
+/// <summary>
+/// Headers that belong to one connection and must not cross the proxy (RFC 9110 7.6.1; HTTP2-Settings
+/// by RFC 7540 3.2.1, and Kestrel drops it from the Connection header it shows).
+/// </summary>
 internal static class HopByHopHeaders
 {
     private static readonly FrozenSet<string> Names = FrozenSet.ToFrozenSet(
         ["Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "TE", "Trailer", "Proxy-Connection",
-         "Proxy-Authenticate", "Proxy-Authorization", "Alt-Svc"],
+         "Proxy-Authenticate", "Proxy-Authorization", "Alt-Svc", "HTTP2-Settings"],
         StringComparer.OrdinalIgnoreCase);
 
     /// <summary>True for a hop-by-hop header other than "TE: trailers", which gRPC needs end to end.</summary>

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Net;
 using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -13,6 +14,8 @@ namespace Weft.Proxy.Http;
 /// Sends one incoming request to one endpoint of a cluster and streams the answer back. Never throws
 /// for network faults: the result says which side failed. A connect failure moves on to the next
 /// endpoint (each at most once): a request that never reached an app is safe to send elsewhere.
+/// An HTTP/1.1 Upgrade goes out with its Connection and Upgrade headers; a 101 turns the exchange
+/// into an <see cref="UpgradeTunnel"/>, any other answer is relayed as usual.
 /// </summary>
 internal sealed class HttpForwarder
 {
@@ -30,20 +33,33 @@ internal sealed class HttpForwarder
 
     public async ValueTask<ForwardOutcome> ForwardAsync(HttpContext context, ClusterRuntime cluster, HeaderModifierRuntime[] responseModifiers)
     {
+        // Kestrel finds a bodiless HTTP/1.1 request with Connection: upgrade upgradable; its body is
+        // then the raw connection, which must not be read before a 101 (so no content, whatever it offers).
+        var upgradeFeature = context.Features.Get<IHttpUpgradeFeature>();
+        var upgradable = upgradeFeature is { IsUpgradableRequest: true };
+        var upgrade = upgradable ? UpgradeTunnel.Offered(context.Request) : null;
+        if (upgrade is not null && cluster.UsesHttp2)
+            return new ForwardOutcome(ForwardResult.UpgradeUnsupported, null, "", null);
         var endpoints = cluster.Endpoints;
         if (endpoints.Length == 0)
             return new ForwardOutcome(ForwardResult.NoEndpoints, null, "", null);
 
-        var content = CreateContent(context);
+        var content = upgradable ? null : CreateContent(context);
         var request = CreateRequest(context, content, cluster.UsesHttp2);
+        if (upgrade is not null)
+        {
+            request.Headers.TryAddWithoutValidation("Connection", "Upgrade");
+            request.Headers.TryAddWithoutValidation("Upgrade", upgrade);
+        }
         var target = RequestTarget(context);
         var start = cluster.Balancer.PickStart(endpoints.Length);
 
-        return await SendAsync(context, cluster, responseModifiers, content, request, target, start).ConfigureAwait(false);
+        return await SendAsync(context, cluster, responseModifiers, content, request, target, start,
+            upgrade is null ? null : upgradeFeature).ConfigureAwait(false);
     }
 
     private async ValueTask<ForwardOutcome> SendAsync(HttpContext context, ClusterRuntime cluster, HeaderModifierRuntime[] responseModifiers,
-        StreamingRequestContent? content, HttpRequestMessage request, string target, int start)
+        StreamingRequestContent? content, HttpRequestMessage request, string target, int start, IHttpUpgradeFeature? upgrade)
     {
         var endpoints = cluster.Endpoints;
         var aborted = context.RequestAborted;
@@ -81,7 +97,9 @@ internal sealed class HttpForwarder
 
             using (response)
             {
-                var grpcStatus = CopyResponseHead(context, response, responseModifiers);
+                if (response.StatusCode == HttpStatusCode.SwitchingProtocols)
+                    return await TunnelAsync(context, upgrade, response, responseModifiers, endpoint, aborted).ConfigureAwait(false);
+                var grpcStatus = CopyResponseHead(context, response, responseModifiers, upgraded: false);
                 var (bodyResult, bodyError) = await CopyResponseBodyAsync(context, response, aborted).ConfigureAwait(false);
                 if (bodyResult != ForwardResult.Success)
                 {
@@ -101,6 +119,46 @@ internal sealed class HttpForwarder
             // Disposes the message that was sent last (with its content); earlier ones were disposed on retry.
             request.Dispose();
         }
+    }
+
+    // Cold: after a 101 the exchange is a tunnel until either side ends. A 101 to a request that offered
+    // no upgrade is the upstream's fault (the lean path answers it the same way).
+    private async ValueTask<ForwardOutcome> TunnelAsync(HttpContext context, IHttpUpgradeFeature? upgrade, HttpResponseMessage response,
+        HeaderModifierRuntime[] responseModifiers, EndpointRuntime endpoint, CancellationToken aborted)
+    {
+        if (upgrade is null)
+        {
+            RecordFailure(endpoint, ForwardResult.UpstreamReset, null);
+            return new ForwardOutcome(ForwardResult.UpstreamReset, endpoint, "", null);
+        }
+        Stream upstream;
+        try
+        {
+            // SocketsHttpHandler hands over the connection itself (bytes after the 101 head included).
+            upstream = await response.Content.ReadAsStreamAsync(aborted).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            var result = aborted.IsCancellationRequested ? ForwardResult.ClientAborted : ForwardResult.UpstreamReset;
+            RecordFailure(endpoint, result, ex);
+            return new ForwardOutcome(result, endpoint, "", ex);
+        }
+        await using (upstream.ConfigureAwait(false))
+        {
+            CopyResponseHead(context, response, responseModifiers, upgraded: true);
+            Stream client;
+            try
+            {
+                // Kestrel writes the 101 (status, our headers, Connection: Upgrade) and hands over the client's bytes.
+                client = await upgrade.UpgradeAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+            {
+                return new ForwardOutcome(ForwardResult.ClientAborted, endpoint, "", ex);
+            }
+            await UpgradeTunnel.RunAsync(client, upstream, aborted).ConfigureAwait(false);
+        }
+        return new ForwardOutcome(ForwardResult.Success, endpoint, "", null);
     }
 
     private void RecordFailure(EndpointRuntime endpoint, ForwardResult result, Exception? ex)
@@ -203,8 +261,11 @@ internal sealed class HttpForwarder
         return next;
     }
 
-    /// <summary>Status and headers (minus hop-by-hop), then the route's response modifiers. Returns grpc-status if in headers.</summary>
-    private static string CopyResponseHead(HttpContext context, HttpResponseMessage response, HeaderModifierRuntime[] modifiers)
+    /// <summary>
+    /// Status and headers (minus hop-by-hop, but a 101 keeps the Upgrade it agreed to), then the route's
+    /// response modifiers. Returns grpc-status if in headers.
+    /// </summary>
+    private static string CopyResponseHead(HttpContext context, HttpResponseMessage response, HeaderModifierRuntime[] modifiers, bool upgraded)
     {
         var outgoing = context.Response;
         outgoing.StatusCode = (int)response.StatusCode;
@@ -215,7 +276,8 @@ internal sealed class HttpForwarder
         var grpcStatus = "";
         foreach (var header in response.Headers.NonValidated)
         {
-            if (HopByHopHeaders.ShouldDropResponse(header.Key) || (connectionTokens is not null && connectionTokens.Contains(header.Key)))
+            var agreedUpgrade = upgraded && string.Equals(header.Key, "Upgrade", StringComparison.OrdinalIgnoreCase);
+            if (!agreedUpgrade && (HopByHopHeaders.ShouldDropResponse(header.Key) || (connectionTokens is not null && connectionTokens.Contains(header.Key))))
                 continue;
             var value = ToStringValues(header.Value);
             target[header.Key] = value;

@@ -55,7 +55,7 @@ internal sealed partial class Http1Connection
             WriteNumber(output, head.ContentLength);
             output.Write("\r\n"u8);
         }
-        if (head.IsWebSocketUpgrade)
+        if (head.IsUpgrade)
         {
             output.Write("Connection: Upgrade\r\nUpgrade: "u8);
             output.Write(head.Value(head.UpgradeField));
@@ -124,10 +124,8 @@ internal sealed partial class Http1Connection
         if (upgrade)
         {
             output.Write("Connection: Upgrade\r\nUpgrade: "u8);
-            if (head.UpgradeField >= 0)
-                output.Write(head.Value(head.UpgradeField));
-            else
-                output.Write("websocket"u8);
+            // A 101 without Upgrade switched to what was offered.
+            output.Write(head.UpgradeField >= 0 ? head.Value(head.UpgradeField) : _request.Value(_request.UpgradeField));
             output.Write("\r\n"u8);
         }
         else if (_closeAfter)

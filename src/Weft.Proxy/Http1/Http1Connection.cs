@@ -496,7 +496,7 @@ internal sealed partial class Http1Connection
             while (head.Status is >= 100 and < 200 && head.Status != 101);
 
             var upgrade = head.Status == 101;
-            if (upgrade && !_request.IsWebSocketUpgrade)
+            if (upgrade && !_request.IsUpgrade)
                 return await BodyOrReset(body, upstream).ConfigureAwait(false);
             var noBody = upgrade || head.Status is 204 or 304 || _request.Method.SequenceEqual("HEAD"u8);
             var closeDelimited = !noBody && !head.Chunked && head.ContentLength < 0;

@@ -331,6 +331,7 @@ internal static class Http1Parser
                 break;
             case 14:
                 if (Ascii.EqualsIgnoreCase(name, "content-length"u8)) return FieldKind.ContentLength;
+                if (Ascii.EqualsIgnoreCase(name, "http2-settings"u8)) return FieldKind.HopByHop;
                 break;
             case 17:
                 if (Ascii.EqualsIgnoreCase(name, "transfer-encoding"u8)) return FieldKind.TransferEncoding;

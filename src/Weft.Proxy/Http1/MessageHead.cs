@@ -69,8 +69,14 @@ internal sealed class MessageHead
 
     public bool HasBody => Chunked || ContentLength > 0;
 
-    public bool IsWebSocketUpgrade =>
-        ConnectionUpgrade && UpgradeField >= 0 && System.Text.Ascii.EqualsIgnoreCase(Value(UpgradeField), "websocket"u8);
+    /// <summary>
+    /// An HTTP/1.1 Upgrade the proxy forwards (WebSocket or any other protocol): Connection names
+    /// upgrade, Upgrade is there, no body, and not h2c (the hop to the upstream speaks what the cluster
+    /// says). Kestrel's path applies the same rule (Http/UpgradeTunnel.Offered), so both paths agree.
+    /// </summary>
+    public bool IsUpgrade =>
+        ConnectionUpgrade && UpgradeField >= 0 && !Http10 && !HasBody && Value(UpgradeField).Length != 0
+        && !System.Text.Ascii.EqualsIgnoreCase(Value(UpgradeField), "h2c"u8);
 
     public void Reset()
     {

@@ -12,6 +12,7 @@ public sealed class HopByHopHeadersTests
     [InlineData("Proxy-Authorization", "Basic x", true)]
     [InlineData("Proxy-Anything", "x", true)]
     [InlineData("TE", "gzip", true)]
+    [InlineData("HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA", true)]
     [InlineData("te", "trailers", false)]
     [InlineData("Content-Type", "text/plain", false)]
     [InlineData("x-weft-source", "a;b;c", false)]

@@ -2,13 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.WebSockets;
 using System.Text;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Weft.Protocol.Discovery;
 using Weft.Proxy.Http1;
 using Weft.Proxy.Tests.Support;
@@ -299,15 +293,14 @@ public sealed class BehaviourTests
     [Fact]
     public async Task WebSocket_echo_both_ways_held_open_for_seconds()
     {
-        var (app, backendPort) = await WebSocketEchoAppAsync();
-        await using var __ = app;
-        var (proxy, port) = await ProxyToAsync(backendPort);
+        await using var app = await WebSocketApp.StartAsync();
+        var (proxy, port) = await ProxyToAsync(app.Port);
         await using var _ = proxy;
         using var ws = new ClientWebSocket();
         await ws.ConnectAsync(new Uri($"ws://127.0.0.1:{port}/ws"), default);
         var buffer = new byte[4096];
         var first = await ws.ReceiveAsync(buffer, default);
-        Assert.Equal("hello from server", Encoding.UTF8.GetString(buffer, 0, first.Count));
+        Assert.Equal(WebSocketApp.Hello, Encoding.UTF8.GetString(buffer, 0, first.Count));
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(3);
         var i = 0;
         while (DateTime.UtcNow < until)
@@ -323,10 +316,9 @@ public sealed class BehaviourTests
     [Fact]
     public async Task WebSocket_outlives_the_head_and_keep_alive_timeouts_busy_or_quiet()
     {
-        var (app, backendPort) = await WebSocketEchoAppAsync();
-        await using var __ = app;
+        await using var app = await WebSocketApp.StartAsync();
         var time = new FakeTime();
-        var (proxy, port) = await ProxyToAsync(backendPort, new ProxyHostOptions { TimeProvider = time });
+        var (proxy, port) = await ProxyToAsync(app.Port, new ProxyHostOptions { TimeProvider = time });
         await using var _ = proxy;
         // The control: an idle keep-alive connection on the same clock, which the timeouts must end.
         await using var idle = await RawClient.ConnectAsync(port);
@@ -359,40 +351,6 @@ public sealed class BehaviourTests
         await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", default);
         Assert.Equal(WebSocketState.Closed, ws.State);
         Assert.Equal(WebSocketCloseStatus.NormalClosure, ws.CloseStatus);
-    }
-
-    /// <summary>An app that says hello on each WebSocket, then echoes every frame until the close; plain requests get 200.</summary>
-    private static async Task<(WebApplication App, int Port)> WebSocketEchoAppAsync()
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0));
-        var app = builder.Build();
-        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.Zero });
-        app.Run(async ctx =>
-        {
-            if (!ctx.WebSockets.IsWebSocketRequest)
-            {
-                await ctx.Response.WriteAsync("ok");
-                return;
-            }
-            using var socket = await ctx.WebSockets.AcceptWebSocketAsync();
-            var buffer = new byte[4096];
-            // Server speaks first, then echoes.
-            await socket.SendAsync("hello from server"u8.ToArray(), WebSocketMessageType.Text, true, default);
-            while (true)
-            {
-                var result = await socket.ReceiveAsync(buffer, default);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", default);
-                    return;
-                }
-                await socket.SendAsync(buffer.AsMemory(0, result.Count), result.MessageType, result.EndOfMessage, default);
-            }
-        });
-        await app.StartAsync();
-        return (app, new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First()).Port);
     }
 
     private static async Task AssertEchoAsync(ClientWebSocket ws, string message)

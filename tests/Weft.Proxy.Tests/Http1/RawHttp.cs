@@ -63,6 +63,24 @@ internal sealed class RawClient : IAsyncDisposable
         return sb.ToString();
     }
 
+    /// <summary>A response head, read a byte at a time: nothing after it (an upgraded protocol's first bytes) is consumed.</summary>
+    public async Task<string> ReadHeadAsync(TimeSpan? timeout = null)
+    {
+        var sb = new StringBuilder();
+        var one = new byte[1];
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
+        while (!sb.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
+        {
+            if (await _socket.ReceiveAsync(one, SocketFlags.None, cts.Token) == 0)
+                break;
+            sb.Append((char)one[0]);
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>The connection as a stream (the socket stays this client's), to speak an upgraded protocol on it.</summary>
+    public Stream GetStream() => new NetworkStream(_socket, ownsSocket: false);
+
     /// <summary>One response with a Content-Length body.</summary>
     public async Task<string> ReadResponseAsync(TimeSpan? timeout = null)
     {
