@@ -6,6 +6,7 @@ using Weft.Protocol.Discovery;
 using Weft.Proxy.Balancing;
 using Weft.Proxy.Config;
 using Weft.Proxy.Http;
+using Weft.Proxy.Listeners;
 using Weft.Proxy.Routing;
 using Weft.Proxy.Telemetry;
 
@@ -22,7 +23,8 @@ namespace Weft.Proxy;
 ///   6. request header modifiers of the route;
 ///   7. balance + forward: round robin over the cluster's endpoints, next endpoint on connect failure;
 ///   8. answer failures with 503 + x-weft-reason (or abort a response already started);
-///   9. count the request in weft_requests_total and its time in weft_request_duration_seconds.
+///   9. count the request in weft_requests_total and its time in weft_request_duration_seconds;
+///  10. an HTTP/2 request counts toward its connection's reset budget (rapid reset: Listeners/Http2ResetGuard).
 /// Each step is a small method so that later steps (authz, retries, mTLS) slot in visibly.
 /// </summary>
 internal sealed class ProxyPipeline
@@ -95,7 +97,10 @@ internal sealed class ProxyPipeline
 
         if (outcome.Result != ForwardResult.Success)                              // 8
             await AnswerFailureAsync(context, outcome.Result, listener, cluster).ConfigureAwait(false);
-        Record(context, listener, source, cluster, outcome, Stopwatch.GetTimestamp() - started); // 9
+        var elapsed = Stopwatch.GetTimestamp() - started;
+        Record(context, listener, source, cluster, outcome, elapsed);            // 9
+        if (HttpProtocol.IsHttp2(context.Request.Protocol))                      // 10
+            Http2ResetGuard.OnStreamEnded(context, outcome.Result == ForwardResult.ClientAborted, elapsed);
     }
 
     /// <summary>
