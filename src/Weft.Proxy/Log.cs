@@ -35,6 +35,9 @@ internal static partial class Log
     [LoggerMessage(10, LogLevel.Warning, "TCP connection on port {Port} to cluster {Cluster} failed")]
     public static partial void TcpForwardFailed(ILogger logger, int port, string cluster, Exception exception);
 
-    [LoggerMessage(11, LogLevel.Debug, "Idle: gave memory back to the OS, GC committed {BeforeMb} MB -> {AfterMb} MB")]
+    [LoggerMessage(12, LogLevel.Debug, "Idle: gave memory back to the OS, GC committed {BeforeMb} MB -> {AfterMb} MB")]
     public static partial void MemoryTrimmed(ILogger logger, long beforeMb, long afterMb);
+
+    [LoggerMessage(11, LogLevel.Warning, "HTTP/2 connection from {Remote} on port {Port} closed: the client reset {Resets} of its {Streams} streams before their answer (rapid reset)")]
+    public static partial void ResetFloodClosed(ILogger logger, string remote, int port, int resets, int streams);
 }

@@ -32,6 +32,9 @@ public sealed record ProxyHostOptions
     /// <summary>Limits and timeouts of the lean HTTP/1.1 path.</summary>
     public Http1.Http1Limits Http1Limits { get; init; } = new();
 
+    /// <summary>Limits of HTTP/2 on the listeners (Kestrel's header limits and timeouts, shared with its HTTP/1.1).</summary>
+    public Http2ListenerLimits Http2Limits { get; init; } = new();
+
     /// <summary>Time for the lean path's timeouts; tests pass a fake one.</summary>
     public TimeProvider? TimeProvider { get; init; }
 
@@ -81,14 +84,17 @@ public sealed class ProxyHost : IAsyncDisposable
         var forwarder = new HttpForwarder(_clients, loggerFactory.CreateLogger("Weft.Proxy.Http"));
         var pipeline = new ProxyPipeline(_state, identity, forwarder, _metrics, options.Random ?? Random.Shared);
         var tcp = new TcpForwarder(_state, _metrics, loggerFactory.CreateLogger("Weft.Proxy.Tcp"));
-        var capture = new Interception.CaptureDispatch(_state, tcp, loggerFactory.CreateLogger("Weft.Proxy.Interception"));
+        var resets = new Http2ResetGuard(options.Http2Limits, _metrics, loggerFactory.CreateLogger("Weft.Proxy.Listeners"));
+        var capture = new Interception.CaptureDispatch(_state, tcp, resets, loggerFactory.CreateLogger("Weft.Proxy.Interception"));
         if (options.LeanHttp1)
         {
             _http1 = new Http1.Http1ConnectionHandler(_state, pipeline, identity, options.Http1Limits, options.TimeProvider ?? TimeProvider.System,
                 options.InlineSocketCompletions, () => _state.IsDraining, loggerFactory.CreateLogger("Weft.Proxy.Http1"));
         }
-        var connections = new ConnectionDispatch(_state, tcp, new TlsPassthrough(tcp, _metrics, TimeProvider.System), _metrics, TimeProvider.System, _http1);
-        var listeners = new ListenerSet(pipeline, connections, _metrics, loggerFactory, options.ListenerDrainTimeout, options.InlineSocketCompletions, capture);
+        var connections = new ConnectionDispatch(_state, tcp, new TlsPassthrough(tcp, _metrics, TimeProvider.System), _metrics, TimeProvider.System,
+            resets, _http1);
+        var listeners = new ListenerSet(pipeline, connections, _metrics, loggerFactory, options.ListenerDrainTimeout, options.InlineSocketCompletions,
+            options.Http2Limits, capture);
         _applier = new ConfigApplier(_state, listeners, _metrics, _logger);
         if (options.IdleMemoryTrimInterval is { } interval && interval > TimeSpan.Zero)
         {
@@ -116,7 +122,7 @@ public sealed class ProxyHost : IAsyncDisposable
     {
         var handler = new AdminHandler(_state, _metrics);
         var admin = KestrelServers.Create(new IPEndPoint(_adminAddress, _adminPortRequested),
-            o => o.Protocols = HttpProtocols.Http1, _loggerFactory);
+            o => o.Protocols = HttpProtocols.Http1, _loggerFactory, new Http2ListenerLimits());
         await admin.StartAsync(new DelegateApplication(handler), cancellationToken).ConfigureAwait(false);
         _admin = admin;
         AdminPort = KestrelServers.BoundPort(admin, _adminPortRequested);

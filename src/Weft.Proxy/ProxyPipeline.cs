@@ -6,6 +6,7 @@ using Weft.Protocol.Discovery;
 using Weft.Proxy.Balancing;
 using Weft.Proxy.Config;
 using Weft.Proxy.Http;
+using Weft.Proxy.Listeners;
 using Weft.Proxy.Routing;
 using Weft.Proxy.Telemetry;
 
@@ -23,7 +24,8 @@ namespace Weft.Proxy;
 ///   7. balance + forward: round robin over the cluster's endpoints, next endpoint on connect failure;
 ///      an HTTP/1.1 Upgrade (WebSocket) answered with 101 becomes a tunnel until either side ends;
 ///   8. answer failures with a status + x-weft-reason (or abort a response already started);
-///   9. count the request in weft_requests_total and its time in weft_request_duration_seconds.
+///   9. count the request in weft_requests_total and its time in weft_request_duration_seconds;
+///  10. an HTTP/2 request counts toward its connection's reset budget (rapid reset: Listeners/Http2ResetGuard).
 /// Each step is a small method so that later steps (authz, retries, mTLS) slot in visibly.
 /// </summary>
 internal sealed class ProxyPipeline
@@ -96,7 +98,10 @@ internal sealed class ProxyPipeline
 
         if (outcome.Result != ForwardResult.Success)                              // 8
             await AnswerFailureAsync(context, outcome.Result, listener, cluster).ConfigureAwait(false);
-        Record(context, listener, source, cluster, outcome, Stopwatch.GetTimestamp() - started); // 9
+        var elapsed = Stopwatch.GetTimestamp() - started;
+        Record(context, listener, source, cluster, outcome, elapsed);            // 9
+        if (HttpProtocol.IsHttp2(context.Request.Protocol))                      // 10
+            Http2ResetGuard.OnStreamEnded(context, outcome.Result == ForwardResult.ClientAborted, elapsed);
     }
 
     /// <summary>

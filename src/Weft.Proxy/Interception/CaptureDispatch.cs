@@ -17,7 +17,7 @@ namespace Weft.Proxy.Interception;
 /// HTTP through the pipeline (which picks the per-destination listener from the connection's items).
 /// A destination no Service owns is passed through to itself, or closed, as the listener says.
 /// </summary>
-internal sealed class CaptureDispatch(RuntimeState state, TcpForwarder tcp, ILogger logger)
+internal sealed class CaptureDispatch(RuntimeState state, TcpForwarder tcp, Http2ResetGuard resets, ILogger logger)
 {
     private const string ItemKey = "weft.capture.destination";
     private static readonly TimeSpan PassthroughConnectTimeout = TimeSpan.FromSeconds(5);
@@ -52,7 +52,10 @@ internal sealed class CaptureDispatch(RuntimeState state, TcpForwarder tcp, ILog
         }
         connection.Items[ItemKey] = target;
         if (await ProtocolDetection.DetectHttpAsync(connection, TimeProvider.System).ConfigureAwait(false) == DetectionOutcome.Http2)
+        {
             ProtocolDetection.UsePriorKnowledgeH2(connection);
+            resets.Attach(connection, port);
+        }
         await http(connection).ConfigureAwait(false);
     }
 

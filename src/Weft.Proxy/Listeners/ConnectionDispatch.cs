@@ -17,7 +17,7 @@ using Protocol = Weft.Protocol.Discovery.Protocol;
 ///   3. one switch over <see cref="DetectedProtocol"/> hands the connection on.
 /// </summary>
 internal sealed class ConnectionDispatch(RuntimeState state, TcpForwarder tcp, TlsPassthrough tls, ProxyMetrics metrics, TimeProvider time,
-    Http1.Http1ConnectionHandler? http1 = null)
+    Http2ResetGuard resets, Http1.Http1ConnectionHandler? http1 = null)
 {
     private static readonly string[] OutcomeLabels = ["http1", "http2", "tls", "tcp", "timeout"];
 
@@ -57,6 +57,7 @@ internal sealed class ConnectionDispatch(RuntimeState state, TcpForwarder tcp, T
                 break;
             case DetectedProtocol.Http2:
                 ProtocolDetection.UsePriorKnowledgeH2(connection);
+                resets.Attach(connection, port);
                 await http(connection).ConfigureAwait(false);
                 break;
             case DetectedProtocol.Tls:

@@ -18,7 +18,7 @@ internal static class KestrelServers
     private static readonly IServiceProvider NoServices = new ServiceCollection().BuildServiceProvider();
 
     public static KestrelServer Create(IPEndPoint endpoint, Action<ListenOptions> configure, ILoggerFactory loggerFactory,
-        bool inlineCompletions = false)
+        Http2ListenerLimits http2, bool inlineCompletions = false)
     {
         var options = new KestrelServerOptions
         {
@@ -32,7 +32,19 @@ internal static class KestrelServers
         limits.MaxRequestBodySize = null;
         limits.MinRequestBodyDataRate = null;
         limits.MinResponseDataRate = null;
-        limits.Http2.MaxStreamsPerConnection = 1024;
+        // Every limit a client can push against is set here, none left to a framework default (docs/proxy.md, Limits).
+        limits.MaxRequestHeadersTotalSize = http2.MaxHeaderListBytes;
+        limits.MaxRequestHeaderCount = http2.MaxHeaderCount;
+        limits.RequestHeadersTimeout = http2.RequestHeadersTimeout;
+        limits.KeepAliveTimeout = http2.KeepAliveTimeout;
+        // Kestrel's HTTP/1.1 only (the lean path's fallback), as the lean path's 8 KB target.
+        limits.MaxRequestLineSize = 8 * 1024;
+        limits.Http2.MaxStreamsPerConnection = http2.MaxConcurrentStreams;
+        limits.Http2.MaxRequestHeaderFieldSize = http2.MaxHeaderListBytes;
+        limits.Http2.HeaderTableSize = http2.HeaderTableBytes;
+        limits.Http2.MaxFrameSize = http2.MaxFrameBytes;
+        limits.Http2.InitialConnectionWindowSize = http2.ConnectionWindowBytes;
+        limits.Http2.InitialStreamWindowSize = http2.StreamWindowBytes;
         options.Listen(endpoint, configure);
         var logs = new KestrelLogFilter(loggerFactory);
         var transport = new SocketTransportFactory(

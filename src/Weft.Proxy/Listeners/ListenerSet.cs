@@ -28,12 +28,14 @@ internal sealed class ListenerSet
     private readonly ILogger _logger;
     private readonly TimeSpan _drainTimeout;
     private readonly bool _inlineCompletions;
+    private readonly Http2ListenerLimits _http2;
     private readonly Interception.CaptureDispatch? _capture;
 
     public ListenerSet(ProxyPipeline pipeline, ConnectionDispatch connections, ProxyMetrics metrics, ILoggerFactory loggerFactory, TimeSpan drainTimeout, bool inlineCompletions,
-        Interception.CaptureDispatch? capture = null)
+        Http2ListenerLimits http2, Interception.CaptureDispatch? capture = null)
     {
         _capture = capture;
+        _http2 = http2;
         _inlineCompletions = inlineCompletions;
         _pipeline = pipeline;
         _connections = connections;
@@ -140,7 +142,7 @@ internal sealed class ListenerSet
             {
                 o.Protocols = HttpProtocols.Http1AndHttp2;
                 o.Use(next => connection => CountedCaptureAsync(connection, port, next, capture, metrics));
-            }, _loggerFactory, _inlineCompletions);
+            }, _loggerFactory, _http2, _inlineCompletions);
         }
         else
         {
@@ -149,7 +151,7 @@ internal sealed class ListenerSet
                 // HTTP when ConnectionDispatch hands the connection on; TCP and TLS never reach Kestrel's HTTP.
                 o.Protocols = HttpProtocols.Http1AndHttp2;
                 o.Use(next => connection => CountedAsync(connection, port, next, connections, metrics));
-            }, _loggerFactory, _inlineCompletions);
+            }, _loggerFactory, _http2, _inlineCompletions);
         }
         try
         {

@@ -81,6 +81,7 @@ internal sealed class ProxyMetrics
     private readonly ConcurrentDictionary<int, Counter> _tcpReceived = new();
     private readonly ConcurrentDictionary<(string Listener, string Outcome), Counter> _detections = new();
     private readonly ConcurrentDictionary<(string Listener, string Reason), Counter> _sniRejected = new();
+    private readonly ConcurrentDictionary<int, Counter> _resetFloods = new();
     private long _configRevision;
 
     public long ConfigRevision
@@ -115,6 +116,9 @@ internal sealed class ProxyMetrics
     /// <summary>A TLS passthrough connection closed before forwarding (reason: no_sni, no_match, malformed, timeout).</summary>
     public void SniRejected(string listener, string reason) => CounterFor(_sniRejected, (listener, reason)).Increment();
 
+    /// <summary>An HTTP/2 connection closed for resetting most of its streams early (Listeners/Http2ResetGuard).</summary>
+    public void ResetFloodClosed(int port) => CounterFor(_resetFloods, port).Increment();
+
     private static Counter CounterFor<TKey>(ConcurrentDictionary<TKey, Counter> map, TKey key) where TKey : notnull =>
         map.TryGetValue(key, out var c) ? c : map.GetOrAdd(key, static _ => new Counter());
 
@@ -145,6 +149,7 @@ internal sealed class ProxyMetrics
     internal IEnumerable<KeyValuePair<int, Counter>> TcpReceivedBytes => _tcpReceived;
     internal IEnumerable<KeyValuePair<(string Listener, string Outcome), Counter>> Detections => _detections;
     internal IEnumerable<KeyValuePair<(string Listener, string Reason), Counter>> SniRejections => _sniRejected;
+    internal IEnumerable<KeyValuePair<int, Counter>> ResetFloods => _resetFloods;
 
     private static string[] MakeStatusCodes()
     {

@@ -1,0 +1,368 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Weft.Proxy.Tests.Support;
+
+/// <summary>
+/// An h2c prior-knowledge client that writes exactly the frames a test asks for (abusive ones included)
+/// and records what the server answers, which HttpClient hides: its SETTINGS, RST_STREAMs, GOAWAY,
+/// response statuses and ends per stream, and when and how the connection closed. A background reader
+/// acknowledges SETTINGS and PINGs and keeps the connection window open; tests wait on what it
+/// recorded with <see cref="Eventually"/>.
+/// </summary>
+internal sealed class RawH2Client : IAsyncDisposable
+{
+    public const byte Data = 0x0, Headers = 0x1, RstStream = 0x3, Settings = 0x4, Ping = 0x6, GoAwayType = 0x7, WindowUpdate = 0x8, Continuation = 0x9;
+    public const byte EndStream = 0x1, Ack = 0x1, EndHeaders = 0x4;
+    public const uint NoError = 0x0, ProtocolError = 0x1, InternalError = 0x2, FrameSizeError = 0x6, RefusedStream = 0x7, Cancel = 0x8,
+        CompressionError = 0x9, EnhanceYourCalm = 0xb;
+    public const ushort SettingsHeaderTableSize = 0x1, SettingsMaxConcurrentStreams = 0x3, SettingsInitialWindowSize = 0x4,
+        SettingsMaxFrameSize = 0x5, SettingsMaxHeaderListSize = 0x6;
+
+    public static readonly byte[] Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
+    // Large enough that no response in these tests waits on the client's flow control.
+    private const int ClientWindow = 16 * 1024 * 1024;
+
+    private readonly Socket _socket;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ConcurrentDictionary<int, uint> _resets = new();
+    private readonly ConcurrentDictionary<int, int> _statuses = new();
+    private readonly ConcurrentDictionary<int, bool> _ended = new();
+    private readonly Task _reading;
+    private volatile IReadOnlyDictionary<ushort, uint>? _serverSettings;
+    private volatile GoAwayFrame? _goAway;
+    private volatile bool _closed;
+    private volatile bool _reset;
+    private long _closedAtTicks;
+
+    private RawH2Client(Socket socket)
+    {
+        _socket = socket;
+        _reading = Task.Run(ReadLoopAsync);
+    }
+
+    public sealed record GoAwayFrame(int LastStreamId, uint ErrorCode);
+
+    /// <summary>The server's first SETTINGS (null until it arrived).</summary>
+    public IReadOnlyDictionary<ushort, uint>? ServerSettings => _serverSettings;
+
+    public GoAwayFrame? GoAway => _goAway;
+
+    /// <summary>The server closed (or reset) the TCP connection.</summary>
+    public bool Closed => _closed;
+
+    /// <summary>The server closed with a TCP reset (an abort), not a FIN.</summary>
+    public bool Reset => _reset;
+
+    /// <summary>When <see cref="Closed"/> turned true (Stopwatch ticks).</summary>
+    public long ClosedAt => Interlocked.Read(ref _closedAtTicks);
+
+    public int ResetCount(uint errorCode) => _resets.Values.Count(e => e == errorCode);
+
+    public uint? ResetOf(int streamId) => _resets.TryGetValue(streamId, out var e) ? e : null;
+
+    /// <summary>The response's :status (null until its HEADERS arrived).</summary>
+    public int? StatusOf(int streamId) => _statuses.TryGetValue(streamId, out var s) ? s : null;
+
+    public bool Ended(int streamId) => _ended.ContainsKey(streamId);
+
+    /// <summary>Connects; with <paramref name="greet"/>, sends the preface, SETTINGS and a connection WINDOW_UPDATE.</summary>
+    public static async Task<RawH2Client> ConnectAsync(int port, bool greet = true)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(IPAddress.Loopback, port);
+        var client = new RawH2Client(socket);
+        if (greet)
+        {
+            var settings = new byte[6];
+            BinaryPrimitives.WriteUInt16BigEndian(settings, SettingsInitialWindowSize);
+            BinaryPrimitives.WriteUInt32BigEndian(settings.AsSpan(2), ClientWindow);
+            await client.SendAsync(Concat(Preface, Frame(Settings, 0, 0, settings), WindowUpdateFrame(0, ClientWindow - 65535)));
+        }
+        return client;
+    }
+
+    public async Task SendAsync(ReadOnlyMemory<byte> bytes)
+    {
+        await _writeLock.WaitAsync();
+        try
+        {
+            while (!bytes.IsEmpty)
+            {
+                var n = await _socket.SendAsync(bytes, SocketFlags.None);
+                bytes = bytes[n..];
+            }
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    /// <summary>Like <see cref="SendAsync"/>, but false instead of an exception once the server closed the connection.</summary>
+    public async Task<bool> TrySendAsync(ReadOnlyMemory<byte> bytes)
+    {
+        try
+        {
+            await SendAsync(bytes);
+            return true;
+        }
+        catch (SocketException e)
+        {
+            // The socket reports a reset once, to whichever call meets it first.
+            if (e.SocketErrorCode == SocketError.ConnectionReset)
+                _reset = true;
+            return false;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    public static byte[] Frame(byte type, byte flags, int streamId, ReadOnlySpan<byte> payload)
+    {
+        var frame = new byte[9 + payload.Length];
+        frame[0] = (byte)(payload.Length >> 16);
+        frame[1] = (byte)(payload.Length >> 8);
+        frame[2] = (byte)payload.Length;
+        frame[3] = type;
+        frame[4] = flags;
+        BinaryPrimitives.WriteInt32BigEndian(frame.AsSpan(5), streamId);
+        payload.CopyTo(frame.AsSpan(9));
+        return frame;
+    }
+
+    public static byte[] RstStreamFrame(int streamId, uint errorCode)
+    {
+        var payload = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(payload, errorCode);
+        return Frame(RstStream, 0, streamId, payload);
+    }
+
+    public static byte[] WindowUpdateFrame(int streamId, int increment)
+    {
+        var payload = new byte[4];
+        BinaryPrimitives.WriteInt32BigEndian(payload, increment);
+        return Frame(WindowUpdate, 0, streamId, payload);
+    }
+
+    /// <summary>A complete GET (HEADERS with END_HEADERS and END_STREAM).</summary>
+    public static byte[] Get(int streamId, string path) => Frame(Headers, EndHeaders | EndStream, streamId, RequestBlock(path));
+
+    /// <summary>
+    /// The HPACK block of a GET: :method GET and :scheme http from the static table, :path and
+    /// :authority as literals without indexing (so the block means the same on any connection).
+    /// </summary>
+    public static byte[] RequestBlock(string path, string authority = "test")
+    {
+        var block = new List<byte> { 0x82, 0x86 };
+        LiteralIndexedName(block, 4, path);
+        LiteralIndexedName(block, 1, authority);
+        return [.. block];
+    }
+
+    /// <summary>Literal field without indexing, new name (RFC 7541 6.2.2), no Huffman.</summary>
+    public static void Literal(List<byte> block, string name, string value)
+    {
+        block.Add(0x00);
+        String(block, name);
+        String(block, value);
+    }
+
+    /// <summary>The start of a literal field without indexing whose value announces <paramref name="valueLength"/> bytes; the value itself is the caller's.</summary>
+    public static void LiteralStart(List<byte> block, string name, int valueLength)
+    {
+        block.Add(0x00);
+        String(block, name);
+        Integer(block, 0x00, 7, valueLength);
+    }
+
+    /// <summary>Literal field with incremental indexing, new name (RFC 7541 6.2.1): it enters the dynamic table at index 62.</summary>
+    public static void LiteralIndexed(List<byte> block, string name, string value)
+    {
+        block.Add(0x40);
+        String(block, name);
+        String(block, value);
+    }
+
+    /// <summary>Indexed field (RFC 7541 6.1): 62 is the newest dynamic table entry.</summary>
+    public static void Indexed(List<byte> block, int index) => Integer(block, 0x80, 7, index);
+
+    private static void LiteralIndexedName(List<byte> block, int nameIndex, string value)
+    {
+        Integer(block, 0x00, 4, nameIndex);
+        String(block, value);
+    }
+
+    private static void String(List<byte> block, string value)
+    {
+        var bytes = Encoding.ASCII.GetBytes(value);
+        Integer(block, 0x00, 7, bytes.Length);
+        block.AddRange(bytes);
+    }
+
+    /// <summary>RFC 7541 5.1 integer with an N-bit prefix; <paramref name="first"/> carries the pattern bits above it.</summary>
+    private static void Integer(List<byte> block, byte first, int prefixBits, int value)
+    {
+        var max = (1 << prefixBits) - 1;
+        if (value < max)
+        {
+            block.Add((byte)(first | value));
+            return;
+        }
+        block.Add((byte)(first | max));
+        value -= max;
+        while (value >= 128)
+        {
+            block.Add((byte)((value & 0x7f) | 0x80));
+            value >>= 7;
+        }
+        block.Add((byte)value);
+    }
+
+    public static byte[] Concat(params byte[][] parts)
+    {
+        var all = new byte[parts.Sum(p => p.Length)];
+        var at = 0;
+        foreach (var part in parts)
+        {
+            part.CopyTo(all, at);
+            at += part.Length;
+        }
+        return all;
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        var head = new byte[9];
+        try
+        {
+            while (true)
+            {
+                await ReadExactlyAsync(head);
+                var length = (head[0] << 16) | (head[1] << 8) | head[2];
+                var (type, flags) = (head[3], head[4]);
+                var streamId = BinaryPrimitives.ReadInt32BigEndian(head.AsSpan(5)) & int.MaxValue;
+                var payload = new byte[length];
+                await ReadExactlyAsync(payload);
+                await OnFrameAsync(type, flags, streamId, payload);
+            }
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            _reset = true;
+        }
+        catch (Exception)
+        {
+            // EOF, reset or disposal: the connection is over for this client.
+        }
+        finally
+        {
+            Interlocked.Exchange(ref _closedAtTicks, System.Diagnostics.Stopwatch.GetTimestamp());
+            _closed = true;
+        }
+    }
+
+    private async Task ReadExactlyAsync(Memory<byte> buffer)
+    {
+        while (!buffer.IsEmpty)
+        {
+            var n = await _socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
+            if (n == 0)
+                throw new EndOfStreamException();
+            buffer = buffer[n..];
+        }
+    }
+
+    private async Task OnFrameAsync(byte type, byte flags, int streamId, byte[] payload)
+    {
+        switch (type)
+        {
+            case Settings when (flags & Ack) == 0:
+                var settings = new Dictionary<ushort, uint>();
+                for (var i = 0; i + 6 <= payload.Length; i += 6)
+                    settings[BinaryPrimitives.ReadUInt16BigEndian(payload.AsSpan(i))] = BinaryPrimitives.ReadUInt32BigEndian(payload.AsSpan(i + 2));
+                // Acknowledged first: a test that waited for these may then start a header block, which no other frame may interrupt.
+                await TrySendAsync(Frame(Settings, Ack, 0, []));
+                _serverSettings ??= settings;
+                break;
+            case Ping when (flags & Ack) == 0:
+                await TrySendAsync(Frame(Ping, Ack, 0, payload));
+                break;
+            case GoAwayType:
+                _goAway = new GoAwayFrame(BinaryPrimitives.ReadInt32BigEndian(payload) & int.MaxValue, BinaryPrimitives.ReadUInt32BigEndian(payload.AsSpan(4)));
+                break;
+            case RstStream:
+                _resets[streamId] = BinaryPrimitives.ReadUInt32BigEndian(payload);
+                break;
+            case Headers:
+                if (!_statuses.ContainsKey(streamId) && StatusIn(payload, flags) is { } status)
+                    _statuses[streamId] = status;
+                break;
+            case Data:
+                if (payload.Length > 0)
+                    await TrySendAsync(WindowUpdateFrame(0, payload.Length));
+                break;
+        }
+        if (type is Headers or Data && (flags & EndStream) != 0)
+            _ended[streamId] = true;
+    }
+
+    /// <summary>
+    /// :status from a response header block, the way Kestrel writes it: first field, no padding or
+    /// priority, either a static-table entry (200, 204, 206, 304, 400, 404, 500) or a literal with the
+    /// static name :status and a plain 3-digit value. A dynamic table size update may come first.
+    /// </summary>
+    private static int? StatusIn(byte[] block, byte flags)
+    {
+        if ((flags & 0x28) != 0)
+            return null;
+        var i = 0;
+        while (i < block.Length && (block[i] & 0xe0) == 0x20)
+            ReadInteger(block, ref i, 5);
+        if (i >= block.Length)
+            return null;
+        if ((block[i] & 0x80) != 0)
+        {
+            return ReadInteger(block, ref i, 7) switch
+            {
+                8 => 200, 9 => 204, 10 => 206, 11 => 304, 12 => 400, 13 => 404, 14 => 500,
+                _ => null,
+            };
+        }
+        var nameIndex = ReadInteger(block, ref i, (block[i] & 0x40) != 0 ? 6 : 4);
+        if (nameIndex is < 8 or > 14 || i + 4 > block.Length || block[i] != 3)
+            return null;
+        return int.Parse(Encoding.ASCII.GetString(block, i + 1, 3));
+    }
+
+    private static int ReadInteger(byte[] block, ref int i, int prefixBits)
+    {
+        var max = (1 << prefixBits) - 1;
+        var value = block[i++] & max;
+        if (value < max)
+            return value;
+        for (var shift = 0; i < block.Length; shift += 7)
+        {
+            var b = block[i++];
+            value += (b & 0x7f) << shift;
+            if ((b & 0x80) == 0)
+                break;
+        }
+        return value;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        _socket.Dispose();
+        try { await _reading; } catch (Exception) { }
+        _stop.Dispose();
+        _writeLock.Dispose();
+    }
+}
