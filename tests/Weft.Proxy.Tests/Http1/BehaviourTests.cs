@@ -375,9 +375,12 @@ public sealed class BehaviourTests
             await client.SendAsync("GET /m HTTP/1.1\r\nHost: a\r\n\r\n");
             Assert.StartsWith("HTTP/1.1 200", await client.ReadResponseAsync());
         }
-        var metrics = await proxy.MetricsAsync();
-        Assert.Contains("response_code=\"200\"", metrics);
-        Assert.Contains("protocol=\"http\"", metrics);
+        // A request is counted just after its response is written: the client can read the answer
+        // first, so wait for the count (with a deadline) rather than read it once.
+        await Eventually.TrueAsync(async () => (await proxy.MetricsAsync()).Split('\n').Any(line =>
+                line.StartsWith("weft_requests_total{", StringComparison.Ordinal) && line.Contains("response_code=\"200\"", StringComparison.Ordinal)
+                && line.Contains("protocol=\"http\"", StringComparison.Ordinal) && line.EndsWith("} 3", StringComparison.Ordinal)),
+            "weft_requests_total counts the 3 requests as 200 over http");
         var clusters = await proxy.Admin.GetStringAsync("/clusters");
         Assert.Contains("3", clusters);
     }
