@@ -98,8 +98,7 @@ public sealed class ProxyHost : IAsyncDisposable
         _applier = new ConfigApplier(_state, listeners, _metrics, _logger);
         if (options.IdleMemoryTrimInterval is { } interval && interval > TimeSpan.Zero)
         {
-            _trimmer = new Memory.IdleMemoryTrimmer(_metrics.Activity, interval, TimeProvider.System, _logger);
-            _metrics.MemoryTrims = () => _trimmer.Trims;
+            _trimmer = new Memory.IdleMemoryTrimmer(_metrics.Activity, _metrics.MemoryTrims, interval, TimeProvider.System, _logger);
         }
     }
 

@@ -511,7 +511,7 @@ internal sealed partial class Http1Connection
                 if (!await BodyCopy.FlushAsync(_output).ConfigureAwait(false))
                     return ForwardResult.ClientAborted;
                 _closeAfter = true;
-                await WebSocketTunnel.SpliceAsync(_input, _output, upstream).ConfigureAwait(false);
+                await UpgradeSplice.SpliceAsync(_input, _output, upstream).ConfigureAwait(false);
                 return ForwardResult.Success;
             }
 

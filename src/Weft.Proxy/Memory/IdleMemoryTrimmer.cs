@@ -1,5 +1,6 @@
 using System.Runtime;
 using Microsoft.Extensions.Logging;
+using Weft.Proxy.Telemetry;
 
 namespace Weft.Proxy.Memory;
 
@@ -17,22 +18,22 @@ internal sealed class IdleMemoryTrimmer : IAsyncDisposable
     public const long SlackBytes = 8 * 1024 * 1024;
 
     private readonly Func<long> _activity;
+    private readonly Counter _trims;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
     private readonly PeriodicTimer _timer;
     private readonly Task _loop;
-    private long _trims;
 
-    public IdleMemoryTrimmer(Func<long> activity, TimeSpan interval, TimeProvider time, ILogger logger)
+    /// <param name="activity">A number that moves with every request and new connection.</param>
+    /// <param name="trims">Counts the collections run (weft_memory_trims_total).</param>
+    public IdleMemoryTrimmer(Func<long> activity, Counter trims, TimeSpan interval, TimeProvider time, ILogger logger)
     {
         _activity = activity;
+        _trims = trims;
         _logger = logger;
         _timer = new PeriodicTimer(interval, time);
         _loop = RunAsync();
     }
-
-    /// <summary>Collections this trimmer ran (weft_memory_trims_total).</summary>
-    public long Trims => Volatile.Read(ref _trims);
 
     private async Task RunAsync()
     {
@@ -63,7 +64,7 @@ internal sealed class IdleMemoryTrimmer : IAsyncDisposable
         var before = info.TotalCommittedBytes;
         GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-        Interlocked.Increment(ref _trims);
+        _trims.Increment();
         Log.MemoryTrimmed(_logger, before / (1024 * 1024), GC.GetGCMemoryInfo().TotalCommittedBytes / (1024 * 1024));
     }
 

@@ -11,8 +11,7 @@ namespace Weft.Proxy.Telemetry;
 /// </summary>
 internal static class ProcessMetrics
 {
-    private static readonly double StartTimeSeconds =
-        (Process.GetCurrentProcess().StartTime.ToUniversalTime() - DateTime.UnixEpoch).TotalSeconds;
+    private static readonly double StartTimeSeconds = ReadStartTime();
 
     public static void Write(StringBuilder sb)
     {
@@ -21,7 +20,7 @@ internal static class ProcessMetrics
         Gauge(sb, "process_resident_memory_anonymous_bytes", "Resident anonymous memory in bytes (RssAnon: heap, stacks, JIT'd code; not shared files).", status.Anon);
         Gauge(sb, "process_virtual_memory_bytes", "Virtual memory size in bytes (VmSize).", status.Virtual);
         Counter(sb, "process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
-            Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds);
+            Environment.CpuUsage.TotalTime.TotalSeconds);
         Gauge(sb, "process_open_fds", "Number of open file descriptors.", OpenFds());
         Gauge(sb, "process_start_time_seconds", "Start time of the process since unix epoch in seconds.", StartTimeSeconds);
 
@@ -36,6 +35,12 @@ internal static class ProcessMetrics
                 .Append("\"} ").Append(GC.CollectionCount(generation).ToString(CultureInfo.InvariantCulture)).Append('\n');
         }
         Gauge(sb, "dotnet_threadpool_threads", "Thread pool threads.", ThreadPool.ThreadCount);
+    }
+
+    private static double ReadStartTime()
+    {
+        using var self = Process.GetCurrentProcess();
+        return (self.StartTime.ToUniversalTime() - DateTime.UnixEpoch).TotalSeconds;
     }
 
     private static (long Rss, long Anon, long Virtual) ReadStatus()

@@ -33,12 +33,9 @@ internal static class PrometheusText
         sb.Append("# HELP weft_config_revision The config store revision of the config this proxy serves.\n");
         sb.Append("# TYPE weft_config_revision gauge\n");
         sb.Append("weft_config_revision ").Append(metrics.ConfigRevision.ToString(CultureInfo.InvariantCulture)).Append('\n');
-        if (metrics.MemoryTrims is { } trims)
-        {
-            sb.Append("# HELP weft_memory_trims_total Full collections run while idle to give memory back to the OS.\n");
-            sb.Append("# TYPE weft_memory_trims_total counter\n");
-            sb.Append("weft_memory_trims_total ").Append(trims().ToString(CultureInfo.InvariantCulture)).Append('\n');
-        }
+        sb.Append("# HELP weft_memory_trims_total Full collections run while idle to give memory back to the OS.\n");
+        sb.Append("# TYPE weft_memory_trims_total counter\n");
+        sb.Append("weft_memory_trims_total ").Append(metrics.MemoryTrims.Value.ToString(CultureInfo.InvariantCulture)).Append('\n');
         ProcessMetrics.Write(sb);
         return sb.ToString();
     }

@@ -139,8 +139,8 @@ internal sealed class ProxyMetrics
         return total;
     }
 
-    /// <summary>Collections the idle memory trimmer ran; null when it is off.</summary>
-    public Func<long>? MemoryTrims { get; set; }
+    /// <summary>Full collections the idle memory trimmer ran (weft_memory_trims_total).</summary>
+    public Counter MemoryTrims { get; } = new();
 
     internal IEnumerable<KeyValuePair<RequestLabels, RequestSeries>> Requests => _requests;
     internal IEnumerable<KeyValuePair<int, Counter>> TcpOpened => _tcpOpened;

@@ -38,15 +38,7 @@ public class ProtocolListenerTests
         return route;
     }
 
-    private static async Task<long> MetricAsync(TestProxy proxy, string series)
-    {
-        foreach (var line in (await proxy.MetricsAsync()).Split('\n'))
-        {
-            if (line.StartsWith(series + " ", StringComparison.Ordinal))
-                return long.Parse(line[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
-        }
-        return 0;
-    }
+    private static async Task<long> MetricAsync(TestProxy proxy, string series) => (long)(await proxy.MetricAsync(series) ?? 0);
 
     private static Task MetricIsAsync(TestProxy proxy, string series, long expected) =>
         Eventually.TrueAsync(async () => await MetricAsync(proxy, series) == expected, series + " == " + expected);

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Weft.Proxy.Tests.Support;
 using Xunit.Abstractions;
 
@@ -13,15 +12,8 @@ public sealed class IdleMemoryTrimmerTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(300);
 
-    private static async Task<double> ValueAsync(TestProxy proxy, string series)
-    {
-        foreach (var line in (await proxy.MetricsAsync()).Split('\n'))
-        {
-            if (line.StartsWith(series + " ", StringComparison.Ordinal))
-                return double.Parse(line[(series.Length + 1)..], CultureInfo.InvariantCulture);
-        }
-        throw new Xunit.Sdk.XunitException($"{series} not in the scrape");
-    }
+    private static async Task<double> ValueAsync(TestProxy proxy, string series) =>
+        await proxy.MetricAsync(series) ?? throw new Xunit.Sdk.XunitException($"{series} not in the scrape");
 
     /// <summary>60 MB that lives long enough to be promoted, then dies: committed, no longer live.</summary>
     private static void Burst()

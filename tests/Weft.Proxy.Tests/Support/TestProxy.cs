@@ -56,6 +56,20 @@ public sealed class TestProxy : IAsyncDisposable
 
     public async Task<string> MetricsAsync() => await Admin.GetStringAsync("/stats/prometheus");
 
+    /// <summary>The value of one series (name and labels exactly as exposed) in the current scrape; null when absent.</summary>
+    public async Task<double?> MetricAsync(string series) => MetricValue(await MetricsAsync(), series);
+
+    /// <summary>The value of one series in a scrape; null when absent.</summary>
+    public static double? MetricValue(string scrape, string series)
+    {
+        foreach (var line in scrape.Split('\n'))
+        {
+            if (line.StartsWith(series + " ", StringComparison.Ordinal))
+                return double.Parse(line[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        return null;
+    }
+
     public async ValueTask DisposeAsync()
     {
         await Host.StopAsync(TimeSpan.FromSeconds(2));

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Weft.Proxy.Telemetry;
+using Weft.Proxy.Tests.Support;
 
 namespace Weft.Proxy.Tests.Telemetry;
 
@@ -7,15 +8,8 @@ namespace Weft.Proxy.Tests.Telemetry;
 [Collection(nameof(Memory.IdleMemoryTrimmerTests))]
 public sealed class ProcessMetricsTests
 {
-    private static double Value(string text, string series)
-    {
-        foreach (var line in text.Split('\n'))
-        {
-            if (line.StartsWith(series + " ", StringComparison.Ordinal))
-                return double.Parse(line[(series.Length + 1)..], CultureInfo.InvariantCulture);
-        }
-        throw new Xunit.Sdk.XunitException($"{series} not in the scrape");
-    }
+    private static double Value(string text, string series) =>
+        TestProxy.MetricValue(text, series) ?? throw new Xunit.Sdk.XunitException($"{series} not in the scrape");
 
     private static long StatusKilobytes(string field)
     {

@@ -34,13 +34,7 @@ internal static class HttpRouteBinder
     {
         var o = item.AsObject("name", "matches", "filters", "backendRefs", "timeouts", "retry", "sessionPersistence");
         if (o is null) return null;
-        if (o.Has("sessionPersistence")) o.Error("sessionPersistence", "not supported yet");
-        var name = o.String("name");
-        if (name is not null)
-        {
-            if (KubernetesNames.Dns1123Subdomain(name) is { } e) o.Error("name", $"invalid rule name \"{name}\": {e}");
-            names.Check(o.Field("name")!, name);
-        }
+        var name = RouteBinder.RuleName(o, names);
         var matches = o.List("matches", Match, maxItems: 64);
         if (matches.Count == 0) matches = EquatableList.From([DefaultMatch()]);
         var filters = RouteBinder.Filters(o, ns, FilterTypes);

@@ -3,7 +3,7 @@ using Weft.Model.Resources;
 
 namespace Weft.Model.Parsing.Binding;
 
-/// <summary>The Gateway API pieces HTTPRoute and GRPCRoute share: parentRefs, hostnames, backendRefs, header matches, filters.</summary>
+/// <summary>The Gateway API pieces HTTPRoute and GRPCRoute share: parentRefs, rule names, hostnames, backendRefs, header matches, filters.</summary>
 internal static partial class RouteBinder
 {
     private const int MaxHeaderModifications = 16;
@@ -33,6 +33,22 @@ internal static partial class RouteBinder
             seen.Check(item, $"{group}/{kind}/{ns}/{name}/{section}/{port}");
             return parent;
         }, maxItems: 32);
+    }
+
+    /// <summary>
+    /// What every route rule starts with: its optional name (a DNS-1123 subdomain, unique in the route)
+    /// and sessionPersistence, which is refused until it is supported.
+    /// </summary>
+    public static string? RuleName(ObjectReader rule, UniqueKeys names)
+    {
+        if (rule.Has("sessionPersistence")) rule.Error("sessionPersistence", "not supported yet");
+        var name = rule.String("name");
+        if (name is not null)
+        {
+            if (KubernetesNames.Dns1123Subdomain(name) is { } e) rule.Error("name", $"invalid rule name \"{name}\": {e}");
+            names.Check(rule.Field("name")!, name);
+        }
+        return name;
     }
 
     public static EquatableList<string> Hostnames(ObjectReader spec) =>

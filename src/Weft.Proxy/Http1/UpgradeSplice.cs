@@ -3,12 +3,12 @@ using System.IO.Pipelines;
 namespace Weft.Proxy.Http1;
 
 /// <summary>
-/// After 101 Switching Protocols the connection is no longer HTTP: bytes are spliced both ways,
-/// opaque, for as long as both sides keep it open. When one side ends its sending, the other side's
+/// After 101 Switching Protocols (WebSocket, or any upgrade but h2c) the connection is no longer
+/// HTTP: bytes are spliced both ways, opaque, for as long as both sides keep it open. When one side ends its sending, the other side's
 /// writer is completed (half-close as far as the transport carries it) and the splice waits for the
 /// other direction to end too. The upstream connection is never pooled again.
 /// </summary>
-internal static class WebSocketTunnel
+internal static class UpgradeSplice
 {
     public static async Task SpliceAsync(PipeReader client, PipeWriter clientOutput, UpstreamConnection upstream)
     {
