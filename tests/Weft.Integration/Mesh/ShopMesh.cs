@@ -53,10 +53,25 @@ public sealed class ShopMesh : IAsyncLifetime
         return JsonDocument.Parse(output[output.IndexOf('{')..]).RootElement.Clone();
     }
 
+    private static readonly HashSet<int> HandedOut = [];
+
+    /// <summary>
+    /// A port nothing listens on now, never one handed out before in this test run: the OS may give
+    /// the same ephemeral port to two binds in a row once the first is released, and a fixture that
+    /// asks for an admin and an inbound port would then get one port twice.
+    /// </summary>
     public static int FreePort()
     {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
+        while (true)
+        {
+            using var l = new TcpListener(IPAddress.Loopback, 0);
+            l.Start();
+            var port = ((IPEndPoint)l.LocalEndpoint).Port;
+            lock (HandedOut)
+            {
+                if (HandedOut.Add(port))
+                    return port;
+            }
+        }
     }
 }

@@ -46,12 +46,25 @@ public sealed class TestProxy : IAsyncDisposable
         BaseAddress = new Uri($"http://127.0.0.1:{port}"),
     };
 
-    /// <summary>A port nothing listens on right now (bound then released by the OS).</summary>
+    private static readonly HashSet<int> HandedOut = [];
+
+    /// <summary>
+    /// A port nothing listens on right now (bound then released by the OS), never one handed out before
+    /// in this test run: the OS may give the same port to two binds in a row.
+    /// </summary>
     public static int FreePort()
     {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
+        while (true)
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            var port = ((IPEndPoint)socket.LocalEndPoint!).Port;
+            lock (HandedOut)
+            {
+                if (HandedOut.Add(port))
+                    return port;
+            }
+        }
     }
 
     public async Task<string> MetricsAsync() => await Admin.GetStringAsync("/stats/prometheus");
