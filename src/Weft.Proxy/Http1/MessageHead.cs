@@ -35,9 +35,11 @@ internal struct HeaderField
 /// </summary>
 internal sealed class MessageHead
 {
-    public byte[] Buffer = new byte[1024];
+    // Sized for common heads (a few hundred bytes, under 16 fields) and grown on demand: a sidecar
+    // holds one per client connection and one per upstream connection, thousands when busy.
+    public byte[] Buffer = new byte[512];
     public int Length;
-    public HeaderField[] Fields = new HeaderField[32];
+    public HeaderField[] Fields = new HeaderField[16];
     public int FieldCount;
 
     // Request line.

@@ -8,14 +8,16 @@ namespace Weft.Proxy.Memory;
 /// Gives memory back to the OS once a burst is over. The GC collects only when something allocates,
 /// and the lean request path allocates next to nothing, so after a burst of connections the heap keeps
 /// what it committed for them: a sidecar that held 1000 connections stayed at twice its fresh RSS
-/// while idle. When a whole interval passes with no request and no new connection, and the GC holds
-/// much more than is live, one compacting collection releases the rest (GCCollectionMode.Aggressive
-/// decommits what it frees). Under traffic it never runs, so it costs no latency.
+/// while idle. When a whole interval passes with no request and no new connection after traffic, one
+/// compacting collection releases what the burst left (GCCollectionMode.Aggressive decommits what it
+/// frees): once per burst, never under traffic, so it costs no latency. Whether the heap holds garbage
+/// cannot be told without collecting (the last collection's figures predate the connections that
+/// closed since), so any activity since the last trim makes a trim worth it.
 /// </summary>
 internal sealed class IdleMemoryTrimmer : IAsyncDisposable
 {
-    /// <summary>Committed beyond live that is worth a full collection to give back.</summary>
-    public const long SlackBytes = 8 * 1024 * 1024;
+    /// <summary>Below this the GC holds next to nothing: a collection would give nothing back.</summary>
+    public const long FloorBytes = 4 * 1024 * 1024;
 
     private readonly Func<long> _activity;
     private readonly Counter _trims;
@@ -38,6 +40,7 @@ internal sealed class IdleMemoryTrimmer : IAsyncDisposable
     private async Task RunAsync()
     {
         var last = _activity();
+        long? trimmedAt = null;
         try
         {
             while (await _timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
@@ -45,8 +48,11 @@ internal sealed class IdleMemoryTrimmer : IAsyncDisposable
                 var now = _activity();
                 var quiet = now == last;
                 last = now;
-                if (quiet)
+                if (quiet && now != trimmedAt)
+                {
                     TrimIfWorthIt();
+                    trimmedAt = now;
+                }
             }
         }
         catch (OperationCanceledException)
@@ -57,11 +63,9 @@ internal sealed class IdleMemoryTrimmer : IAsyncDisposable
 
     private void TrimIfWorthIt()
     {
-        var info = GC.GetGCMemoryInfo();
-        var slack = info.TotalCommittedBytes - info.HeapSizeBytes;
-        if (slack < SlackBytes)
+        var before = GC.GetGCMemoryInfo().TotalCommittedBytes;
+        if (before < FloorBytes)
             return;
-        var before = info.TotalCommittedBytes;
         GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         _trims.Increment();
