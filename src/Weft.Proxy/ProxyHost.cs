@@ -29,6 +29,17 @@ public sealed record ProxyHostOptions
     /// </summary>
     public bool LeanHttp1 { get; init; } = true;
 
+    /// <summary>
+    /// Serve listeners and the lean path's upstream connections with Weft's own event-loop transport
+    /// (Transport/: edge-triggered epoll, direct recv/send, no pipes) instead of Kestrel's socket
+    /// transport. Linux x86-64 only; elsewhere, or when false, Kestrel's transport serves. On by
+    /// default; WEFT_PROXY_TRANSPORT=sockets turns it off.
+    /// </summary>
+    public bool LoopTransport { get; init; } = Environment.GetEnvironmentVariable("WEFT_PROXY_TRANSPORT") != "sockets";
+
+    /// <summary>Event-loop threads of the loop transport (a sidecar's request work runs on them).</summary>
+    public int LoopThreads { get; init; } = 1;
+
     /// <summary>Limits and timeouts of the lean HTTP/1.1 path.</summary>
     public Http1.Http1Limits Http1Limits { get; init; } = new();
 
@@ -67,6 +78,7 @@ public sealed class ProxyHost : IAsyncDisposable
     private readonly ConfigApplier _applier;
     private readonly Http1.Http1ConnectionHandler? _http1;
     private readonly Memory.IdleMemoryTrimmer? _trimmer;
+    private readonly Transport.LoopTransport? _loops;
     private KestrelServer? _admin;
     private int _stopped;
 
@@ -86,15 +98,17 @@ public sealed class ProxyHost : IAsyncDisposable
         var tcp = new TcpForwarder(_state, _metrics, loggerFactory.CreateLogger("Weft.Proxy.Tcp"));
         var resets = new Http2ResetGuard(options.Http2Limits, _metrics, loggerFactory.CreateLogger("Weft.Proxy.Listeners"));
         var capture = new Interception.CaptureDispatch(_state, tcp, resets, loggerFactory.CreateLogger("Weft.Proxy.Interception"));
+        if (options.LoopTransport && Transport.Native.Supported)
+            _loops = new Transport.LoopTransport(options.LoopThreads);
         if (options.LeanHttp1)
         {
             _http1 = new Http1.Http1ConnectionHandler(_state, pipeline, identity, options.Http1Limits, options.TimeProvider ?? TimeProvider.System,
-                options.InlineSocketCompletions, () => _state.IsDraining, loggerFactory.CreateLogger("Weft.Proxy.Http1"));
+                options.InlineSocketCompletions, () => _state.IsDraining, loggerFactory.CreateLogger("Weft.Proxy.Http1"), _loops);
         }
         var connections = new ConnectionDispatch(_state, tcp, new TlsPassthrough(tcp, _metrics, TimeProvider.System), _metrics, TimeProvider.System,
             resets, _http1);
         var listeners = new ListenerSet(pipeline, connections, _metrics, loggerFactory, options.ListenerDrainTimeout, options.InlineSocketCompletions,
-            options.Http2Limits, capture);
+            options.Http2Limits, capture, _loops);
         _applier = new ConfigApplier(_state, listeners, _metrics, _logger);
         if (options.IdleMemoryTrimInterval is { } interval && interval > TimeSpan.Zero)
         {
@@ -150,6 +164,7 @@ public sealed class ProxyHost : IAsyncDisposable
         }
         _clients.Dispose();
         _http1?.Dispose();
+        _loops?.Dispose();
         if (_trimmer is not null)
             await _trimmer.DisposeAsync().ConfigureAwait(false);
     }

@@ -39,11 +39,16 @@ internal static class ProxyCommand
             Description = "Handle requests on the socket thread, no thread-pool hop (pair with DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1); default: env WEFT_PROXY_INLINE_COMPLETIONS=1",
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("WEFT_PROXY_INLINE_COMPLETIONS") == "1",
         };
+        var loops = new Option<int>("--loops")
+        {
+            Description = "Event-loop threads of the proxy's own socket transport (env WEFT_PROXY_TRANSPORT=sockets uses .NET's instead)",
+            DefaultValueFactory = _ => 1,
+        };
 
         var command = new Command("proxy", "Run one sidecar (or gateway) beside one workload")
         {
             service, version, ns, instance, appPort, appProtocol, inboundPort, adminPort, address, upstreams, labels,
-            control, mode, outboundPort, adminAddress, gateway, gatewayName, gatewayPort, defaultService, drain, inline,
+            control, mode, outboundPort, adminAddress, gateway, gatewayName, gatewayPort, defaultService, drain, inline, loops,
         };
         command.SetAction(async (parse, _) =>
         {
@@ -94,7 +99,12 @@ internal static class ProxyCommand
             }
             var admin = parse.GetValue(adminPort);
             node.AdminUrl = $"http://{adminIp}:{admin}";
-            var options = new ProxyHostOptions { InlineSocketCompletions = parse.GetValue(inline) };
+            if (parse.GetValue(loops) is < 1 or > 64)
+            {
+                Console.Error.WriteLine($"weft proxy: --loops: must be between 1 and 64, got {parse.GetValue(loops)}");
+                return 2;
+            }
+            var options = new ProxyHostOptions { InlineSocketCompletions = parse.GetValue(inline), LoopThreads = parse.GetValue(loops) };
             return await RunAsync(node, adminIp!, admin, controlUri!, TimeSpan.FromSeconds(parse.GetValue(drain)), options).ConfigureAwait(false);
         });
         return command;

@@ -14,14 +14,14 @@ namespace Weft.Proxy.Http1;
 internal sealed class Http1ConnectionHandler : IDisposable
 {
     public Http1ConnectionHandler(RuntimeState state, ProxyPipeline pipeline, ProxyIdentity identity, Http1Limits limits,
-        TimeProvider time, bool inlineCompletions, Func<bool> draining, ILogger logger)
+        TimeProvider time, bool inlineCompletions, Func<bool> draining, ILogger logger, Transport.LoopTransport? loops = null)
     {
         State = state;
         Pipeline = pipeline;
         Limits = limits;
         Draining = draining;
         Logger = logger;
-        Pool = new UpstreamPool(limits, time, inlineCompletions, logger);
+        Pool = new UpstreamPool(limits, time, inlineCompletions, logger, loops);
         var shortest = limits.HeaderReadTimeout < limits.KeepAliveTimeout ? limits.HeaderReadTimeout : limits.KeepAliveTimeout;
         var period = TimeSpan.FromTicks(Math.Clamp(shortest.Ticks / 4, TimeSpan.FromMilliseconds(50).Ticks, TimeSpan.FromSeconds(1).Ticks));
         Heartbeat = new Http1Heartbeat(time, period);

@@ -119,8 +119,11 @@ internal sealed class UpstreamPool : IDisposable
     private readonly TimeProvider _time;
     private readonly long _maxIdleTicks;
 
-    public UpstreamPool(Http1Limits limits, TimeProvider time, bool inlineCompletions, ILogger logger)
+    private readonly Transport.LoopTransport? _loops;
+
+    public UpstreamPool(Http1Limits limits, TimeProvider time, bool inlineCompletions, ILogger logger, Transport.LoopTransport? loops = null)
     {
+        _loops = loops;
         _limits = limits;
         _time = time;
         _maxIdleTicks = (long)(limits.UpstreamIdleTimeout.TotalSeconds * time.TimestampFrequency);
@@ -141,6 +144,8 @@ internal sealed class UpstreamPool : IDisposable
     /// <summary>A new connection, or the connect error (refused, unreachable, timed out).</summary>
     public async ValueTask<(UpstreamConnection? Connection, Exception? Error)> ConnectAsync(EndpointPool pool, TimeSpan timeout)
     {
+        if (_loops is not null)
+            return await ConnectLoopAsync(_loops, pool, timeout).ConfigureAwait(false);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         using var cts = new CancellationTokenSource(timeout);
         try
@@ -156,6 +161,26 @@ internal sealed class UpstreamPool : IDisposable
             return (null, ex);
         }
         return (new UpstreamConnection(_factory.Create(socket), pool), null);
+    }
+
+    private static async ValueTask<(UpstreamConnection? Connection, Exception? Error)> ConnectLoopAsync(Transport.LoopTransport loops,
+        EndpointPool pool, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            if (!IPAddress.TryParse(pool.Host, out var ip))
+            {
+                var addresses = await Dns.GetHostAddressesAsync(pool.Host, cts.Token).ConfigureAwait(false);
+                ip = addresses.Length > 0 ? addresses[0] : throw new SocketException((int)SocketError.HostNotFound);
+            }
+            var connection = await loops.ConnectAsync(new IPEndPoint(ip, pool.Port), cts.Token).ConfigureAwait(false);
+            return (new UpstreamConnection(connection, pool), null);
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+        {
+            return (null, ex);
+        }
     }
 
     public void Dispose()

@@ -18,7 +18,7 @@ internal static class KestrelServers
     private static readonly IServiceProvider NoServices = new ServiceCollection().BuildServiceProvider();
 
     public static KestrelServer Create(IPEndPoint endpoint, Action<ListenOptions> configure, ILoggerFactory loggerFactory,
-        Http2ListenerLimits http2, bool inlineCompletions = false)
+        Http2ListenerLimits http2, bool inlineCompletions = false, Microsoft.AspNetCore.Connections.IConnectionListenerFactory? transport = null)
     {
         var options = new KestrelServerOptions
         {
@@ -47,7 +47,7 @@ internal static class KestrelServers
         limits.Http2.InitialStreamWindowSize = http2.StreamWindowBytes;
         options.Listen(endpoint, configure);
         var logs = new KestrelLogFilter(loggerFactory);
-        var transport = new SocketTransportFactory(
+        transport ??= new SocketTransportFactory(
             Options.Create(new SocketTransportOptions { UnsafePreferInlineScheduling = inlineCompletions }), logs);
         return new KestrelServer(Options.Create(options), transport, logs);
     }

@@ -30,10 +30,12 @@ internal sealed class ListenerSet
     private readonly bool _inlineCompletions;
     private readonly Http2ListenerLimits _http2;
     private readonly Interception.CaptureDispatch? _capture;
+    private readonly Transport.LoopTransport? _loops;
 
     public ListenerSet(ProxyPipeline pipeline, ConnectionDispatch connections, ProxyMetrics metrics, ILoggerFactory loggerFactory, TimeSpan drainTimeout, bool inlineCompletions,
-        Http2ListenerLimits http2, Interception.CaptureDispatch? capture = null)
+        Http2ListenerLimits http2, Interception.CaptureDispatch? capture = null, Transport.LoopTransport? loops = null)
     {
+        _loops = loops;
         _capture = capture;
         _http2 = http2;
         _inlineCompletions = inlineCompletions;
@@ -151,7 +153,7 @@ internal sealed class ListenerSet
                 // HTTP when ConnectionDispatch hands the connection on; TCP and TLS never reach Kestrel's HTTP.
                 o.Protocols = HttpProtocols.Http1AndHttp2;
                 o.Use(next => connection => CountedAsync(connection, port, next, connections, metrics));
-            }, _loggerFactory, _http2, _inlineCompletions);
+            }, _loggerFactory, _http2, _inlineCompletions, _loops);
         }
         try
         {

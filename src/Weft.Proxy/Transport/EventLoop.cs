@@ -1,0 +1,141 @@
+namespace Weft.Proxy.Transport;
+
+/// <summary>Something registered with an <see cref="EventLoop"/>: told its readiness edges on the loop's thread.</summary>
+internal interface IEventHandler
+{
+    void OnEvents(uint events);
+}
+
+/// <summary>
+/// One thread waiting on an edge-triggered epoll set and handing each socket its readiness. A socket
+/// is registered once, for reading and writing; after that the loop only reports edges and the socket
+/// does its own I/O when it wants it (<see cref="LoopSocket"/>): no speculative read that fails with
+/// EAGAIN before every wait, and no thread-pool hop between the readiness and the code that reads.
+/// </summary>
+internal sealed class EventLoop : IDisposable
+{
+    private const ulong WakeData = ulong.MaxValue;
+
+    private readonly int _epoll;
+    private readonly int _wake;
+    private readonly Thread _thread;
+    private readonly Lock _slotsLock = new();
+    private IEventHandler?[] _slots = new IEventHandler?[256];
+    private uint[] _generations = new uint[256];
+    private readonly Stack<int> _free = new();
+    private int _nextSlot;
+    private volatile bool _stopping;
+
+    public EventLoop(string name)
+    {
+        _epoll = Native.epoll_create1(Native.EPOLL_CLOEXEC);
+        if (_epoll < 0)
+            throw new IOException($"epoll_create1 failed: errno {Native.LastError}");
+        _wake = Native.eventfd(0, Native.EFD_NONBLOCK | Native.EFD_CLOEXEC);
+        if (_wake < 0)
+            throw new IOException($"eventfd failed: errno {Native.LastError}");
+        var ev = new Native.EpollEvent { Events = Native.EPOLLIN, Data = WakeData };
+        Native.epoll_ctl(_epoll, Native.EPOLL_CTL_ADD, _wake, ref ev);
+        _thread = new Thread(Run) { IsBackground = true, Name = name };
+        _thread.Start();
+    }
+
+    /// <summary>True on the loop's own thread.</summary>
+    public bool IsLoopThread => Environment.CurrentManagedThreadId == _thread.ManagedThreadId;
+
+    /// <summary>Adds a descriptor for edge-triggered read and write readiness; the token unregisters it.</summary>
+    public ulong Register(nint fd, IEventHandler handler, uint events)
+    {
+        int slot;
+        uint generation;
+        lock (_slotsLock)
+        {
+            if (!_free.TryPop(out slot))
+            {
+                slot = _nextSlot++;
+                if (slot == _slots.Length)
+                {
+                    Array.Resize(ref _slots, _slots.Length * 2);
+                    Array.Resize(ref _generations, _generations.Length * 2);
+                }
+            }
+            generation = ++_generations[slot];
+            Volatile.Write(ref _slots[slot], handler);
+        }
+        var token = ((ulong)generation << 32) | (uint)slot;
+        var ev = new Native.EpollEvent { Events = events | Native.EPOLLET, Data = token };
+        if (Native.epoll_ctl(_epoll, Native.EPOLL_CTL_ADD, (int)fd, ref ev) != 0)
+        {
+            var errno = Native.LastError;
+            Unregister(token);
+            throw new IOException($"epoll_ctl(ADD) failed: errno {errno}");
+        }
+        return token;
+    }
+
+    /// <summary>Stops delivering events to the token's handler (call before closing its descriptor; closing removes it from epoll).</summary>
+    public void Unregister(ulong token)
+    {
+        var slot = (int)(uint)token;
+        lock (_slotsLock)
+        {
+            if (_generations[slot] != (uint)(token >> 32) || _slots[slot] is null)
+                return;
+            _slots[slot] = null;
+            _free.Push(slot);
+        }
+    }
+
+    private void Run()
+    {
+        var events = new Native.EpollEvent[256];
+        while (!_stopping)
+        {
+            var n = Native.epoll_wait(_epoll, events, events.Length, -1);
+            if (n < 0)
+            {
+                if (Native.LastError == Native.EINTR)
+                    continue;
+                break;
+            }
+            for (var i = 0; i < n; i++)
+            {
+                var data = events[i].Data;
+                if (data == WakeData)
+                {
+                    ulong drained = 0;
+                    Native.read(_wake, ref drained, sizeof(ulong));
+                    continue;
+                }
+                var slot = (int)(uint)data;
+                IEventHandler? handler;
+                lock (_slotsLock)
+                {
+                    handler = slot < _slots.Length && _generations[slot] == (uint)(data >> 32) ? _slots[slot] : null;
+                }
+                if (handler is null)
+                    continue;                                   // closed while its event was queued
+                try
+                {
+                    handler.OnEvents(events[i].Events);
+                }
+                catch (Exception ex)
+                {
+                    // A handler must not take the loop (and every other connection on it) down.
+                    Environment.FailFast("weft: event loop handler threw", ex);
+                }
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _stopping = true;
+        ulong one = 1;
+        Native.write(_wake, ref one, sizeof(ulong));
+        if (!IsLoopThread)
+            _thread.Join(TimeSpan.FromSeconds(5));
+        Native.close(_wake);
+        Native.close(_epoll);
+    }
+}

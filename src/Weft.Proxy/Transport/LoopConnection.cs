@@ -1,0 +1,314 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Weft.Proxy.Transport;
+
+/// <summary>
+/// A TCP connection served by an <see cref="EventLoop"/>: a ConnectionContext for Kestrel and the lean
+/// HTTP/1.1 path whose Transport reads and writes the socket directly (<see cref="LoopReader"/>,
+/// <see cref="LoopWriter"/>). Readiness continuations run on the loop's thread, as Kestrel's
+/// inline scheduling does. The descriptor is closed once both sides are complete, or on abort.
+/// </summary>
+internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplexPipe,
+    IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature, IConnectionLifetimeFeature,
+    IConnectionEndPointFeature, IMemoryPoolFeature
+{
+    private static long s_ids;
+
+    private readonly LoopSocketHandle _handle;
+    private readonly EventLoop _loop;
+    private readonly ulong _token;
+    private readonly LoopReader _reader;
+    private readonly LoopWriter _writer;
+    private readonly CancellationTokenSource _closed = new();
+    private readonly Lock _gate = new();
+    private IFeatureCollection? _features;
+    private IDictionary<object, object?>? _items;
+    private string? _id;
+    private EndPoint? _local, _remote;
+    private readonly TaskCompletionSource _gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource? _connecting;
+    private bool _readerDone, _writerDone, _disposed, _closedSignaled;
+
+    /// <summary>How long DisposeAsync lets unsent bytes drain to a peer that stopped reading.</summary>
+    private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(30);
+
+    public LoopConnection(LoopSocketHandle handle, EventLoop loop, EndPoint? local = null, EndPoint? remote = null, bool connecting = false)
+    {
+        _handle = handle;
+        if (connecting)
+            _connecting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _loop = loop;
+        _local = local;
+        _remote = remote;
+        _reader = new LoopReader(this);
+        _writer = new LoopWriter(this);
+        _token = loop.Register(handle.DangerousGetHandle(), this, Native.EPOLLIN | Native.EPOLLOUT | Native.EPOLLRDHUP);
+    }
+
+    public PipeReader Input => _reader;
+    public PipeWriter Output => _writer;
+
+    public override string ConnectionId
+    {
+        get => _id ??= "L" + Interlocked.Increment(ref s_ids).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        set => _id = value;
+    }
+
+    public override IFeatureCollection Features => _features ??= CreateFeatures();
+
+    private FeatureCollection CreateFeatures()
+    {
+        var features = new FeatureCollection();
+        features.Set<IConnectionIdFeature>(this);
+        features.Set<IConnectionTransportFeature>(this);
+        features.Set<IConnectionItemsFeature>(this);
+        features.Set<IConnectionLifetimeFeature>(this);
+        features.Set<IConnectionEndPointFeature>(this);
+        features.Set<IMemoryPoolFeature>(this);
+        return features;
+    }
+
+    public override IDictionary<object, object?> Items
+    {
+        get => _items ??= new ConnectionItems();
+        set => _items = value;
+    }
+
+    public override IDuplexPipe Transport
+    {
+        get => this;
+        set => throw new NotSupportedException("the loop transport's pipe cannot be replaced");
+    }
+
+    public override CancellationToken ConnectionClosed
+    {
+        get => _closed.Token;
+        set => throw new NotSupportedException();
+    }
+
+    public MemoryPool<byte> MemoryPool => MemoryPool<byte>.Shared;
+
+    public override EndPoint? LocalEndPoint
+    {
+        get => _local ??= EndPointOf(peer: false);
+        set => _local = value;
+    }
+
+    public override EndPoint? RemoteEndPoint
+    {
+        get => _remote ??= EndPointOf(peer: true);
+        set => _remote = value;
+    }
+
+    // getsockname/getpeername directly: a Socket wrapped around the descriptor would, when disposed,
+    // shut the connection down under us (Socket.Dispose unblocks its handle abortively).
+    private EndPoint? EndPointOf(bool peer)
+    {
+        var added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            return Native.EndPoint(_handle.DangerousGetHandle(), peer);
+        }
+        catch (ObjectDisposedException)
+        {
+            return null;
+        }
+        finally
+        {
+            if (added)
+                _handle.DangerousRelease();
+        }
+    }
+
+    /// <summary>For a connection made with connecting: true, completes at the first writable or error edge (then check SO_ERROR).</summary>
+    internal Task ConnectEdge => _connecting?.Task ?? Task.CompletedTask;
+
+    /// <summary>SO_ERROR after a non-blocking connect: 0 when connected.</summary>
+    internal int ConnectError()
+    {
+        var added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            int error = 0, length = sizeof(int);
+            return Native.getsockopt(_handle.DangerousGetHandle(), Native.SOL_SOCKET, Native.SO_ERROR, ref error, ref length) == 0
+                ? error
+                : Native.LastError;
+        }
+        catch (ObjectDisposedException)
+        {
+            return 9;
+        }
+        finally
+        {
+            if (added)
+                _handle.DangerousRelease();
+        }
+    }
+
+    void IEventHandler.OnEvents(uint events)
+    {
+        if (_connecting is { } connecting)
+        {
+            if ((events & (Native.EPOLLOUT | Native.EPOLLHUP | Native.EPOLLERR)) == 0)
+                return;
+            _connecting = null;
+            connecting.TrySetResult();
+            return;
+        }
+        if ((events & (Native.EPOLLIN | Native.EPOLLRDHUP | Native.EPOLLHUP | Native.EPOLLERR)) != 0)
+            _reader.OnReadable((events & (Native.EPOLLRDHUP | Native.EPOLLHUP | Native.EPOLLERR)) != 0);
+        if ((events & (Native.EPOLLOUT | Native.EPOLLHUP | Native.EPOLLERR)) != 0)
+            _writer.OnWritable();
+    }
+
+    internal nint Receive(Span<byte> buffer, out int errno)
+    {
+        var added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            var n = Native.recv(_handle.DangerousGetHandle(), ref MemoryMarshal.GetReference(buffer), buffer.Length, 0);
+            errno = n < 0 ? Native.LastError : 0;
+            return n;
+        }
+        catch (ObjectDisposedException)
+        {
+            errno = 9; // EBADF
+            return -1;
+        }
+        finally
+        {
+            if (added)
+                _handle.DangerousRelease();
+        }
+    }
+
+    internal nint Send(ReadOnlySpan<byte> buffer, out int errno)
+    {
+        var added = false;
+        try
+        {
+            _handle.DangerousAddRef(ref added);
+            var n = Native.send(_handle.DangerousGetHandle(), ref MemoryMarshal.GetReference(buffer), buffer.Length, Native.MSG_NOSIGNAL);
+            errno = n < 0 ? Native.LastError : 0;
+            return n;
+        }
+        catch (ObjectDisposedException)
+        {
+            errno = 9;
+            return -1;
+        }
+        finally
+        {
+            if (added)
+                _handle.DangerousRelease();
+        }
+    }
+
+    /// <summary>The peer closed or reset: whoever watches ConnectionClosed hears it (off the loop's thread).</summary>
+    internal void OnPeerClosed() => SignalClosed();
+
+    private void SignalClosed()
+    {
+        lock (_gate)
+        {
+            if (_closedSignaled)
+                return;
+            _closedSignaled = true;
+        }
+        ThreadPool.UnsafeQueueUserWorkItem(static c => c.CancelClosed(), this, preferLocal: false);
+    }
+
+    private void CancelClosed()
+    {
+        try
+        {
+            _closed.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed meanwhile.
+        }
+    }
+
+    internal void OnReaderCompleted()
+    {
+        lock (_gate)
+            _readerDone = true;
+        CloseIfDone();
+    }
+
+    internal void OnWriterCompleted()
+    {
+        bool readerDone;
+        lock (_gate)
+        {
+            _writerDone = true;
+            readerDone = _readerDone;
+        }
+        if (!readerDone)
+            Native.shutdown(_handle.DangerousGetHandle(), Native.SHUT_WR);
+        CloseIfDone();
+    }
+
+    private void CloseIfDone()
+    {
+        lock (_gate)
+        {
+            if (!_readerDone || !_writerDone)
+                return;
+        }
+        Close(null);
+    }
+
+    private void Close(Exception? reason)
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+                return;
+            _disposed = true;
+        }
+        _loop.Unregister(_token);
+        _reader.OnClosed(reason);
+        _writer.OnClosed();
+        _handle.Dispose();
+        _connecting?.TrySetResult();
+        SignalClosed();
+        _gone.TrySetResult();
+    }
+
+    public override void Abort(ConnectionAbortedException abortReason) => Close(abortReason);
+
+    /// <summary>As Kestrel's socket transport: both sides complete, what was written still drains (bounded), then the descriptor closes.</summary>
+    public override async ValueTask DisposeAsync()
+    {
+        _writer.Complete();
+        _reader.Complete();
+        if (!_gone.Task.IsCompleted)
+        {
+            try
+            {
+                await _gone.Task.WaitAsync(DrainLimit).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // The peer stopped reading: give up on the rest.
+            }
+        }
+        Close(null);
+        _closed.Dispose();
+    }
+
+    /// <summary>Items as Kestrel's transports keep them: a plain dictionary, created on first use.</summary>
+    private sealed class ConnectionItems : Dictionary<object, object?>;
+}

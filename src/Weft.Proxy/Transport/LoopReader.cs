@@ -1,0 +1,318 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Threading.Tasks.Sources;
+
+namespace Weft.Proxy.Transport;
+
+/// <summary>
+/// The receive side of a <see cref="LoopConnection"/>: a PipeReader straight over the socket, with one
+/// pooled buffer taken only while it holds bytes (an idle keep-alive connection holds none). A read
+/// calls recv only when the socket may have data: after an edge from the loop, and until a receive
+/// comes back short (the kernel had no more) or with EAGAIN. Waiting costs no system call at all.
+/// </summary>
+internal sealed class LoopReader(LoopConnection connection) : PipeReader, IValueTaskSource<ReadResult>
+{
+    private const int MinimumFree = 2048;
+    private const int InitialSize = 4096;
+    private const int MaximumSize = 4 * 1024 * 1024;
+    private const int ConnectionResetErrno = 104;
+
+    private readonly Lock _gate = new();
+    private ManualResetValueTaskSourceCore<ReadResult> _core;      // RunContinuationsAsynchronously false: resume inline
+    private byte[]? _buffer;
+    private int _start, _end, _examined;
+    private bool _readable = true;     // may have data: set by the loop's edge, cleared by a short read or EAGAIN
+    private int _edges;                // edges seen: a receive that raced with one must not clear _readable
+    private bool _hangup;
+    private bool _waiting;
+    private bool _cancelNext;
+    private bool _eof;
+    private Exception? _error;
+    private bool _completed;
+    private CancellationTokenRegistration _registration;
+    private CancellationToken _readToken;
+
+    /// <summary>From the loop: the socket became readable; <paramref name="hangup"/> when the peer's FIN (or an error) came with it.</summary>
+    public void OnReadable(bool hangup)
+    {
+        lock (_gate)
+        {
+            _readable = true;
+            // A FIN queued behind the last bytes raises no edge of its own: after a hang-up a short read
+            // no longer means drained, the next recv returns the end.
+            _hangup |= hangup;
+            _edges++;
+            if (!_waiting)
+                return;
+            _waiting = false;
+        }
+        while (true)
+        {
+            var result = Fill();
+            if (_end > _examined || result.IsCompleted)
+            {
+                Finish(result);
+                return;
+            }
+            lock (_gate)
+            {
+                // Nothing new after all (an edge with no bytes): stay parked, unless a cancel or another edge came meanwhile.
+                if (_cancelNext)
+                {
+                    _cancelNext = false;
+                }
+                else if (!_readable)
+                {
+                    _waiting = true;
+                    return;
+                }
+                else
+                {
+                    continue;
+                }
+            }
+            Finish(Result(canceled: true));
+            return;
+        }
+    }
+
+    /// <summary>The connection was aborted or closed: a waiting read ends.</summary>
+    public void OnClosed(Exception? error)
+    {
+        lock (_gate)
+        {
+            _eof = true;
+            _error ??= error;
+            if (!_waiting)
+                return;
+            _waiting = false;
+        }
+        Finish(Result(canceled: false));
+    }
+
+    public override bool TryRead(out ReadResult result)
+    {
+        ThrowIfCompleted();
+        lock (_gate)
+        {
+            if (_cancelNext)
+            {
+                _cancelNext = false;
+                result = Result(canceled: true);
+                return true;
+            }
+        }
+        if (_end > _examined || _eof)
+        {
+            result = Result(canceled: false);
+            if (Failure(result) is { } error)
+                throw error;
+            return true;
+        }
+        result = default;
+        return false;
+    }
+
+    public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfCompleted();
+        if (cancellationToken.IsCancellationRequested)
+            return ValueTask.FromCanceled<ReadResult>(cancellationToken);
+        while (true)
+        {
+            lock (_gate)
+            {
+                if (_cancelNext)
+                {
+                    _cancelNext = false;
+                    return new ValueTask<ReadResult>(Result(canceled: true));
+                }
+                if (_end > _examined || _eof)
+                    return Sync(Result(canceled: false));
+                if (!_readable)
+                {
+                    // Park: the loop's next edge (or a cancel) completes this read.
+                    _waiting = true;
+                    _core.Reset();
+                    if (cancellationToken.CanBeCanceled)
+                    {
+                        _readToken = cancellationToken;
+                        _registration = cancellationToken.UnsafeRegister(static s => ((LoopReader)s!).CancelFromToken(), this);
+                    }
+                    return new ValueTask<ReadResult>(this, _core.Version);
+                }
+            }
+            var filled = Fill();
+            if (_end > _examined || filled.IsCompleted)
+                return Sync(filled);
+        }
+    }
+
+    /// <summary>One recv into free space (none when the socket is known drained); the result to hand out.</summary>
+    private ReadResult Fill()
+    {
+        if (!_eof && Volatile.Read(ref _readable))
+        {
+            EnsureFree();
+            var free = _buffer!.Length - _end;
+            var edges = Volatile.Read(ref _edges);
+            var n = connection.Receive(_buffer.AsSpan(_end, free), out var errno);
+            lock (_gate)
+            {
+                if (n > 0)
+                {
+                    _end += (int)n;
+                    if (n < free && edges == _edges && !_hangup)
+                        _readable = false;                   // short: the kernel had no more (the next arrival is a new edge)
+                }
+                else if (n == 0)
+                {
+                    _eof = true;
+                }
+                else if (errno == Native.EAGAIN)
+                {
+                    if (edges == _edges)
+                        _readable = false;
+                }
+                else
+                {
+                    _eof = true;
+                    _error ??= errno == ConnectionResetErrno
+                        ? new Microsoft.AspNetCore.Connections.ConnectionResetException("the peer reset the connection")
+                        : new IOException($"recv failed: errno {errno}");
+                }
+            }
+            // A FIN is only the end of what the peer sends (half-close); the connection ends when
+            // both sides are done. A reset ends it now.
+            if (_eof && _error is not null)
+                connection.OnPeerClosed();
+        }
+        return Result(canceled: false);
+    }
+
+    private void EnsureFree()
+    {
+        if (_buffer is null)
+        {
+            _buffer = ArrayPool<byte>.Shared.Rent(InitialSize);
+            _start = _end = _examined = 0;
+            return;
+        }
+        if (_buffer.Length - _end >= MinimumFree)
+            return;
+        var length = _end - _start;
+        if (_start > 0 && _buffer.Length - length >= MinimumFree)
+        {
+            _buffer.AsSpan(_start, length).CopyTo(_buffer);
+        }
+        else
+        {
+            if (_buffer.Length >= MaximumSize)
+                throw new InvalidOperationException("a reader held more than 4 MB without consuming it");
+            var bigger = ArrayPool<byte>.Shared.Rent(_buffer.Length * 2);
+            _buffer.AsSpan(_start, length).CopyTo(bigger);
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = bigger;
+        }
+        _examined -= _start;
+        _end = length;
+        _start = 0;
+    }
+
+    private ReadResult Result(bool canceled)
+    {
+        var buffer = _buffer is null ? ReadOnlySequence<byte>.Empty : new ReadOnlySequence<byte>(_buffer, _start, _end - _start);
+        return new ReadResult(buffer, canceled, _eof);
+    }
+
+    /// <summary>A failed socket with nothing left to read throws from the read, as a pipe completed with an error does.</summary>
+    private Exception? Failure(in ReadResult result) =>
+        _error is not null && result.IsCompleted && !result.IsCanceled && result.Buffer.IsEmpty ? _error : null;
+
+    private ValueTask<ReadResult> Sync(ReadResult result) =>
+        Failure(result) is { } error ? ValueTask.FromException<ReadResult>(error) : new ValueTask<ReadResult>(result);
+
+    private void Finish(ReadResult result)
+    {
+        _registration.Unregister();
+        _registration = default;
+        if (Failure(result) is { } error)
+            _core.SetException(error);
+        else
+            _core.SetResult(result);
+    }
+
+    public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+    {
+        if (_buffer is null)
+            return;
+        var c = consumed.GetObject() is null ? _start : consumed.GetInteger() & int.MaxValue;
+        var e = examined.GetObject() is null ? c : examined.GetInteger() & int.MaxValue;
+        if (c < _start || c > _end || e < c || e > _end)
+            throw new InvalidOperationException("AdvanceTo: a position outside the last buffer read");
+        _start = c;
+        _examined = e;
+        if (_start == _end)
+        {
+            // Nothing held: give the buffer back until bytes arrive again.
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+            _start = _end = _examined = 0;
+        }
+    }
+
+    /// <summary>The read's own token fired: the read throws, as a pipe's does (CancelPendingRead instead returns IsCanceled).</summary>
+    private void CancelFromToken()
+    {
+        lock (_gate)
+        {
+            if (!_waiting)
+                return;
+            _waiting = false;
+        }
+        var token = _readToken;
+        _readToken = default;
+        _registration = default;
+        _core.SetException(new OperationCanceledException(token));
+    }
+
+    public override void CancelPendingRead()
+    {
+        lock (_gate)
+        {
+            if (!_waiting)
+            {
+                _cancelNext = true;
+                return;
+            }
+            _waiting = false;
+        }
+        Finish(Result(canceled: true));
+    }
+
+    public override void Complete(Exception? exception = null)
+    {
+        if (_completed)
+            return;
+        _completed = true;
+        if (_buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+        }
+        connection.OnReaderCompleted();
+    }
+
+    private void ThrowIfCompleted()
+    {
+        if (_completed)
+            throw new InvalidOperationException("the reader was completed");
+    }
+
+    ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _core.GetResult(token);
+    ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _core.GetStatus(token);
+    void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+}

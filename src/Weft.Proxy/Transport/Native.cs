@@ -1,0 +1,105 @@
+using System.Runtime.InteropServices;
+
+namespace Weft.Proxy.Transport;
+
+/// <summary>The Linux calls the event loop makes itself (x86-64 layout of epoll_event). Blittable signatures only.</summary>
+internal static class Native
+{
+    public const int EAGAIN = 11;
+    public const int EINTR = 4;
+
+    public const uint EPOLLIN = 0x001;
+    public const uint EPOLLOUT = 0x004;
+    public const uint EPOLLERR = 0x008;
+    public const uint EPOLLHUP = 0x010;
+    public const uint EPOLLRDHUP = 0x2000;
+    public const uint EPOLLET = 0x80000000;
+
+    public const int EPOLL_CTL_ADD = 1;
+    public const int EPOLL_CLOEXEC = 0x80000;
+    public const int SOCK_NONBLOCK = 0x800;
+    public const int SOCK_CLOEXEC = 0x80000;
+    public const int MSG_NOSIGNAL = 0x4000;
+    public const int EFD_NONBLOCK = 0x800;
+    public const int EFD_CLOEXEC = 0x80000;
+    public const int SHUT_WR = 1;
+
+    /// <summary>struct epoll_event is packed on x86-64: 4 bytes of events, 8 of data.</summary>
+    [StructLayout(LayoutKind.Sequential, Pack = 4)]
+    public struct EpollEvent
+    {
+        public uint Events;
+        public ulong Data;
+    }
+
+    /// <summary>The loop needs the packed x86-64 epoll_event; elsewhere the proxy keeps Kestrel's socket transport.</summary>
+    public static bool Supported => OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture == Architecture.X64;
+
+    [DllImport("libc", SetLastError = true)] public static extern int epoll_create1(int flags);
+    [DllImport("libc", SetLastError = true)] public static extern int epoll_ctl(int epfd, int op, int fd, ref EpollEvent ev);
+    [DllImport("libc", SetLastError = true)] public static extern int epoll_wait(int epfd, [Out] EpollEvent[] events, int maxEvents, int timeout);
+    [DllImport("libc", SetLastError = true)] public static extern nint recv(nint fd, ref byte buffer, nint length, int flags);
+    [DllImport("libc", SetLastError = true)] public static extern nint send(nint fd, ref byte buffer, nint length, int flags);
+    [DllImport("libc", SetLastError = true)] public static extern int accept4(nint fd, nint address, nint addressLength, int flags);
+    [DllImport("libc", SetLastError = true)] public static extern int shutdown(nint fd, int how);
+    [DllImport("libc", SetLastError = true)] public static extern int close(int fd);
+    [DllImport("libc", SetLastError = true)] public static extern int eventfd(uint initial, int flags);
+    [DllImport("libc", SetLastError = true)] public static extern nint write(int fd, ref ulong value, nint length);
+    [DllImport("libc", SetLastError = true)] public static extern nint read(int fd, ref ulong value, nint length);
+
+    [DllImport("libc", SetLastError = true)] public static extern int setsockopt(nint fd, int level, int name, ref int value, int length);
+
+    public const int IPPROTO_TCP = 6;
+    public const int TCP_NODELAY = 1;
+
+    [DllImport("libc", SetLastError = true)] public static extern int getsockname(nint fd, ref byte address, ref int length);
+    [DllImport("libc", SetLastError = true)] public static extern int getpeername(nint fd, ref byte address, ref int length);
+
+    /// <summary>The local or peer address of a socket, from the sockaddr the kernel writes (IPv4 or IPv6).</summary>
+    public static System.Net.IPEndPoint? EndPoint(nint fd, bool peer)
+    {
+        Span<byte> address = stackalloc byte[128];
+        var length = address.Length;
+        ref var first = ref MemoryMarshal.GetReference(address);
+        if ((peer ? getpeername(fd, ref first, ref length) : getsockname(fd, ref first, ref length)) != 0)
+            return null;
+        var family = BitConverter.ToUInt16(address);
+        var port = (address[2] << 8) | address[3];
+        return family switch
+        {
+            2 => new System.Net.IPEndPoint(new System.Net.IPAddress(address.Slice(4, 4)), port),
+            10 => new System.Net.IPEndPoint(new System.Net.IPAddress(address.Slice(8, 16), BitConverter.ToUInt32(address.Slice(24, 4))), port),
+            _ => null,
+        };
+    }
+
+    [DllImport("libc", SetLastError = true)] public static extern int socket(int domain, int type, int protocol);
+    [DllImport("libc", SetLastError = true)] public static extern int connect(nint fd, ref byte address, int length);
+    [DllImport("libc", SetLastError = true)] public static extern int getsockopt(nint fd, int level, int name, ref int value, ref int length);
+
+    public const int SOL_SOCKET = 1;
+    public const int SO_ERROR = 4;
+    public const int SOCK_STREAM = 1;
+    public const int EINPROGRESS = 115;
+
+    /// <summary>Writes a sockaddr_in or sockaddr_in6 for the endpoint; returns its length.</summary>
+    public static int SocketAddress(System.Net.IPEndPoint endpoint, Span<byte> address)
+    {
+        address.Clear();
+        var port = endpoint.Port;
+        address[2] = (byte)(port >> 8);
+        address[3] = (byte)port;
+        if (endpoint.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+        {
+            BitConverter.TryWriteBytes(address, (ushort)2);
+            endpoint.Address.TryWriteBytes(address.Slice(4, 4), out _);
+            return 16;
+        }
+        BitConverter.TryWriteBytes(address, (ushort)10);
+        endpoint.Address.TryWriteBytes(address.Slice(8, 16), out _);
+        BitConverter.TryWriteBytes(address.Slice(24, 4), (uint)endpoint.Address.ScopeId);
+        return 28;
+    }
+
+    public static int LastError => Marshal.GetLastPInvokeError();
+}
