@@ -98,13 +98,15 @@ public sealed class LoopTransportTests
         }
     }
 
-    [Fact]
-    public async Task Concurrent_keep_alive_clients_each_get_their_own_answers_while_collections_and_finalizers_run()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public async Task Concurrent_keep_alive_clients_each_get_their_own_answers_while_collections_and_finalizers_run(int loops)
     {
         // A descriptor closed behind the transport's back (once: by a finalizer) hands one
         // connection's bytes to another; every answer must name its own request.
         await using var backend = await Backend.StartAsync("app");
-        await using var proxy = await TestProxy.StartAsync();
+        await using var proxy = await TestProxy.StartAsync(options: new ProxyHostOptions { LoopThreads = loops });
         var port = TestProxy.FreePort();
         await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port).Routes("rt", ConfigBuilder.Route("app")).Cluster("app", backend.Port).Build());
 
