@@ -1,3 +1,5 @@
 using Weft.Cli;
+using Weft.Cli.Hosts;
 
+RuntimeTuning.EnsureForProxy(args);
 return await WeftCommand.RunAsync(args);
