@@ -153,7 +153,18 @@ internal sealed class LoopReader(LoopConnection connection) : PipeReader, IValue
     {
         if (!_eof && Volatile.Read(ref _readable))
         {
-            EnsureFree();
+            if (!EnsureFree())
+            {
+                // A consumer that holds 4 MB without consuming it is broken or attacked: fail this
+                // connection's reads (this may run on the loop thread, which must never throw).
+                lock (_gate)
+                {
+                    _eof = true;
+                    _error ??= new IOException("over 4 MB arrived that the reader neither consumed nor released");
+                }
+                connection.OnPeerClosed();
+                return Result(canceled: false);
+            }
             var free = _buffer!.Length - _end;
             var edges = Volatile.Read(ref _edges);
             var n = connection.Receive(_buffer.AsSpan(_end, free), out var errno);
@@ -190,16 +201,17 @@ internal sealed class LoopReader(LoopConnection connection) : PipeReader, IValue
         return Result(canceled: false);
     }
 
-    private void EnsureFree()
+    /// <summary>Makes room for a receive: false when the buffer is at its limit and full.</summary>
+    private bool EnsureFree()
     {
         if (_buffer is null)
         {
             _buffer = ArrayPool<byte>.Shared.Rent(InitialSize);
             _start = _end = _examined = 0;
-            return;
+            return true;
         }
         if (_buffer.Length - _end >= MinimumFree)
-            return;
+            return true;
         var length = _end - _start;
         if (_start > 0 && _buffer.Length - length >= MinimumFree)
         {
@@ -208,7 +220,7 @@ internal sealed class LoopReader(LoopConnection connection) : PipeReader, IValue
         else
         {
             if (_buffer.Length >= MaximumSize)
-                throw new InvalidOperationException("a reader held more than 4 MB without consuming it");
+                return false;
             var bigger = ArrayPool<byte>.Shared.Rent(_buffer.Length * 2);
             _buffer.AsSpan(_start, length).CopyTo(bigger);
             ArrayPool<byte>.Shared.Return(_buffer);
@@ -217,6 +229,7 @@ internal sealed class LoopReader(LoopConnection connection) : PipeReader, IValue
         _examined -= _start;
         _end = length;
         _start = 0;
+        return true;
     }
 
     private ReadResult Result(bool canceled)

@@ -98,6 +98,60 @@ public sealed class LoopTransportTests
         }
     }
 
+    [Fact]
+    public async Task A_reader_that_holds_everything_ends_at_4_MB_instead_of_growing_or_taking_the_loop_down()
+    {
+        var (transport, listener, client, server) = await PairAsync();
+        using (transport)
+        using (client)
+        {
+            var sending = Task.Run(async () =>
+            {
+                var chunk = new byte[64 * 1024];
+                try
+                {
+                    for (var i = 0; i < 160; i++)                       // 10 MB
+                        await client.SendAsync(chunk, SocketFlags.None);
+                }
+                catch (SocketException)
+                {
+                    // The server side gave up: expected.
+                }
+            });
+            var input = server.Transport.Input;
+            long held = 0;
+            var failure = await Record.ExceptionAsync(async () =>
+            {
+                using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                while (true)
+                {
+                    var result = await input.ReadAsync(deadline.Token);
+                    held = result.Buffer.Length;
+                    input.AdvanceTo(result.Buffer.Start, result.Buffer.End);   // examined, never consumed
+                    if (result.IsCompleted)
+                        break;
+                }
+            });
+            // The reads end (completed, or an IOException once nothing is left) at the limit, not after 10 MB.
+            Assert.True(failure is null or IOException, $"unexpected {failure}");
+            Assert.InRange(held, 2 * 1024 * 1024, 4 * 1024 * 1024);
+
+            // The loop is still serving: a new connection works.
+            using var other = new Socket(SocketType.Stream, ProtocolType.Tcp);
+            await other.ConnectAsync((IPEndPoint)listener.EndPoint);
+            var next = await listener.AcceptAsync() ?? throw new InvalidOperationException("no connection accepted");
+            await other.SendAsync("ping"u8.ToArray(), SocketFlags.None);
+            var ping = await next.Transport.Input.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(4, ping.Buffer.Length);
+            next.Transport.Input.AdvanceTo(ping.Buffer.End);
+            await next.DisposeAsync();
+            await server.DisposeAsync();
+            client.Close();
+            await sending;
+            await listener.DisposeAsync();
+        }
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(3)]
