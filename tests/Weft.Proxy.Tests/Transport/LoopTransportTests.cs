@@ -160,7 +160,7 @@ public sealed class LoopTransportTests
         // A descriptor closed behind the transport's back (once: by a finalizer) hands one
         // connection's bytes to another; every answer must name its own request.
         await using var backend = await Backend.StartAsync("app");
-        await using var proxy = await TestProxy.StartAsync(options: new ProxyHostOptions { LoopThreads = loops });
+        await using var proxy = await TestProxy.StartAsync(options: new ProxyHostOptions { LoopTransport = true, LoopThreads = loops });
         var port = TestProxy.FreePort();
         await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port).Routes("rt", ConfigBuilder.Route("app")).Cluster("app", backend.Port).Build());
 
