@@ -1,8 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
-using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
@@ -109,50 +107,13 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
 
     // getsockname/getpeername directly: a Socket wrapped around the descriptor would, when disposed,
     // shut the connection down under us (Socket.Dispose unblocks its handle abortively).
-    private EndPoint? EndPointOf(bool peer)
-    {
-        var added = false;
-        try
-        {
-            _handle.DangerousAddRef(ref added);
-            return Native.EndPoint(_handle.DangerousGetHandle(), peer);
-        }
-        catch (ObjectDisposedException)
-        {
-            return null;
-        }
-        finally
-        {
-            if (added)
-                _handle.DangerousRelease();
-        }
-    }
+    private EndPoint? EndPointOf(bool peer) => _handle.EndPoint(peer);
 
     /// <summary>For a connection made with connecting: true, completes at the first writable or error edge (then check SO_ERROR).</summary>
     internal Task ConnectEdge => _connecting?.Task ?? Task.CompletedTask;
 
     /// <summary>SO_ERROR after a non-blocking connect: 0 when connected.</summary>
-    internal int ConnectError()
-    {
-        var added = false;
-        try
-        {
-            _handle.DangerousAddRef(ref added);
-            int error = 0, length = sizeof(int);
-            return Native.getsockopt(_handle.DangerousGetHandle(), Native.SOL_SOCKET, Native.SO_ERROR, ref error, ref length) == 0
-                ? error
-                : Native.LastError;
-        }
-        catch (ObjectDisposedException)
-        {
-            return 9;
-        }
-        finally
-        {
-            if (added)
-                _handle.DangerousRelease();
-        }
-    }
+    internal int ConnectError() => _handle.SocketError();
 
     void IEventHandler.OnEvents(uint events)
     {
@@ -170,49 +131,9 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
             _writer.OnWritable();
     }
 
-    internal nint Receive(Span<byte> buffer, out int errno)
-    {
-        var added = false;
-        try
-        {
-            _handle.DangerousAddRef(ref added);
-            var n = Native.recv(_handle.DangerousGetHandle(), ref MemoryMarshal.GetReference(buffer), buffer.Length, 0);
-            errno = n < 0 ? Native.LastError : 0;
-            return n;
-        }
-        catch (ObjectDisposedException)
-        {
-            errno = 9; // EBADF
-            return -1;
-        }
-        finally
-        {
-            if (added)
-                _handle.DangerousRelease();
-        }
-    }
+    internal nint Receive(Span<byte> buffer, out int errno) => _handle.Receive(buffer, out errno);
 
-    internal nint Send(ReadOnlySpan<byte> buffer, out int errno)
-    {
-        var added = false;
-        try
-        {
-            _handle.DangerousAddRef(ref added);
-            var n = Native.send(_handle.DangerousGetHandle(), ref MemoryMarshal.GetReference(buffer), buffer.Length, Native.MSG_NOSIGNAL);
-            errno = n < 0 ? Native.LastError : 0;
-            return n;
-        }
-        catch (ObjectDisposedException)
-        {
-            errno = 9;
-            return -1;
-        }
-        finally
-        {
-            if (added)
-                _handle.DangerousRelease();
-        }
-    }
+    internal nint Send(ReadOnlySpan<byte> buffer, out int errno) => _handle.Send(buffer, out errno);
 
     /// <summary>The peer closed or reset: whoever watches ConnectionClosed hears it (off the loop's thread).</summary>
     internal void OnPeerClosed() => SignalClosed();
@@ -256,7 +177,7 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
             readerDone = _readerDone;
         }
         if (!readerDone)
-            Native.shutdown(_handle.DangerousGetHandle(), Native.SHUT_WR);
+            _handle.ShutdownSend();
         CloseIfDone();
     }
 

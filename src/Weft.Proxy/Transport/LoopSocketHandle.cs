@@ -1,18 +1,118 @@
+using System.Net;
 using System.Runtime.InteropServices;
 
 namespace Weft.Proxy.Transport;
 
 /// <summary>
-/// A socket descriptor the loop transport owns. Every recv/send holds a reference, so a close from
-/// another thread waits for the call in flight instead of freeing a number the kernel may reuse at
-/// once. Closing is a plain close(2): an orderly FIN, never the abortive reset a Socket's dispose
-/// may send.
+/// A socket descriptor the loop transport owns, and the calls made on it. Every call holds a
+/// reference, so a close from another thread waits for the call in flight instead of freeing a number
+/// the kernel may reuse at once; a call after the close fails with EBADF. Closing is a plain close(2):
+/// an orderly FIN, never the abortive reset a Socket's dispose may send.
 /// </summary>
 internal sealed class LoopSocketHandle : SafeHandle
 {
+    private const int EBADF = 9;
+
     public LoopSocketHandle(int fd) : base(-1, ownsHandle: true) => SetHandle(fd);
 
     public override bool IsInvalid => handle < 0;
 
     protected override bool ReleaseHandle() => Native.close((int)handle) == 0;
+
+    public nint Receive(Span<byte> buffer, out int errno)
+    {
+        if (!Enter())
+        {
+            errno = EBADF;
+            return -1;
+        }
+        try
+        {
+            var n = Native.recv(handle, ref MemoryMarshal.GetReference(buffer), buffer.Length, 0);
+            errno = n < 0 ? Native.LastError : 0;
+            return n;
+        }
+        finally
+        {
+            DangerousRelease();
+        }
+    }
+
+    public nint Send(ReadOnlySpan<byte> buffer, out int errno)
+    {
+        if (!Enter())
+        {
+            errno = EBADF;
+            return -1;
+        }
+        try
+        {
+            var n = Native.send(handle, ref MemoryMarshal.GetReference(buffer), buffer.Length, Native.MSG_NOSIGNAL);
+            errno = n < 0 ? Native.LastError : 0;
+            return n;
+        }
+        finally
+        {
+            DangerousRelease();
+        }
+    }
+
+    /// <summary>SO_ERROR (after a non-blocking connect: 0 when connected), or the errno of reading it.</summary>
+    public int SocketError()
+    {
+        if (!Enter())
+            return EBADF;
+        try
+        {
+            int error = 0, length = sizeof(int);
+            return Native.getsockopt(handle, Native.SOL_SOCKET, Native.SO_ERROR, ref error, ref length) == 0 ? error : Native.LastError;
+        }
+        finally
+        {
+            DangerousRelease();
+        }
+    }
+
+    /// <summary>getsockname/getpeername; null once closed.</summary>
+    public IPEndPoint? EndPoint(bool peer)
+    {
+        if (!Enter())
+            return null;
+        try
+        {
+            return Native.EndPoint(handle, peer);
+        }
+        finally
+        {
+            DangerousRelease();
+        }
+    }
+
+    public void ShutdownSend()
+    {
+        if (!Enter())
+            return;
+        try
+        {
+            Native.shutdown(handle, Native.SHUT_WR);
+        }
+        finally
+        {
+            DangerousRelease();
+        }
+    }
+
+    private bool Enter()
+    {
+        var added = false;
+        try
+        {
+            DangerousAddRef(ref added);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Closed: the caller reports EBADF.
+        }
+        return added;
+    }
 }
