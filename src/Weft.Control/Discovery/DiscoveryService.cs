@@ -7,8 +7,8 @@ using Weft.Protocol.Grpc;
 namespace Weft.Control.Discovery;
 
 /// <summary>
-/// The control plane's end of weft.discovery.v1.Discovery/Stream: registers each proxy's workload, sends it
-/// its state, and keeps it in step with <see cref="IProxySnapshotSource"/> under the rules of discovery.proto.
+/// The control plane's end of weft.discovery.v1.Discovery/Stream: sends each proxy its state, registers its
+/// workload once it ACKs, and keeps it in step with <see cref="IProxySnapshotSource"/> under the rules of discovery.proto.
 /// </summary>
 public sealed class DiscoveryService
 {

@@ -32,6 +32,7 @@ internal sealed class DiscoveryStream
     private DateTimeOffset? _unsentChangeAt;    // loop only: the oldest change not yet carried by a response
     private ProxySnapshot _desired = ProxySnapshot.Empty;
     private string _lastNackReason = "";
+    private IDisposable? _lease;   // the registry entry, held from the first ACK until the stream ends
 
     public DiscoveryStream(DiscoveryService.Dependencies deps, Node node, long streamId,
         IMessageReader<DiscoveryRequest> requests, IMessageWriter<DiscoveryResponse> responses, CancellationToken cancellation)
@@ -55,7 +56,6 @@ internal sealed class DiscoveryStream
         DiscoveryLog.Connected(_deps.Logger, _node.Id, _node.Service, peer);
         // Subscribe before the first build so no change can fall between it and the subscription.
         _deps.Snapshots.Changed += OnSnapshotChanged;
-        var lease = _deps.Registry.Connect(_node);
         try
         {
             var pump = PumpRequestsAsync();
@@ -78,7 +78,7 @@ internal sealed class DiscoveryStream
                 _debounce?.Dispose();
                 _debounce = null;
             }
-            lease.Dispose();
+            _lease?.Dispose();
             _deps.Board.Close(_streamId, _node.Id);
             _deps.Metrics.StreamClosed();
             DiscoveryLog.Disconnected(_deps.Logger, _node.Id);
@@ -141,6 +141,9 @@ internal sealed class DiscoveryStream
             case AckOutcome.Ack:
                 DiscoveryLog.Acked(_deps.Logger, _node.Id, state!.VersionInfo, state.ConfigRevision);
                 if (state.ChangeSeenAt is { } seen) _deps.Metrics.Converged(now - seen);
+                // An endpoint only once its proxy has applied a config: the proxy ACKs after its listeners
+                // are bound, so no peer is sent to a port that is not listening yet.
+                _lease ??= _deps.Registry.Connect(_node);
                 _deps.Board.Update(_streamId, _node.Id, s => s with { RevisionAcked = state.ConfigRevision, AckedAt = now });
                 break;
             case AckOutcome.Nack:

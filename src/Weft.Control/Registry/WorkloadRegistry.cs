@@ -6,7 +6,7 @@ using Weft.Protocol.Discovery;
 namespace Weft.Control.Registry;
 
 /// <summary>
-/// The workloads of the mesh, fed by discovery streams: a stream that opens registers its node, one that
+/// The workloads of the mesh, fed by discovery streams: a stream registers its node once the proxy ACKs a config, one that
 /// closes lets it go after a grace period so a quick reconnect causes no endpoint churn. Each change
 /// publishes a new immutable <see cref="RegistrySnapshot"/> with a higher generation.
 /// </summary>

@@ -255,9 +255,13 @@ public sealed class DiscoveryServiceTests : IDisposable
     }
 
     [Fact]
-    public async Task A_stream_registers_its_workload_which_leaves_after_the_grace_once_the_stream_closes()
+    public async Task A_stream_registers_its_workload_at_the_first_ack_and_it_leaves_after_the_grace_once_the_stream_closes()
     {
-        var (call, _) = await _h.OpenSyncedAsync(_node);
+        var call = await _h.OpenAsync(_node);
+        var first = await call.Responses.NextAsync();
+        // Sent its config but not yet applied it (its listeners may not be bound): not an endpoint yet.
+        Assert.False(_h.Registry.Current.Workloads.ContainsKey("web-0"));
+        await _h.SendAsync(call, "web-0", Ack(first));
         Assert.True(_h.Registry.Current.Workloads.ContainsKey("web-0"));
         call.Break();
         await call.Handler!;
