@@ -26,5 +26,12 @@ internal enum ForwardResult
     UpgradeUnsupported,
 }
 
+internal static class ForwardResults
+{
+    /// <summary>Whether the endpoint is to blame (its failure count and last error): a client that left or sent a broken body is not.</summary>
+    public static bool BlamesEndpoint(this ForwardResult result) =>
+        result is not (ForwardResult.ClientAborted or ForwardResult.RequestBodyFailed);
+}
+
 /// <summary>The forwarder's answer: result, the endpoint that served (or failed last), the gRPC status seen.</summary>
 internal readonly record struct ForwardOutcome(ForwardResult Result, EndpointRuntime? Endpoint, string GrpcStatus, Exception? Error);

@@ -81,7 +81,7 @@ internal sealed class HttpForwarder
                 catch (Exception ex)
                 {
                     var result = ClassifySendFailure(ex, aborted, content);
-                    RecordFailure(endpoint, result, ex);
+                    RecordFailure(endpoint, result, result == ForwardResult.RequestBodyFailed ? content!.ClientReadError : ex);
                     if (result == ForwardResult.ConnectFailed && attempt + 1 < endpoints.Length && content?.Started != true)
                     {
                         var retry = CloneForRetry(request);
@@ -163,7 +163,7 @@ internal sealed class HttpForwarder
 
     private void RecordFailure(EndpointRuntime endpoint, ForwardResult result, Exception? ex)
     {
-        if (result != ForwardResult.ClientAborted)
+        if (result.BlamesEndpoint())
             endpoint.Stats.RecordFailure(result.ToString() + ": " + (ex?.Message ?? ""));
         Log.ForwardFailed(_logger, endpoint.Authority, result, ex);
     }

@@ -49,7 +49,7 @@ internal sealed class StreamingRequestContent : HttpContent
                 {
                     read = await _source.ReadAsync(buffer.AsMemory(), token).ConfigureAwait(false);
                 }
-                catch (Exception ex)
+                catch (Exception ex) when (!UpstreamGaveUp(ex, cancellationToken))
                 {
                     ClientReadFailed = true;
                     ClientReadError = ex;
@@ -67,6 +67,13 @@ internal sealed class StreamingRequestContent : HttpContent
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
+
+    /// <summary>
+    /// The handler cancelled the send (the upstream reset the stream, answered early or its connection
+    /// died) while this read waited on the client: the client's body was fine, the upstream failed.
+    /// </summary>
+    private bool UpstreamGaveUp(Exception ex, CancellationToken upstream) =>
+        ex is OperationCanceledException && upstream.IsCancellationRequested && !_clientAborted.IsCancellationRequested;
 
     protected override bool TryComputeLength(out long length)
     {

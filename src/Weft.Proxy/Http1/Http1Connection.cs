@@ -456,7 +456,7 @@ internal sealed partial class Http1Connection
 
     private void RecordFailure(EndpointRuntime endpoint, ForwardResult result, Exception? error)
     {
-        if (result != ForwardResult.ClientAborted)
+        if (result.BlamesEndpoint())
             endpoint.Stats.RecordFailure(result.ToString() + ": " + (error?.Message ?? ""));
         Log.ForwardFailed(_handler.Logger, endpoint.Authority, result, error);
     }

@@ -29,6 +29,7 @@ internal sealed class LoopReader(LoopConnection connection) : PipeReader, IValue
     private bool _eof;
     private Exception? _error;
     private bool _completed;
+    private bool _loopFilling;         // the loop is receiving for a parked read (the buffer is in use there)
     private CancellationTokenRegistration _registration;
     private CancellationToken _readToken;
 
@@ -45,7 +46,21 @@ internal sealed class LoopReader(LoopConnection connection) : PipeReader, IValue
             if (!_waiting)
                 return;
             _waiting = false;
+            _loopFilling = true;
         }
+        try
+        {
+            FillForWaiter();
+        }
+        finally
+        {
+            ReturnBufferIfCompleted(fromLoop: true);
+        }
+    }
+
+    /// <summary>On the loop: receives for the parked read and completes it (or parks it again when nothing came).</summary>
+    private void FillForWaiter()
+    {
         while (true)
         {
             var result = Fill();
@@ -63,7 +78,7 @@ internal sealed class LoopReader(LoopConnection connection) : PipeReader, IValue
                 }
                 else if (!_readable)
                 {
-                    _waiting = true;
+                    _waiting = !_completed;
                     return;
                 }
                 else
@@ -307,15 +322,34 @@ internal sealed class LoopReader(LoopConnection connection) : PipeReader, IValue
 
     public override void Complete(Exception? exception = null)
     {
-        if (_completed)
-            return;
-        _completed = true;
-        if (_buffer is not null)
+        lock (_gate)
         {
-            ArrayPool<byte>.Shared.Return(_buffer);
+            if (_completed)
+                return;
+            _completed = true;
+            _waiting = false;     // a read left parked is abandoned: no edge completes it now
+        }
+        ReturnBufferIfCompleted(fromLoop: false);
+        connection.OnReaderCompleted();
+    }
+
+    /// <summary>
+    /// Gives the buffer back once the reader is complete, unless the loop is receiving into it this
+    /// moment (a reader completed from another thread while its read was parked): then the loop does.
+    /// </summary>
+    private void ReturnBufferIfCompleted(bool fromLoop)
+    {
+        byte[]? buffer;
+        lock (_gate)
+        {
+            if (fromLoop)
+                _loopFilling = false;
+            if (!_completed || _loopFilling || _buffer is null)
+                return;
+            buffer = _buffer;
             _buffer = null;
         }
-        connection.OnReaderCompleted();
+        ArrayPool<byte>.Shared.Return(buffer);
     }
 
     private void ThrowIfCompleted()

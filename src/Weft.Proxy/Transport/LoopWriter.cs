@@ -123,11 +123,16 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
             _failed = true;
             return SendState.Failed;
         }
-        _sent = _length = 0;
-        if (!_memoryOut && _buffer is not null)
+        // Memory handed out (GetMemory before this flush's Advance) stays where it is: the writer's
+        // next Advance counts from _length, so the offsets may only restart once nothing is out.
+        if (!_memoryOut)
         {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
+            _sent = _length = 0;
+            if (_buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(_buffer);
+                _buffer = null;
+            }
         }
         return SendState.Done;
     }

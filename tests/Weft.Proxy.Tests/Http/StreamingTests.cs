@@ -118,6 +118,37 @@ public sealed class StreamingTests
         Assert.Contains("\"failures\": 0", await proxy.Admin.GetStringAsync("/clusters"));
     }
 
+    [Fact]
+    public async Task An_upstream_that_resets_while_the_client_is_still_sending_is_an_upstream_failure_not_a_bad_request()
+    {
+        // The client's body is fine: the app reads its first message and resets the stream.
+        await using var backend = await Backend.StartAsync("resets", async ctx =>
+        {
+            var first = new byte[3];
+            await ctx.Request.Body.ReadAtLeastAsync(first, first.Length);
+            ctx.Abort();
+        }, http2Only: true);
+        await using var proxy = await TestProxy.StartAsync();
+        var port = TestProxy.FreePort();
+        await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port, protocol: Protocol.Grpc)
+            .Routes("rt", ConfigBuilder.Route("resets")).Cluster("resets", Protocol.Grpc, (backend.Port, "v1")).Build());
+
+        using var client = TestProxy.Client(port);
+        var messages = Channel.CreateUnbounded<string>();
+        await messages.Writer.WriteAsync("m0");
+        var request = new HttpRequestMessage(HttpMethod.Post, "/svc/Upload")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ChannelContent(messages.Reader),   // never completed: the client is still sending
+        };
+        request.Content.Headers.ContentType = new("application/grpc");
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("upstream_reset", Assert.Single(response.Headers.GetValues("x-weft-reason")));
+        Assert.Contains("UpstreamReset", await proxy.Admin.GetStringAsync("/clusters"));
+    }
+
     private sealed class ChannelContent(ChannelReader<string> messages) : HttpContent
     {
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)

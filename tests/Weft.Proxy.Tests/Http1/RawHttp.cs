@@ -9,6 +9,7 @@ internal sealed class RawClient : IAsyncDisposable
 {
     private readonly Socket _socket;
     private readonly byte[] _buffer = new byte[64 * 1024];
+    private string _carry = "";   // received past the end of the last response read (pipelined answers arrive together)
 
     private RawClient(Socket socket) => _socket = socket;
 
@@ -26,7 +27,7 @@ internal sealed class RawClient : IAsyncDisposable
     /// <summary>Everything until the peer closes (or the timeout: then Closed is false).</summary>
     public async Task<(string Text, bool Closed)> ReadToEndAsync(TimeSpan? timeout = null)
     {
-        var sb = new StringBuilder();
+        var sb = new StringBuilder(TakeCarry());
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
         try
         {
@@ -51,7 +52,7 @@ internal sealed class RawClient : IAsyncDisposable
     /// <summary>Reads until <paramref name="text"/> has arrived (the received text so far is returned).</summary>
     public async Task<string> ReadUntilAsync(string text, TimeSpan? timeout = null)
     {
-        var sb = new StringBuilder();
+        var sb = new StringBuilder(TakeCarry());
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
         while (!sb.ToString().Contains(text, StringComparison.Ordinal))
         {
@@ -66,6 +67,8 @@ internal sealed class RawClient : IAsyncDisposable
     /// <summary>A response head, read a byte at a time: nothing after it (an upgraded protocol's first bytes) is consumed.</summary>
     public async Task<string> ReadHeadAsync(TimeSpan? timeout = null)
     {
+        if (_carry.Length != 0)
+            throw new InvalidOperationException("bytes after the last response were already read");
         var sb = new StringBuilder();
         var one = new byte[1];
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
@@ -81,7 +84,14 @@ internal sealed class RawClient : IAsyncDisposable
     /// <summary>The connection as a stream (the socket stays this client's), to speak an upgraded protocol on it.</summary>
     public Stream GetStream() => new NetworkStream(_socket, ownsSocket: false);
 
-    /// <summary>One response with a Content-Length body.</summary>
+    private string TakeCarry()
+    {
+        var carry = _carry;
+        _carry = "";
+        return carry;
+    }
+
+    /// <summary>One response with a Content-Length body; bytes after it are kept for the next read (without one, everything received is returned).</summary>
     public async Task<string> ReadResponseAsync(TimeSpan? timeout = null)
     {
         var head = await ReadUntilAsync("\r\n\r\n", timeout);
@@ -97,7 +107,11 @@ internal sealed class RawClient : IAsyncDisposable
                 break;
             sb.Append(Encoding.Latin1.GetString(_buffer, 0, n));
         }
-        return sb.ToString();
+        var all = sb.ToString();
+        if (lengthLine is null || all.Length <= end + length)
+            return all;
+        _carry = all[(end + length)..];
+        return all[..(end + length)];
     }
 
     public ValueTask DisposeAsync()
