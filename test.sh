@@ -40,11 +40,19 @@ touch .build/weft.stamp  # ./weft reuses this build
 
 # --- run -----------------------------------------------------------------------------------------
 passed=0; failed=0; skipped=0; status=0
+# The proxy's own tests run twice: over Weft's socket transport (the default) and over .NET's
+# sockets (WEFT_PROXY_TRANSPORT=sockets, the opt-out and the path off Linux x86-64).
+runs=()
 for proj in tests/*/*.csproj; do
-  name=$(basename "$proj" .csproj)
+  runs+=("$proj|")
+  [[ $(basename "$proj" .csproj) == Weft.Proxy.Tests ]] && runs+=("$proj|sockets")
+done
+for run in "${runs[@]}"; do
+  proj=${run%%|*}; transport=${run#*|}
+  name=$(basename "$proj" .csproj)${transport:+ (WEFT_PROXY_TRANSPORT=$transport)}
   log "running $name"
   out=$(mktemp)
-  dotnet test "$proj" -c Release --no-build --nologo 2>&1 | tee "$out"
+  WEFT_PROXY_TRANSPORT=${transport:-${WEFT_PROXY_TRANSPORT:-}} dotnet test "$proj" -c Release --no-build --nologo 2>&1 | tee "$out"
   rc=${PIPESTATUS[0]}
   line=$(grep -E '(Passed|Failed)! +- Failed: ' "$out" | tail -n1)
   if [[ -z $line ]]; then

@@ -42,12 +42,19 @@ internal sealed class StreamingRequestContent : HttpContent
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try
         {
+            var first = true;
             while (true)
             {
                 int read;
                 try
                 {
-                    read = await _source.ReadAsync(buffer.AsMemory(), token).ConfigureAwait(false);
+#pragma warning disable CA2012 // awaited exactly once: looked at (IsCompleted), then awaited here or as a Task
+                    var pending = _source.ReadAsync(buffer.AsMemory(), token);
+                    if (first && !pending.IsCompleted)
+                        pending = await SendHeadWhileWaitingAsync(pending, stream, token).ConfigureAwait(false);
+#pragma warning restore CA2012
+                    first = false;
+                    read = await pending.ConfigureAwait(false);
                 }
                 catch (Exception ex) when (!UpstreamGaveUp(ex, cancellationToken))
                 {
@@ -66,6 +73,29 @@ internal sealed class StreamingRequestContent : HttpContent
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>
+    /// The handler holds the request head back until the body's first write, to send both together.
+    /// When the client's body is not there yet that is a deadlock for a client that waits for the
+    /// response head before it sends (a gRPC stream, any duplex exchange): flush the head now. A body
+    /// already at hand still leaves in the same packet as the head.
+    /// </summary>
+    private static async ValueTask<ValueTask<int>> SendHeadWhileWaitingAsync(ValueTask<int> pending, Stream upstream, CancellationToken token)
+    {
+        var reading = pending.AsTask();
+        try
+        {
+            await upstream.FlushAsync(token).ConfigureAwait(false);
+        }
+        catch
+        {
+            // The read still ends (the token cancels it); nobody will await it now.
+            _ = reading.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            throw;
+        }
+        return new ValueTask<int>(reading);
     }
 
     /// <summary>

@@ -55,6 +55,44 @@ public sealed class StreamingTests
     }
 
     [Fact]
+    public async Task A_request_whose_body_waits_for_the_response_head_reaches_the_app_on_a_warm_upstream_connection()
+    {
+        // The app answers as soon as the request head arrives; the client sends its body only after
+        // the response head. The proxy must send the request head upstream before any body byte
+        // exists, also when nothing else (a SETTINGS ack of a new connection) flushes it.
+        await using var backend = await Backend.StartAsync("duplex", async ctx =>
+        {
+            ctx.Response.ContentType = "application/grpc";
+            await ctx.Response.StartAsync();
+            await ctx.Response.Body.FlushAsync();
+            using var reader = new StreamReader(ctx.Request.Body, Encoding.UTF8);
+            await ctx.Response.WriteAsync("got:" + await reader.ReadToEndAsync());
+        }, http2Only: true);
+        await using var proxy = await TestProxy.StartAsync();
+        var port = TestProxy.FreePort();
+        await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port, protocol: Protocol.Grpc)
+            .Routes("rt", ConfigBuilder.Route("duplex")).Cluster("duplex", Protocol.Grpc, (backend.Port, "v1")).Build());
+
+        using var client = TestProxy.Client(port);
+        for (var call = 0; call < 3; call++)
+        {
+            var messages = Channel.CreateUnbounded<string>();
+            var request = new HttpRequestMessage(HttpMethod.Post, "/svc/Duplex")
+            {
+                Version = HttpVersion.Version20,
+                VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+                Content = new ChannelContent(messages.Reader),
+            };
+            request.Content.Headers.ContentType = new("application/grpc");
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(TimeSpan.FromSeconds(5));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            await messages.Writer.WriteAsync($"call {call}");
+            messages.Writer.Complete();
+            Assert.Equal($"got:call {call}\n", await response.Content.ReadAsStringAsync().WaitAsync(TimeSpan.FromSeconds(5)));
+        }
+    }
+
+    [Fact]
     public async Task Response_headers_reach_the_client_before_the_body_starts()
     {
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -153,6 +191,9 @@ public sealed class StreamingTests
     {
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
         {
+            // As a gRPC client does: the request head leaves now, not with the first message (which
+            // may only come once the response head arrived).
+            await stream.FlushAsync();
             await foreach (var message in messages.ReadAllAsync())
             {
                 await stream.WriteAsync(Encoding.UTF8.GetBytes(message + "\n"));

@@ -10,7 +10,8 @@ namespace Weft.Proxy.Tests.Memory;
 [Collection(nameof(IdleMemoryTrimmerTests))]
 public sealed class IdleMemoryTrimmerTests(ITestOutputHelper output)
 {
-    private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(300);
+    // Long enough that a loaded CI machine never leaves the traffic loop a whole interval without an answer.
+    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
 
     private static async Task<double> ValueAsync(TestProxy proxy, string series) =>
         await proxy.MetricAsync(series) ?? throw new Xunit.Sdk.XunitException($"{series} not in the scrape");
@@ -51,7 +52,7 @@ public sealed class IdleMemoryTrimmerTests(ITestOutputHelper output)
         await firstAnswer.Task.WaitAsync(TimeSpan.FromSeconds(10));
         var trimsBefore = await ValueAsync(proxy, "weft_memory_trims_total");
         Burst();
-        await Task.Delay(Interval * 10); // the window observed, not a wait for a condition
+        await Task.Delay(Interval * 4); // the window observed, not a wait for a condition
         Assert.Equal(trimsBefore, await ValueAsync(proxy, "weft_memory_trims_total"));
         var committedBusy = await ValueAsync(proxy, "dotnet_gc_committed_bytes");
         await stopTraffic.CancelAsync();
@@ -66,7 +67,9 @@ public sealed class IdleMemoryTrimmerTests(ITestOutputHelper output)
         }
         var committedIdle = await ValueAsync(proxy, "dotnet_gc_committed_bytes");
         output.WriteLine($"GC committed: {committedBusy / 1048576:F1} MB under traffic -> {committedIdle / 1048576:F1} MB once idle");
-        Assert.True(committedIdle < committedBusy - 30 * 1024 * 1024, $"committed {committedBusy / 1048576:F1} -> {committedIdle / 1048576:F1} MB");
+        // The GC may already have given some back on its own under traffic; either way, after the trim
+        // what the burst left is gone.
+        Assert.True(committedIdle < 16 * 1024 * 1024, $"committed {committedBusy / 1048576:F1} -> {committedIdle / 1048576:F1} MB after the trim");
     }
 }
 
