@@ -327,7 +327,7 @@ start nginx-client "$SERVER_CPU" nginx -p "$WORK" -c "$WORK/nginx-client.conf" -
 # thread-pool hop), workstation non-concurrent GC (no server GC heaps or background GC thread),
 # tiered compilation with dynamic PGO (warmed up before measuring).
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-weft_env=(env DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 WEFT_PROXY_INLINE_COMPLETIONS=1
+weft_env=(env WEFT_PROXY_TRANSPORT=loop DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 WEFT_PROXY_INLINE_COMPLETIONS=1
   DOTNET_gcServer=0 DOTNET_gcConcurrent=0 DOTNET_TieredCompilation=1 DOTNET_TieredPGO=1 DOTNET_ReadyToRun=1)
 # shellcheck disable=SC2206 # word splitting wanted: VAR=VALUE pairs
 weft_env+=(${BENCH_WEFT_ENV:-})

@@ -6,10 +6,17 @@ namespace Weft.Cli.Hosts;
 /// <summary>One-line console logs for the long-running processes (weft up tags each line with the process).</summary>
 internal static class HostLogging
 {
+    /// <summary>
+    /// WEFT_LOG_LEVEL (trace, debug, information, warning, error) overrides the level; below warning it
+    /// opens Kestrel's own logs too (connections, HTTP/2 streams), which are otherwise warnings only.
+    /// </summary>
     public static ILoggerFactory Create(LogLevel level = LogLevel.Information) => LoggerFactory.Create(b =>
     {
+        if (Enum.TryParse<LogLevel>(Environment.GetEnvironmentVariable("WEFT_LOG_LEVEL"), ignoreCase: true, out var chosen))
+            level = chosen;
         b.SetMinimumLevel(level);
-        b.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        var framework = level < LogLevel.Information ? level : LogLevel.Warning;
+        b.AddFilter("Microsoft.AspNetCore", framework);
         b.AddFilter("Microsoft.Hosting", LogLevel.Warning);
         b.AddSimpleConsole(o =>
         {

@@ -28,7 +28,16 @@ public sealed class GrpcTests(DataPlaneMesh fixture, ITestOutputHelper log)
         }
         var (code, output) = await GrpcPeer.RunClientAsync(scenario, fixture.Mesh.OutboundPort("echo"), TimeSpan.FromSeconds(30));
         log.WriteLine(output);
-        Assert.True(code == 0, output);
+        if (code != 0)
+            Assert.Fail(output + SidecarLogs());
         Assert.Contains("\"ok\":true", output);
+    }
+
+    /// <summary>The last lines of both sidecars' debug logs, for a failure to explain itself.</summary>
+    private string SidecarLogs()
+    {
+        static string Tail(string text) => string.Join('\n', text.Split('\n').TakeLast(60));
+        return "\n--- client sidecar:\n" + Tail(fixture.Mesh.Client.Process.Output)
+            + "\n--- echo sidecar:\n" + Tail(fixture.Mesh.Server("echo").Process.Output);
     }
 }

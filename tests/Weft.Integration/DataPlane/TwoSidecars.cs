@@ -74,7 +74,7 @@ public sealed class TwoSidecars : IAsyncDisposable
             _outbound[app.Service] = ShopMesh.FreePort();
             args.AddRange(["--upstream", $"{app.Service}={Str(_outbound[app.Service])}"]);
         }
-        Client = new Sidecar(WeftProcess.Start(args), clientAdmin, 0);
+        Client = new Sidecar(WeftProcess.Start(args, DebugLogs), clientAdmin, 0);
 
         foreach (var s in _servers.Values)
             await WaitReadyAsync(s);
@@ -85,6 +85,9 @@ public sealed class TwoSidecars : IAsyncDisposable
 
     private string Discovery => $"http://127.0.0.1:{_discoveryPort}";
 
+    /// <summary>Sidecars log at debug (forward failures with their exception, Kestrel's HTTP/2 events): a failed test shows why.</summary>
+    private static readonly Dictionary<string, string> DebugLogs = new() { ["WEFT_LOG_LEVEL"] = "debug" };
+
     /// <summary>Starts a server-side sidecar (not waited for): another replica of a Service, or the first.</summary>
     public Sidecar StartServerSidecar(ServerApp app, string instance)
     {
@@ -92,7 +95,7 @@ public sealed class TwoSidecars : IAsyncDisposable
         var inbound = ShopMesh.FreePort();
         var process = WeftProcess.Start(["proxy", "--service", app.Service, "--instance", instance,
             "--app-port", Str(app.AppPort), "--app-protocol", app.AppProtocol, "--inbound-port", Str(inbound),
-            "--admin-port", Str(admin), "--control", Discovery, "--drain-seconds", Str(_drainSeconds)]);
+            "--admin-port", Str(admin), "--control", Discovery, "--drain-seconds", Str(_drainSeconds)], DebugLogs);
         lock (_extra) _extra.Add(process);
         return new Sidecar(process, admin, inbound);
     }
