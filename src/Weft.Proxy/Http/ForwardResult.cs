@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using Weft.Proxy.Balancing;
 
 namespace Weft.Proxy.Http;
@@ -28,9 +29,16 @@ internal enum ForwardResult
 
 internal static class ForwardResults
 {
-    /// <summary>Whether the endpoint is to blame (its failure count and last error): a client that left or sent a broken body is not.</summary>
-    public static bool BlamesEndpoint(this ForwardResult result) =>
-        result is not (ForwardResult.ClientAborted or ForwardResult.RequestBodyFailed);
+    /// <summary>
+    /// A failed forward, as both HTTP paths record it: logged, and counted against the endpoint (its
+    /// failures and last error) unless the client is to blame (it left, or its body broke).
+    /// </summary>
+    public static void RecordForwardFailure(this EndpointRuntime endpoint, ForwardResult result, Exception? error, ILogger logger)
+    {
+        if (result is not (ForwardResult.ClientAborted or ForwardResult.RequestBodyFailed))
+            endpoint.Stats.RecordFailure(result.ToString() + ": " + (error?.Message ?? ""));
+        Log.ForwardFailed(logger, endpoint.Authority, result, error);
+    }
 }
 
 /// <summary>The forwarder's answer: result, the endpoint that served (or failed last), the gRPC status seen.</summary>

@@ -81,7 +81,7 @@ internal sealed class HttpForwarder
                 catch (Exception ex)
                 {
                     var result = ClassifySendFailure(ex, aborted, content);
-                    RecordFailure(endpoint, result, result == ForwardResult.RequestBodyFailed ? content!.ClientReadError : ex);
+                    endpoint.RecordForwardFailure(result, result == ForwardResult.RequestBodyFailed ? content!.ClientReadError : ex, _logger);
                     if (result == ForwardResult.ConnectFailed && attempt + 1 < endpoints.Length && content?.Started != true)
                     {
                         var retry = CloneForRetry(request);
@@ -104,7 +104,7 @@ internal sealed class HttpForwarder
                 if (bodyResult != ForwardResult.Success)
                 {
                     if (bodyResult == ForwardResult.ResponseBodyFailed)
-                        RecordFailure(endpoint, bodyResult, bodyError);
+                        endpoint.RecordForwardFailure(bodyResult, bodyError, _logger);
                     // Headers may be out already; a truncated response must not look complete.
                     context.Abort();
                     return new ForwardOutcome(bodyResult, endpoint, grpcStatus, bodyError);
@@ -128,7 +128,7 @@ internal sealed class HttpForwarder
     {
         if (upgrade is null)
         {
-            RecordFailure(endpoint, ForwardResult.UpstreamReset, null);
+            endpoint.RecordForwardFailure(ForwardResult.UpstreamReset, null, _logger);
             return new ForwardOutcome(ForwardResult.UpstreamReset, endpoint, "", null);
         }
         Stream upstream;
@@ -140,7 +140,7 @@ internal sealed class HttpForwarder
         catch (Exception ex)
         {
             var result = aborted.IsCancellationRequested ? ForwardResult.ClientAborted : ForwardResult.UpstreamReset;
-            RecordFailure(endpoint, result, ex);
+            endpoint.RecordForwardFailure(result, ex, _logger);
             return new ForwardOutcome(result, endpoint, "", ex);
         }
         await using (upstream.ConfigureAwait(false))
@@ -159,13 +159,6 @@ internal sealed class HttpForwarder
             await UpgradeTunnel.RunAsync(client, upstream, aborted).ConfigureAwait(false);
         }
         return new ForwardOutcome(ForwardResult.Success, endpoint, "", null);
-    }
-
-    private void RecordFailure(EndpointRuntime endpoint, ForwardResult result, Exception? ex)
-    {
-        if (result.BlamesEndpoint())
-            endpoint.Stats.RecordFailure(result.ToString() + ": " + (ex?.Message ?? ""));
-        Log.ForwardFailed(_logger, endpoint.Authority, result, ex);
     }
 
     private static ForwardResult ClassifySendFailure(Exception ex, CancellationToken aborted, StreamingRequestContent? content)

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net;
+using System.Runtime.CompilerServices;
 
 namespace Weft.Proxy.Http;
 
@@ -40,28 +41,33 @@ internal sealed class StreamingRequestContent : HttpContent
             : null;
         var token = linked?.Token ?? (cancellationToken.CanBeCanceled ? cancellationToken : _clientAborted);
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        var readStillPending = false;
         try
         {
             var first = true;
             while (true)
             {
-                int read;
-                try
-                {
-#pragma warning disable CA2012 // awaited exactly once: looked at (IsCompleted), then awaited here or as a Task
-                    var pending = _source.ReadAsync(buffer.AsMemory(), token);
-                    if (first && !pending.IsCompleted)
-                        pending = await SendHeadWhileWaitingAsync(pending, stream, token).ConfigureAwait(false);
+#pragma warning disable CA2012 // awaited once, below (a flush that throws abandons it: it ends with the request)
+                var reading = ReadClientAsync(buffer.AsMemory(), token, cancellationToken);
 #pragma warning restore CA2012
-                    first = false;
-                    read = await pending.ConfigureAwait(false);
-                }
-                catch (Exception ex) when (!UpstreamGaveUp(ex, cancellationToken))
+                if (first && !reading.IsCompleted)
                 {
-                    ClientReadFailed = true;
-                    ClientReadError = ex;
-                    throw;
+                    // The handler holds the request head back until the body's first write, to send both
+                    // together. With no body at hand that deadlocks a client that waits for the response
+                    // head before it sends (a gRPC stream, any duplex exchange): send the head now. This
+                    // is the upstream's side: its failure is not the client's.
+                    try
+                    {
+                        await stream.FlushAsync(token).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        readStillPending = true;
+                        throw;
+                    }
                 }
+                first = false;
+                var read = await reading.ConfigureAwait(false);
                 if (read == 0)
                     break;
                 await stream.WriteAsync(buffer.AsMemory(0, read), token).ConfigureAwait(false);
@@ -71,31 +77,26 @@ internal sealed class StreamingRequestContent : HttpContent
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            // An abandoned read may still fill the buffer: then it is the GC's, never the pool's again.
+            if (!readStillPending)
+                ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
-    /// <summary>
-    /// The handler holds the request head back until the body's first write, to send both together.
-    /// When the client's body is not there yet that is a deadlock for a client that waits for the
-    /// response head before it sends (a gRPC stream, any duplex exchange): flush the head now. A body
-    /// already at hand still leaves in the same packet as the head.
-    /// </summary>
-    private static async ValueTask<ValueTask<int>> SendHeadWhileWaitingAsync(ValueTask<int> pending, Stream upstream, CancellationToken token)
+    /// <summary>A read of the client's body; its failure is recorded as the client's unless the upstream gave up first.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<int> ReadClientAsync(Memory<byte> buffer, CancellationToken token, CancellationToken upstream)
     {
-        var reading = pending.AsTask();
         try
         {
-            await upstream.FlushAsync(token).ConfigureAwait(false);
+            return await _source.ReadAsync(buffer, token).ConfigureAwait(false);
         }
-        catch
+        catch (Exception ex) when (!UpstreamGaveUp(ex, upstream))
         {
-            // The read still ends (the token cancels it); nobody will await it now.
-            _ = reading.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
-                TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            ClientReadFailed = true;
+            ClientReadError = ex;
             throw;
         }
-        return new ValueTask<int>(reading);
     }
 
     /// <summary>

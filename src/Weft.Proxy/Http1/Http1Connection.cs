@@ -428,7 +428,7 @@ internal sealed partial class Http1Connection
             {
                 var (connected, error) = await pool.ConnectAsync(endpointPool, cluster.ConnectTimeout).ConfigureAwait(false);
                 if (connected is null)
-                    RecordFailure(endpoint, ForwardResult.ConnectFailed, error);
+                    endpoint.RecordForwardFailure(ForwardResult.ConnectFailed, error, _handler.Logger);
                 upstream = connected;
             }
         }
@@ -442,24 +442,17 @@ internal sealed partial class Http1Connection
             var (fresh, error) = await pool.ConnectAsync(upstream.Pool, cluster.ConnectTimeout).ConfigureAwait(false);
             if (fresh is null)
             {
-                RecordFailure(_endpoint!, ForwardResult.ConnectFailed, error);
+                _endpoint!.RecordForwardFailure(ForwardResult.ConnectFailed, error, _handler.Logger);
                 return ForwardResult.ConnectFailed;
             }
             result = await ExchangeAsync(fresh, route, direction).ConfigureAwait(false);
         }
         if (result is not (ForwardResult.Success or ForwardResult.ClientAborted))
-            RecordFailure(_endpoint!, result, null);
+            _endpoint!.RecordForwardFailure(result, null, _handler.Logger);
         return result;
     }
 
     private bool _upstreamBytesSeen;
-
-    private void RecordFailure(EndpointRuntime endpoint, ForwardResult result, Exception? error)
-    {
-        if (result.BlamesEndpoint())
-            endpoint.Stats.RecordFailure(result.ToString() + ": " + (error?.Message ?? ""));
-        Log.ForwardFailed(_handler.Logger, endpoint.Authority, result, error);
-    }
 
     /// <summary>One request/response on one upstream connection; the connection is pooled again or closed before this returns.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]

@@ -28,20 +28,12 @@ public sealed class StreamingTests
             }
             ctx.Response.AppendTrailer("grpc-status", "0");
         }, http2Only: true);
-        await using var proxy = await TestProxy.StartAsync();
-        var port = TestProxy.FreePort();
-        await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port, protocol: Protocol.Grpc)
-            .Routes("rt", ConfigBuilder.Route("stream")).Cluster("stream", Protocol.Grpc, (backend.Port, "v1")).Build());
+        var (proxy, port) = await GrpcProxyAsync("stream", backend);
+        await using var _ = proxy;
 
         using var client = TestProxy.Client(port);
         var messages = Channel.CreateUnbounded<string>();
-        var request = new HttpRequestMessage(HttpMethod.Post, "/svc/Chat")
-        {
-            Version = HttpVersion.Version20,
-            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            Content = new ChannelContent(messages.Reader),
-        };
-        request.Content.Headers.ContentType = new("application/grpc");
+        var request = StreamRequest("/svc/Chat", messages.Reader);
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(TimeSpan.FromSeconds(10));
         var replies = new StreamReader(await response.Content.ReadAsStreamAsync());
         for (var i = 0; i < 3; i++)
@@ -68,22 +60,14 @@ public sealed class StreamingTests
             using var reader = new StreamReader(ctx.Request.Body, Encoding.UTF8);
             await ctx.Response.WriteAsync("got:" + await reader.ReadToEndAsync());
         }, http2Only: true);
-        await using var proxy = await TestProxy.StartAsync();
-        var port = TestProxy.FreePort();
-        await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port, protocol: Protocol.Grpc)
-            .Routes("rt", ConfigBuilder.Route("duplex")).Cluster("duplex", Protocol.Grpc, (backend.Port, "v1")).Build());
+        var (proxy, port) = await GrpcProxyAsync("duplex", backend);
+        await using var _ = proxy;
 
         using var client = TestProxy.Client(port);
         for (var call = 0; call < 3; call++)
         {
             var messages = Channel.CreateUnbounded<string>();
-            var request = new HttpRequestMessage(HttpMethod.Post, "/svc/Duplex")
-            {
-                Version = HttpVersion.Version20,
-                VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-                Content = new ChannelContent(messages.Reader),
-            };
-            request.Content.Headers.ContentType = new("application/grpc");
+            var request = StreamRequest("/svc/Duplex", messages.Reader);
             using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(TimeSpan.FromSeconds(5));
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             await messages.Writer.WriteAsync($"call {call}");
@@ -166,25 +150,40 @@ public sealed class StreamingTests
             await ctx.Request.Body.ReadAtLeastAsync(first, first.Length);
             ctx.Abort();
         }, http2Only: true);
-        await using var proxy = await TestProxy.StartAsync();
-        var port = TestProxy.FreePort();
-        await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port, protocol: Protocol.Grpc)
-            .Routes("rt", ConfigBuilder.Route("resets")).Cluster("resets", Protocol.Grpc, (backend.Port, "v1")).Build());
+        var (proxy, port) = await GrpcProxyAsync("resets", backend);
+        await using var _ = proxy;
 
         using var client = TestProxy.Client(port);
         var messages = Channel.CreateUnbounded<string>();
         await messages.Writer.WriteAsync("m0");
-        var request = new HttpRequestMessage(HttpMethod.Post, "/svc/Upload")
-        {
-            Version = HttpVersion.Version20,
-            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            Content = new ChannelContent(messages.Reader),   // never completed: the client is still sending
-        };
-        request.Content.Headers.ContentType = new("application/grpc");
+        var request = StreamRequest("/svc/Upload", messages.Reader);   // never completed: the client is still sending
         using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.Equal("upstream_reset", Assert.Single(response.Headers.GetValues("x-weft-reason")));
         Assert.Contains("UpstreamReset", await proxy.Admin.GetStringAsync("/clusters"));
+    }
+
+    /// <summary>A proxy with one gRPC listener routing everything to <paramref name="backend"/> (h2c).</summary>
+    private static async Task<(TestProxy Proxy, int Port)> GrpcProxyAsync(string cluster, Backend backend)
+    {
+        var proxy = await TestProxy.StartAsync();
+        var port = TestProxy.FreePort();
+        await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port, protocol: Protocol.Grpc)
+            .Routes("rt", ConfigBuilder.Route(cluster)).Cluster(cluster, Protocol.Grpc, (backend.Port, "v1")).Build());
+        return (proxy, port);
+    }
+
+    /// <summary>An HTTP/2 gRPC-style POST whose body is <paramref name="messages"/>, one line each, as they come.</summary>
+    private static HttpRequestMessage StreamRequest(string path, ChannelReader<string> messages)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, path)
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ChannelContent(messages),
+        };
+        request.Content.Headers.ContentType = new("application/grpc");
+        return request;
     }
 
     private sealed class ChannelContent(ChannelReader<string> messages) : HttpContent
