@@ -15,132 +15,132 @@ namespace Weft.Proxy.Http1;
 /// </summary>
 internal sealed partial class Http1Connection
 {
+    // Upper bound of what a head adds to the fields it relays: status or request line rewritten,
+    // framing, Connection/Upgrade lines (the Upgrade value is bounded by the head itself).
+    private const int HeadOverhead = 160;
+
     private void WriteRequestHead(PipeWriter output, RouteRuntime route, Direction direction)
     {
         var head = _request;
-        output.Write(head.Method);
-        output.Write(" "u8);
-        output.Write(head.Target);
-        output.Write(" HTTP/1.1\r\n"u8);
         var addSource = direction != Direction.Inbound;
-        if (route.RequestModifiers.Length == 0)
+        var modified = route.RequestModifiers.Length == 0 ? null : ModifiedRequestFields(route.RequestModifiers, addSource);
+        var authority = head.HostCount == 0 ? _endpoint!.Authority : "";
+        var w = new HeadBuilder(output, 2 * head.Length + HeadOverhead + _handler.SourceHeaderLine.Length + authority.Length + (modified?.Length ?? 0));
+        w.Add(head.Method);
+        w.Add(" "u8);
+        w.Add(head.Target);
+        w.Add(" HTTP/1.1\r\n"u8);
+        if (modified is not null)
         {
-            for (var i = 0; i < head.FieldCount; i++)
-            {
-                if (head.Fields[i].Drop)
-                    continue;
-                output.Write(head.Line(i));
-                output.Write("\r\n"u8);
-            }
-            if (addSource)
-                output.Write(_handler.SourceHeaderLine);
+            w.Add(modified);
         }
         else
         {
-            WriteModifiedRequestFields(output, route.RequestModifiers, addSource);
+            w.AddFields(head);
+            if (addSource)
+                w.Add(_handler.SourceHeaderLine);
         }
         if (head.HostCount == 0)
         {
-            output.Write("Host: "u8);
-            WriteLatin1(output, _endpoint!.Authority);
-            output.Write("\r\n"u8);
+            w.Add("Host: "u8);
+            w.AddLatin1(authority);
+            w.Add("\r\n"u8);
         }
         if (head.Chunked)
         {
-            output.Write("Transfer-Encoding: chunked\r\n"u8);
+            w.Add("Transfer-Encoding: chunked\r\n"u8);
         }
         else if (head.ContentLength >= 0)
         {
-            output.Write("Content-Length: "u8);
-            WriteNumber(output, head.ContentLength);
-            output.Write("\r\n"u8);
+            w.Add("Content-Length: "u8);
+            w.AddNumber(head.ContentLength);
+            w.Add("\r\n"u8);
         }
         if (head.IsUpgrade)
         {
-            output.Write("Connection: Upgrade\r\nUpgrade: "u8);
-            output.Write(head.Value(head.UpgradeField));
-            output.Write("\r\n"u8);
+            w.Add("Connection: Upgrade\r\nUpgrade: "u8);
+            w.Add(head.Value(head.UpgradeField));
+            w.Add("\r\n"u8);
         }
-        output.Write("\r\n"u8);
+        w.Add("\r\n"u8);
+        w.Commit();
     }
 
-    // Cold: a route with request header modifiers edits the head as a dictionary.
-    private void WriteModifiedRequestFields(PipeWriter output, HeaderModifierRuntime[] modifiers, bool addSource)
+    // Cold: a route with request header modifiers edits the head as a dictionary; its field lines as bytes.
+    private byte[] ModifiedRequestFields(HeaderModifierRuntime[] modifiers, bool addSource)
     {
         var headers = new HeaderDictionary();
         FillHeaders(headers, forwarding: true);
         if (addSource)
             headers[ProxyPipeline.SourceHeader] = _handler.SourceHeaderValue;
         HeaderModifierRuntime.Apply(modifiers, headers);
-        WriteFields(output, headers);
+        return FieldLines(headers);
     }
 
-    private static void WriteFields(PipeWriter output, IHeaderDictionary headers)
+    private static byte[] FieldLines(IHeaderDictionary headers)
     {
+        var lines = new ArrayBufferWriter<byte>();
         foreach (var (name, values) in headers)
         {
             foreach (var value in values)
             {
-                WriteLatin1(output, name);
-                output.Write(": "u8);
-                WriteLatin1(output, value ?? "");
-                output.Write("\r\n"u8);
+                WriteLatin1(lines, name);
+                lines.Write(": "u8);
+                WriteLatin1(lines, value ?? "");
+                lines.Write("\r\n"u8);
             }
         }
+        return lines.WrittenSpan.ToArray();
     }
 
     private void WriteResponseHead(MessageHead head, HeaderModifierRuntime[] modifiers, bool noBody, bool upgrade)
     {
-        var output = _output;
-        output.Write("HTTP/1.1 "u8);
-        WriteNumber(output, head.Status);
-        output.Write(" "u8);
-        output.Write(head.Reason);
-        output.Write("\r\n"u8);
-        if (modifiers.Length == 0)
-        {
-            for (var i = 0; i < head.FieldCount; i++)
-            {
-                if (head.Fields[i].Drop)
-                    continue;
-                output.Write(head.Line(i));
-                output.Write("\r\n"u8);
-            }
-        }
+        var modified = modifiers.Length == 0 ? null : ModifiedResponseFields(head, modifiers);
+        var upgradeValue = upgrade ? UpgradeValue(head) : default;
+        var w = new HeadBuilder(_output, head.Length + HeadOverhead + upgradeValue.Length + (modified?.Length ?? 0));
+        w.Add("HTTP/1.1 "u8);
+        w.AddNumber(head.Status);
+        w.Add(" "u8);
+        w.Add(head.Reason);
+        w.Add("\r\n"u8);
+        if (modified is not null)
+            w.Add(modified);
         else
-        {
-            WriteModifiedResponseFields(head, modifiers);
-        }
+            w.AddFields(head);
         if (head.ContentLength >= 0)
         {
-            output.Write("Content-Length: "u8);
-            WriteNumber(output, head.ContentLength);
-            output.Write("\r\n"u8);
+            w.Add("Content-Length: "u8);
+            w.AddNumber(head.ContentLength);
+            w.Add("\r\n"u8);
         }
         else if (head.Chunked && !noBody && !_request.Http10)
         {
-            output.Write("Transfer-Encoding: chunked\r\n"u8);
+            w.Add("Transfer-Encoding: chunked\r\n"u8);
         }
         if (upgrade)
         {
-            output.Write("Connection: Upgrade\r\nUpgrade: "u8);
-            // A 101 without Upgrade switched to what was offered.
-            output.Write(head.UpgradeField >= 0 ? head.Value(head.UpgradeField) : _request.Value(_request.UpgradeField));
-            output.Write("\r\n"u8);
+            w.Add("Connection: Upgrade\r\nUpgrade: "u8);
+            w.Add(upgradeValue);
+            w.Add("\r\n"u8);
         }
         else if (_closeAfter)
         {
-            output.Write("Connection: close\r\n"u8);
+            w.Add("Connection: close\r\n"u8);
         }
         else if (_request.Http10)
         {
-            output.Write("Connection: keep-alive\r\n"u8);
+            w.Add("Connection: keep-alive\r\n"u8);
         }
-        output.Write("\r\n"u8);
+        w.Add("\r\n"u8);
+        w.Commit();
     }
 
-    // Cold: response header modifiers.
-    private void WriteModifiedResponseFields(MessageHead head, HeaderModifierRuntime[] modifiers)
+    // A 101 without Upgrade switched to what was offered.
+    private ReadOnlySpan<byte> UpgradeValue(MessageHead head) =>
+        head.UpgradeField >= 0 ? head.Value(head.UpgradeField) : _request.Value(_request.UpgradeField);
+
+    // Cold: response header modifiers; the field lines as bytes.
+    private byte[] ModifiedResponseFields(MessageHead head, HeaderModifierRuntime[] modifiers)
     {
         var headers = _responseHeaders ??= new HeaderDictionary();
         headers.Clear();
@@ -150,7 +150,7 @@ internal sealed partial class Http1Connection
                 headers.Append(Encoding.Latin1.GetString(head.Name(i)), Encoding.Latin1.GetString(head.Value(i)));
         }
         HeaderModifierRuntime.Apply(modifiers, headers);
-        WriteFields(_output, headers);
+        return FieldLines(headers);
     }
 
     private ValueTask RejectAsync(HeadError error) => error switch
@@ -187,14 +187,14 @@ internal sealed partial class Http1Connection
         await BodyCopy.FlushAsync(output).ConfigureAwait(false);
     }
 
-    private static void WriteNumber(PipeWriter output, long value)
+    private static void WriteNumber(IBufferWriter<byte> output, long value)
     {
         var span = output.GetSpan(20);
         value.TryFormat(span, out var written, default, System.Globalization.CultureInfo.InvariantCulture);
         output.Advance(written);
     }
 
-    private static void WriteLatin1(PipeWriter output, string value)
+    private static void WriteLatin1(IBufferWriter<byte> output, string value)
     {
         var span = output.GetSpan(value.Length);
         output.Advance(Encoding.Latin1.GetBytes(value, span));
