@@ -46,28 +46,8 @@ internal static class RuntimeTuning
         foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
             env.Add($"{e.Key}={e.Value}");
         env.Add(null);
-        RemoveDiagnosticsSocket();
         execve("/proc/self/exe", argv, [.. env]);
         // Still here: exec failed; run as we are.
         Console.Error.WriteLine($"weft proxy: could not re-execute with {string.Join(' ', missing.Select(m => m.Name + "=" + m.Value))} (errno {Marshal.GetLastPInvokeError()}); running without");
-    }
-
-    /// <summary>
-    /// The runtime's diagnostics socket (dotnet-diagnostic-PID-KEY-socket) outlives an exec: left
-    /// behind, it piles up in the temp directory and, having the same PID as the new runtime's,
-    /// makes dotnet-trace connect to the dead one (connection refused).
-    /// </summary>
-    private static void RemoveDiagnosticsSocket()
-    {
-        var dir = Environment.GetEnvironmentVariable("TMPDIR") is { Length: > 0 } tmp ? tmp : "/tmp";
-        try
-        {
-            foreach (var path in Directory.EnumerateFiles(dir, $"dotnet-diagnostic-{Environment.ProcessId}-*-socket"))
-                File.Delete(path);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            // Best effort: the exec matters more.
-        }
     }
 }
