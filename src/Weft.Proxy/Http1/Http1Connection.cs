@@ -482,13 +482,35 @@ internal sealed partial class Http1Connection
                 return ForwardResult.UpstreamReset;
             }
 
+            // The response head, read here rather than in a method of its own: this is where a request
+            // waits for its upstream, and every async frame on that path is paid again at each resume.
             var head = upstream.Head;
-            do
+            var input = upstream.Input;
+            head.Reset();
+            while (true)
             {
-                if (!await ReadResponseHeadAsync(upstream).ConfigureAwait(false))
+                ReadResult read;
+                try
+                {
+                    read = await input.ReadAsync().ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+                {
                     return await BodyOrReset(body, upstream).ConfigureAwait(false);
+                }
+                var taken = TakeResponseHead(upstream, read);
+                if (taken == HeadRead.Failed)
+                    return await BodyOrReset(body, upstream).ConfigureAwait(false);
+                if (taken == HeadRead.Parsed)
+                {
+                    if (head.Status is >= 100 and < 200 && head.Status != 101)
+                    {
+                        head.Reset();                     // an interim response: the final one follows
+                        continue;
+                    }
+                    break;
+                }
             }
-            while (head.Status is >= 100 and < 200 && head.Status != 101);
 
             var upgrade = head.Status == 101;
             if (upgrade && !_request.IsUpgrade)
@@ -588,52 +610,42 @@ internal sealed partial class Http1Connection
         return status;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<bool> ReadResponseHeadAsync(UpstreamConnection upstream)
+    private enum HeadRead { NeedMore, Parsed, Failed }
+
+    /// <summary>Takes the response head out of what the upstream sent so far, if it is all there.</summary>
+    private HeadRead TakeResponseHead(UpstreamConnection upstream, in ReadResult result)
     {
-        var head = upstream.Head;
-        head.Reset();
         var input = upstream.Input;
-        while (true)
+        var buffer = result.Buffer;
+        if (!buffer.IsEmpty)
+            _upstreamBytesSeen = true;
+        if (result.IsCanceled)
         {
-            ReadResult result;
-            try
-            {
-                result = await input.ReadAsync().ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
-            {
-                return false;
-            }
-            var buffer = result.Buffer;
-            if (!buffer.IsEmpty)
-                _upstreamBytesSeen = true;
-            if (result.IsCanceled)
-            {
-                input.AdvanceTo(buffer.Start);
-                return false;
-            }
-            var end = Http1Parser.FindHeadEnd(buffer, _limits.MaxResponseHeaderBlockBytes, 0, isRequest: false, out var error);
-            if (error != HeadError.None)
-            {
-                input.AdvanceTo(buffer.Start);
-                return false;
-            }
-            if (end >= 0)
-            {
-                var length = (int)end;
-                head.EnsureCapacity(length);
-                buffer.Slice(0, length).CopyTo(head.Buffer);
-                head.Length = length;
-                input.AdvanceTo(buffer.GetPosition(length));
-                return Http1Parser.ParseResponse(head, _limits.MaxHeaderCount * 2) == HeadError.None;
-            }
-            if (result.IsCompleted)
-            {
-                input.AdvanceTo(buffer.End);
-                return false;
-            }
-            input.AdvanceTo(buffer.Start, buffer.End);
+            input.AdvanceTo(buffer.Start);
+            return HeadRead.Failed;
         }
+        var end = Http1Parser.FindHeadEnd(buffer, _limits.MaxResponseHeaderBlockBytes, 0, isRequest: false, out var error);
+        if (error != HeadError.None)
+        {
+            input.AdvanceTo(buffer.Start);
+            return HeadRead.Failed;
+        }
+        if (end >= 0)
+        {
+            var head = upstream.Head;
+            var length = (int)end;
+            head.EnsureCapacity(length);
+            buffer.Slice(0, length).CopyTo(head.Buffer);
+            head.Length = length;
+            input.AdvanceTo(buffer.GetPosition(length));
+            return Http1Parser.ParseResponse(head, _limits.MaxHeaderCount * 2) == HeadError.None ? HeadRead.Parsed : HeadRead.Failed;
+        }
+        if (result.IsCompleted)
+        {
+            input.AdvanceTo(buffer.End);
+            return HeadRead.Failed;
+        }
+        input.AdvanceTo(buffer.Start, buffer.End);
+        return HeadRead.NeedMore;
     }
 }

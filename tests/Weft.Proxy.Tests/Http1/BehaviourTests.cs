@@ -189,6 +189,46 @@ public sealed class BehaviourTests
     }
 
     [Fact]
+    public async Task Interim_responses_from_the_upstream_are_skipped_and_the_final_one_forwarded()
+    {
+        // The upstream sends 103 in two pieces, then 100, then the final response: the head read
+        // waits for the rest of a split head and moves past every interim one.
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var upstreamPort = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var served = Task.Run(async () =>
+        {
+            using var socket = await listener.AcceptSocketAsync();
+            var buffer = new byte[4096];
+            var received = new StringBuilder();
+            while (!received.ToString().Contains("\r\n\r\n", StringComparison.Ordinal))
+            {
+                var n = await socket.ReceiveAsync(buffer);
+                if (n == 0)
+                    break;
+                received.Append(Encoding.ASCII.GetString(buffer, 0, n));
+            }
+            foreach (var piece in new[] { "HTTP/1.1 103 Early Hints\r\nLink: </s.css>", "; rel=preload\r\n\r\n",
+                "HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 200 OK\r\nX-Final: yes\r\nContent-Length: 5\r\n\r\nfinal" })
+            {
+                await socket.SendAsync(Encoding.ASCII.GetBytes(piece));
+                await Task.Delay(50);
+            }
+            await socket.ReceiveAsync(buffer);           // until the proxy closes or reuses
+        });
+        var (proxy, port) = await ProxyToAsync(upstreamPort);
+        await using var _ = proxy;
+        await using var client = await RawClient.ConnectAsync(port);
+        await client.SendAsync("GET /hints HTTP/1.1\r\nHost: a\r\n\r\n");
+        var response = await client.ReadResponseAsync();
+        Assert.StartsWith("HTTP/1.1 200 OK\r\n", response);
+        Assert.Contains("X-Final: yes\r\n", response);
+        Assert.DoesNotContain("Early Hints", response);
+        Assert.DoesNotContain("Link:", response);
+        Assert.EndsWith("\r\n\r\nfinal", response);
+    }
+
+    [Fact]
     public async Task Http10_client_gets_a_chunked_response_decoded_and_closed()
     {
         await using var backend = await Backend.StartAsync("app", async ctx =>
