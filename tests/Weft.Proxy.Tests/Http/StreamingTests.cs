@@ -77,6 +77,38 @@ public sealed class StreamingTests
     }
 
     [Fact]
+    public async Task An_app_that_answers_without_reading_the_request_body_has_its_answer_forwarded()
+    {
+        // A gRPC server refusing a client stream up front (trailers-only), an upload rejected early:
+        // the app's whole answer comes while the client is still sending. The client gets that answer,
+        // not the proxy's own error, over the same h2 upstream connection each time.
+        await using var backend = await Backend.StartAsync("refuse", async ctx =>
+        {
+            ctx.Response.StatusCode = StatusCodes.Status403Forbidden;
+            ctx.Response.Headers["x-refused"] = "early";
+            await ctx.Response.WriteAsync("denied before the body");
+        }, http2Only: true);
+        var (proxy, port) = await GrpcProxyAsync("refuse", backend);
+        await using var _ = proxy;
+
+        using var client = TestProxy.Client(port);
+        for (var call = 0; call < 4; call++)
+        {
+            // Even calls: no body byte yet when the request leaves (the proxy sends the head alone);
+            // odd calls: a first message already there.
+            var messages = Channel.CreateUnbounded<string>();
+            if (call % 2 == 1)
+                await messages.Writer.WriteAsync($"first of call {call}");
+            var request = StreamRequest("/svc/Upload", messages.Reader);
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+            Assert.Equal("early", Assert.Single(response.Headers.GetValues("x-refused")));
+            Assert.Equal("denied before the body", await response.Content.ReadAsStringAsync().WaitAsync(TimeSpan.FromSeconds(10)));
+            messages.Writer.Complete();
+        }
+    }
+
+    [Fact]
     public async Task Response_headers_reach_the_client_before_the_body_starts()
     {
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
