@@ -40,12 +40,12 @@ touch .build/weft.stamp  # ./weft reuses this build
 
 # --- run -----------------------------------------------------------------------------------------
 passed=0; failed=0; skipped=0; status=0
-# The proxy's own tests run twice: over .NET's sockets (the default) and over Weft's own socket
-# transport (WEFT_PROXY_TRANSPORT=loop, opt-in; the bench runs with it).
+# The proxy's own tests run twice: over Weft's own socket transport (the default) and over .NET's
+# sockets (WEFT_PROXY_TRANSPORT=sockets, what serves where the loop transport cannot).
 runs=()
 for proj in tests/*/*.csproj; do
   runs+=("$proj|")
-  [[ $(basename "$proj" .csproj) == Weft.Proxy.Tests ]] && runs+=("$proj|loop")
+  [[ $(basename "$proj" .csproj) == Weft.Proxy.Tests ]] && runs+=("$proj|sockets")
 done
 for run in "${runs[@]}"; do
   proj=${run%%|*}; transport=${run#*|}

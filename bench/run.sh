@@ -322,7 +322,7 @@ start nginx-server "$SERVER_CPU" nginx -p "$WORK" -c "$WORK/nginx-server.conf" -
 start nginx-client "$SERVER_CPU" nginx -p "$WORK" -c "$WORK/nginx-client.conf" -e "$WORK/nginx-client.err"
 
 # Weft: control plane on the load core (it idles), the two sidecars on the server core.
-# Settings a sidecar on one core should have: Weft's own transport (opt-in, docs/proxy.md "Transport"),
+# Settings a sidecar on one core should have: Weft's own transport (the default; set explicitly, docs/proxy.md "Transport"),
 # socket continuations and request handling inline (no
 # thread-pool hop), workstation non-concurrent GC (no server GC heaps or background GC thread),
 # tiered compilation with dynamic PGO (warmed up before measuring).

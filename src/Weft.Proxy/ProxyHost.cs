@@ -32,11 +32,10 @@ public sealed record ProxyHostOptions
     /// <summary>
     /// Serve listeners and the lean path's upstream connections with Weft's own event-loop transport
     /// (Transport/: edge-triggered epoll, direct recv/send, no pipes) instead of Kestrel's socket
-    /// transport. Linux x86-64 only; elsewhere, or when false, Kestrel's transport serves. Opt-in
-    /// (WEFT_PROXY_TRANSPORT=loop) while a rare failure over it is open: in about one full CI run in
-    /// five, a grpc-js client stream through two sidecars is answered 400. The bench runs with it.
+    /// transport. Linux x86-64 only; elsewhere, or when false, Kestrel's transport serves. On by
+    /// default; WEFT_PROXY_TRANSPORT=sockets turns it off (docs/proxy.md, "Transport").
     /// </summary>
-    public bool LoopTransport { get; init; } = Environment.GetEnvironmentVariable("WEFT_PROXY_TRANSPORT") == "loop";
+    public bool LoopTransport { get; init; } = Environment.GetEnvironmentVariable("WEFT_PROXY_TRANSPORT") != "sockets";
 
     /// <summary>Event-loop threads of the loop transport (a sidecar's request work runs on them).</summary>
     public int LoopThreads { get; init; } = 1;

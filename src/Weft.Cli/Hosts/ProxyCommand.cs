@@ -41,7 +41,7 @@ internal static class ProxyCommand
         };
         var loops = new Option<int>("--loops")
         {
-            Description = "Event-loop threads of the proxy's own socket transport (on with env WEFT_PROXY_TRANSPORT=loop)",
+            Description = "Event-loop threads of the proxy's own socket transport (the default; env WEFT_PROXY_TRANSPORT=sockets uses .NET's)",
             DefaultValueFactory = _ => 1,
         };
 
