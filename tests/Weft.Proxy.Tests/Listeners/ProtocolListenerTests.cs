@@ -191,6 +191,31 @@ public class ProtocolListenerTests
     }
 
     [Fact]
+    public async Task Half_close_the_app_stops_sending_first_and_still_receives_what_the_client_sends_after()
+    {
+        // The other direction: the app says its piece and half-closes; the client reads to the end and
+        // only then answers. On Weft's transport the app's FIN reaches the client as a FIN, and the
+        // client's side stays open (Kestrel's socket transport closes both ways: docs/proxy.md).
+        var late = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = RawServer.Start(async (socket, ct) =>
+        {
+            await socket.SendAsync(Encoding.ASCII.GetBytes("bye from the app"), SocketFlags.None, ct);
+            socket.Shutdown(SocketShutdown.Send);
+            late.TrySetResult(Encoding.ASCII.GetString(await RawClient.ReadToEndAsync(socket)));
+        });
+        await using var proxy = await TestProxy.StartAsync(options: new ProxyHostOptions { LoopTransport = true });
+        var port = TestProxy.FreePort();
+        await proxy.ApplyOkAsync(new ConfigBuilder().Add(Listener(port, Protocol.Tcp, "default/db"))
+            .Cluster("db", server.Port).Build());
+
+        using var client = await RawClient.ConnectAsync(port);
+        Assert.Equal("bye from the app", Encoding.ASCII.GetString(await RawClient.ReadToEndAsync(client)));
+        await client.SendAsync(Encoding.ASCII.GetBytes("the client's last word"), SocketFlags.None);
+        client.Shutdown(SocketShutdown.Send);
+        Assert.Equal("the client's last word", await late.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
     public async Task Ten_megabytes_of_random_data_cross_byte_exact_both_ways_and_are_counted()
     {
         await using var echo = RawServer.Echo();
