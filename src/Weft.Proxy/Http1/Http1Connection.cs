@@ -485,14 +485,12 @@ internal sealed partial class Http1Connection
             // The response head, read here rather than in a method of its own: this is where a request
             // waits for its upstream, and every async frame on that path is paid again at each resume.
             var head = upstream.Head;
-            var input = upstream.Input;
-            head.Reset();
             while (true)
             {
                 ReadResult read;
                 try
                 {
-                    read = await input.ReadAsync().ConfigureAwait(false);
+                    read = await upstream.Input.ReadAsync().ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
                 {
@@ -501,15 +499,9 @@ internal sealed partial class Http1Connection
                 var taken = TakeResponseHead(upstream, read);
                 if (taken == HeadRead.Failed)
                     return await BodyOrReset(body, upstream).ConfigureAwait(false);
-                if (taken == HeadRead.Parsed)
-                {
-                    if (head.Status is >= 100 and < 200 && head.Status != 101)
-                    {
-                        head.Reset();                     // an interim response: the final one follows
-                        continue;
-                    }
+                // An interim response (1xx but 101) is dropped: the final one follows.
+                if (taken == HeadRead.Parsed && head.Status is not (>= 100 and < 200) or 101)
                     break;
-                }
             }
 
             var upgrade = head.Status == 101;
@@ -612,7 +604,7 @@ internal sealed partial class Http1Connection
 
     private enum HeadRead { NeedMore, Parsed, Failed }
 
-    /// <summary>Takes the response head out of what the upstream sent so far, if it is all there.</summary>
+    /// <summary>Takes the response head out of what the upstream sent so far into upstream.Head, if it is all there.</summary>
     private HeadRead TakeResponseHead(UpstreamConnection upstream, in ReadResult result)
     {
         var input = upstream.Input;
@@ -633,6 +625,7 @@ internal sealed partial class Http1Connection
         if (end >= 0)
         {
             var head = upstream.Head;
+            head.Reset();
             var length = (int)end;
             head.EnsureCapacity(length);
             buffer.Slice(0, length).CopyTo(head.Buffer);

@@ -24,24 +24,6 @@ public sealed class BehaviourTests
         return (proxy, port);
     }
 
-    /// <summary>A raw upstream for one connection: reads until the request looks complete, answers, returns what it read.</summary>
-    private static Task<string> ServeOneAsync(System.Net.Sockets.TcpListener listener, Func<string, bool> complete, Func<System.Net.Sockets.Socket, Task> answer) =>
-        Task.Run(async () =>
-        {
-            using var socket = await listener.AcceptSocketAsync();
-            var buffer = new byte[4096];
-            var received = new StringBuilder();
-            while (!complete(received.ToString()))
-            {
-                var n = await socket.ReceiveAsync(buffer);
-                if (n == 0)
-                    break;
-                received.Append(Encoding.ASCII.GetString(buffer, 0, n));
-            }
-            await answer(socket);
-            return received.ToString();
-        });
-
     [Fact]
     public async Task Slowloris_gets_408_and_does_not_delay_other_clients()
     {
@@ -173,15 +155,12 @@ public sealed class BehaviourTests
     public async Task Chunked_request_and_close_delimited_HTTP10_response_are_forwarded()
     {
         // An HTTP/1.0 upstream that answers without a length and closes.
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var upstreamPort = ((IPEndPoint)listener.LocalEndpoint).Port;
-        var served = ServeOneAsync(listener, received => received.EndsWith("0\r\n\r\n", StringComparison.Ordinal), async socket =>
+        using var upstream = OneConnectionUpstream.Start(received => received.EndsWith("0\r\n\r\n", StringComparison.Ordinal), async socket =>
         {
             await socket.SendAsync(Encoding.ASCII.GetBytes("HTTP/1.0 200 OK\r\nX-Up: 1\r\n\r\nclose-delimited body"));
             socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
         });
-        var (proxy, port) = await ProxyToAsync(upstreamPort);
+        var (proxy, port) = await ProxyToAsync(upstream.Port);
         await using var _ = proxy;
         await using var client = await RawClient.ConnectAsync(port);
         await client.SendAsync("POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n");
@@ -190,7 +169,7 @@ public sealed class BehaviourTests
         Assert.Contains("Connection: close", text);
         Assert.EndsWith("\r\n\r\nclose-delimited body", text);
         Assert.True(closed);
-        var upstreamSaw = await served;
+        var upstreamSaw = await upstream.Received;
         Assert.Contains("Transfer-Encoding: chunked\r\n", upstreamSaw);
         Assert.EndsWith("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", upstreamSaw);
     }
@@ -200,10 +179,7 @@ public sealed class BehaviourTests
     {
         // The upstream sends 103 in two pieces, then 100, then the final response: the head read
         // waits for the rest of a split head and moves past every interim one.
-        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var upstreamPort = ((IPEndPoint)listener.LocalEndpoint).Port;
-        var served = ServeOneAsync(listener, received => received.Contains("\r\n\r\n", StringComparison.Ordinal), async socket =>
+        using var upstream = OneConnectionUpstream.Start(received => received.Contains("\r\n\r\n", StringComparison.Ordinal), async socket =>
         {
             foreach (var piece in new[] { "HTTP/1.1 103 Early Hints\r\nLink: </s.css>", "; rel=preload\r\n\r\n",
                 "HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 200 OK\r\nX-Final: yes\r\nContent-Length: 5\r\n\r\nfinal" })
@@ -212,7 +188,7 @@ public sealed class BehaviourTests
                 await Task.Delay(50);
             }
         });
-        var (proxy, port) = await ProxyToAsync(upstreamPort);
+        var (proxy, port) = await ProxyToAsync(upstream.Port);
         await using var _ = proxy;
         await using var client = await RawClient.ConnectAsync(port);
         await client.SendAsync("GET /hints HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -222,7 +198,7 @@ public sealed class BehaviourTests
         Assert.DoesNotContain("Early Hints", response);
         Assert.DoesNotContain("Link:", response);
         Assert.EndsWith("\r\n\r\nfinal", response);
-        Assert.StartsWith("GET /hints HTTP/1.1\r\n", await served.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.StartsWith("GET /hints HTTP/1.1\r\n", await upstream.Received.WaitAsync(TimeSpan.FromSeconds(10)));
     }
 
     [Fact]

@@ -122,6 +122,46 @@ internal sealed class RawClient : IAsyncDisposable
 }
 
 /// <summary>
+/// A raw TCP upstream for one connection: reads until the request looks complete, runs the answer,
+/// and hands back what it read. For upstream behaviour no app framework produces (HTTP/1.0 without a
+/// length, interim responses split across packets).
+/// </summary>
+internal sealed class OneConnectionUpstream : IDisposable
+{
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+
+    private OneConnectionUpstream() => _listener.Start();
+
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    /// <summary>What the upstream received before answering.</summary>
+    public Task<string> Received { get; private set; } = Task.FromResult("");
+
+    public static OneConnectionUpstream Start(Func<string, bool> complete, Func<Socket, Task> answer)
+    {
+        var upstream = new OneConnectionUpstream();
+        upstream.Received = Task.Run(async () =>
+        {
+            using var socket = await upstream._listener.AcceptSocketAsync();
+            var buffer = new byte[4096];
+            var received = new StringBuilder();
+            while (!complete(received.ToString()))
+            {
+                var n = await socket.ReceiveAsync(buffer);
+                if (n == 0)
+                    break;
+                received.Append(Encoding.ASCII.GetString(buffer, 0, n));
+            }
+            await answer(socket);
+            return received.ToString();
+        });
+        return upstream;
+    }
+
+    public void Dispose() => _listener.Dispose();
+}
+
+/// <summary>
 /// A raw TCP upstream that records every byte it receives and answers each request head with a fixed
 /// 200 "ok". Proves that a refused request reached no app: not even a connection.
 /// </summary>
