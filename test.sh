@@ -12,6 +12,8 @@ apt_needed=()
 command -v node >/dev/null || apt_needed+=(nodejs)
 command -v npm >/dev/null || apt_needed+=(npm)
 command -v curl >/dev/null || apt_needed+=(curl)
+# weft-proxy, the proxy compiled ahead of time, which the integration tests' sidecars run.
+command -v clang >/dev/null || command -v clang-14 >/dev/null || apt_needed+=(clang)
 # The transparent-interception test (root): network namespaces and iptables.
 if [[ $(id -u) -eq 0 ]]; then
   command -v ip >/dev/null || [[ -x /usr/sbin/ip ]] || apt_needed+=(iproute2)
@@ -33,6 +35,11 @@ fi
 # --- build ---------------------------------------------------------------------------------------
 log "building (Release)"
 if ! dotnet build weft.sln -c Release --nologo -v quiet -clp:ErrorsOnly; then
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+log "publishing weft-proxy (NativeAOT)"
+if ! src/Weft.Proxy.Native/publish.sh; then
   echo "0 passed, 1 failed"
   exit 1
 fi

@@ -85,7 +85,7 @@ def main():
     w(f"Run {meta['date']}{' (--quick: 1 repeat, 3 s; a smoke test, not a result)' if meta['quick'] else ''}: "
       f"medians of {meta['repeats']}, peak `wrk -t1 -c{meta['peak_connections']} -d{meta['peak_seconds']}s`, "
       f"latency at {meta['latency_rate']} req/s over {meta['latency_connections']} connections for "
-      f"{meta['latency_seconds']} s. Weft {meta['weft_commit']}, haproxy {meta['haproxy']}, nginx {meta['nginx']}, "
+      f"{meta['latency_seconds']} s. Weft {meta['weft_commit']} ({meta.get('weft_proxy_image', '?')}), haproxy {meta['haproxy']}, nginx {meta['nginx']}, "
       f"wrk {meta['wrk']}, .NET SDK {meta['dotnet']}; {meta['cpu_model']}.")
     w(f"Server core (CPU {meta['server_cpu']}) busy with other work while the bench idled: {bg['before']}% before, "
       f"{bg['after']}% after; load average at the end {meta['loadavg_end']}.")

@@ -53,7 +53,7 @@ for cpu in "$LOAD_CPU" "$SERVER_CPU"; do [[ -d /sys/devices/system/cpu/cpu$cpu ]
 [[ "$LOAD_CPU" != "$SERVER_CPU" ]] || die "BENCH_LOAD_CPU and BENCH_SERVER_CPU must differ"
 
 need_pkgs=()
-for pair in haproxy:haproxy nginx:nginx wrk:wrk taskset:util-linux setpriv:util-linux curl:curl python3:python3; do
+for pair in haproxy:haproxy nginx:nginx wrk:wrk taskset:util-linux setpriv:util-linux curl:curl python3:python3 clang:clang; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_pkgs+=("${pair#*:}")
 done
 if ((${#need_pkgs[@]})); then
@@ -74,6 +74,9 @@ if [[ ! -f "$weft_dll" || -n "$(find "$root/src" "$root/proto" "$root/Directory.
     || { tail -30 "$build_log" >&2; die "build failed (log: $build_log)"; }
   rm -f "$build_log"
 fi
+# weft-proxy, the sidecar compiled ahead of time, which `weft proxy` execs (docs/proxy.md, "Native or
+# JIT"); up to date in seconds when nothing changed. BENCH_WEFT_ENV=WEFT_PROXY_RUNTIME=jit measures the JIT build.
+"$root/src/Weft.Proxy.Native/publish.sh" || die "publishing weft-proxy failed"
 
 # Sockets: 1000+ connections per process.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -354,6 +357,9 @@ for s in "${ALL_SCENARIOS[@]}"; do
   wait_ok "${URL[$s]}" 60 "${first:-backend}"
 done
 say "all scenarios answer \"ok\""
+# What the sidecars run as: weft-proxy (native) or dotnet (the JIT build).
+weft_image=$(basename "$(readlink "/proc/${PID_OF[weft-server]}/exe")")
+say "weft sidecars run as: $weft_image"
 
 # Weft's idle RSS, fresh: config applied, one request through each, nothing else.
 sleep 2
@@ -429,6 +435,7 @@ print(json.dumps({
   "peak_seconds": $PEAK_S, "latency_seconds": $LAT_S, "latency_rate": $RATE, "latency_connections": $LAT_CONNS,
   "peak_connections": $PEAK_CONNS, "many_connections": $MANY_CONNS,
   "weft_commit": "$weft_rev" + ("+dirty" if "$weft_dirty" else ""),
+  "weft_proxy_image": "$weft_image",
   "haproxy": "$(haproxy -v | head -1 | awk '{print $3}')", "nginx": "$(nginx -v 2>&1 | sed 's/.*nginx\///')",
   "wrk": "$(wrk -v 2>&1 | head -1 | awk '{print $2}')", "dotnet": "$(dotnet --version 2>/dev/null)",
   "cpu_model": "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)",

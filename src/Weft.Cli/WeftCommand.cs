@@ -2,6 +2,7 @@ using System.CommandLine;
 using Weft.Cli.Commands;
 using Weft.Cli.Hosts;
 using Weft.Cli.Up;
+using Weft.Proxy.Hosting;
 
 namespace Weft.Cli;
 

@@ -12,6 +12,7 @@ public sealed class DependencyRulesTests
         ["Weft.Control"] = ["Weft.Model", "Weft.Protocol"],
         ["Weft.Proxy"] = ["Weft.Model", "Weft.Protocol"],
         ["Weft.Cli"] = ["Weft.Model", "Weft.Protocol", "Weft.Control", "Weft.Proxy"],
+        ["Weft.Proxy.Native"] = ["Weft.Proxy"],
         ["Shop"] = ["Weft.Protocol"],
     };
 

@@ -3,6 +3,7 @@ using System.Net;
 using Microsoft.Extensions.Logging;
 using Weft.Cli.Up;
 using Weft.Control;
+using Weft.Proxy.Hosting;
 
 namespace Weft.Cli.Hosts;
 

@@ -13,6 +13,7 @@ using Weft.Model.Parsing;
 using Weft.Model.Resources;
 using Weft.Model.Serialization;
 using Weft.Model.Topology;
+using Weft.Proxy.Hosting;
 
 namespace Weft.Cli.Up;
 

@@ -1,6 +1,7 @@
 using Weft.Cli.Up;
 using Weft.Model.Resources;
 using Weft.Model.Topology;
+using Weft.Proxy.Hosting;
 using static Weft.Integration.Up.UpTestSupport;
 
 namespace Weft.Integration.Up;

@@ -1,6 +1,7 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 
-namespace Weft.Cli.Up;
+namespace Weft.Proxy.Hosting;
 
 /// <summary>
 /// For weft's own children (`weft control`, `weft proxy` started by `weft up`): a token that fires
@@ -8,7 +9,7 @@ namespace Weft.Cli.Up;
 /// guard (ChildLauncher) already kills us then where setpriv exists; this is the second line where
 /// it does not, and it lets the host drain instead of dying mid-request.
 /// </summary>
-internal static class ParentWatch
+public static class ParentWatch
 {
     public const string Variable = "WEFT_PARENT_PID";
     private static readonly TimeSpan CheckEvery = TimeSpan.FromMilliseconds(500);
@@ -26,7 +27,7 @@ internal static class ParentWatch
         return WhenParentIsNot(parent, time);
     }
 
-    internal static CancellationToken WhenParentIsNot(int parent, TimeProvider? time = null)
+    public static CancellationToken WhenParentIsNot(int parent, TimeProvider? time = null)
     {
         // Between us and `weft up` there are only execs (setpriv, setsid), so our parent is it.
         // When it dies we are re-parented, and the parent pid changes: no pid-reuse guesswork.
@@ -34,10 +35,16 @@ internal static class ParentWatch
         ITimer? timer = null;
         timer = (time ?? TimeProvider.System).CreateTimer(_ =>
         {
-            if (Posix.ParentProcessId() == parent) return;
+            if (getppid() == parent) return;
             source.Cancel();
             timer?.Dispose();
         }, null, CheckEvery, CheckEvery);
         return source.Token;
     }
+
+    /// <summary>getppid(2): changes to the reaper's pid once our parent has died.</summary>
+    [DllImport("libc")]
+#pragma warning disable SYSLIB1054 // LibraryImport needs AllowUnsafeBlocks, which the project does not set.
+    private static extern int getppid();
+#pragma warning restore SYSLIB1054
 }

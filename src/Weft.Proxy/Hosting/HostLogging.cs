@@ -1,10 +1,10 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 
-namespace Weft.Cli.Hosts;
+namespace Weft.Proxy.Hosting;
 
 /// <summary>One-line console logs for the long-running processes (weft up tags each line with the process).</summary>
-internal static class HostLogging
+public static class HostLogging
 {
     /// <summary>
     /// WEFT_LOG_LEVEL (trace, debug, information, warning, error) overrides the level; below warning it

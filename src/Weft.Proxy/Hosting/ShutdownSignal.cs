@@ -1,12 +1,12 @@
 using System.Runtime.InteropServices;
 
-namespace Weft.Cli.Hosts;
+namespace Weft.Proxy.Hosting;
 
 /// <summary>
 /// A token that fires on SIGINT or SIGTERM (and, for weft's own children, when the `weft up` that
 /// started them is gone), so every long-running command drains the same way.
 /// </summary>
-internal sealed class ShutdownSignal : IDisposable
+public sealed class ShutdownSignal : IDisposable
 {
     private readonly CancellationTokenSource _cts = new();
     private readonly PosixSignalRegistration _int;

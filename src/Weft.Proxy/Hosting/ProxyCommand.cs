@@ -2,17 +2,26 @@ using System.CommandLine;
 using System.Globalization;
 using System.Net;
 using Microsoft.Extensions.Logging;
-using Weft.Cli.Up;
 using Weft.Protocol.Discovery;
-using Weft.Proxy;
 using Weft.Proxy.Discovery;
+using InterceptionMode = Weft.Protocol.Discovery.Interception;
 
-namespace Weft.Cli.Hosts;
+namespace Weft.Proxy.Hosting;
 
-/// <summary>`weft proxy`: one sidecar (or gateway) beside one workload, fed by the control plane.</summary>
-internal static class ProxyCommand
+/// <summary>
+/// `weft proxy`: one sidecar (or gateway) beside one workload, fed by the control plane. The same
+/// options and action serve `weft-proxy` (Weft.Proxy.Native), the proxy compiled ahead of time,
+/// whose whole command line is this command's.
+/// </summary>
+public static class ProxyCommand
 {
-    public static Command Create()
+    public const string Description = "Run one sidecar (or gateway) beside one workload";
+
+    /// <summary>`weft proxy`, a subcommand of weft's.</summary>
+    public static Command Create() => Configure(new Command("proxy", Description));
+
+    /// <summary>Adds the proxy's options and action to <paramref name="command"/> (a subcommand, or a root command of its own).</summary>
+    public static Command Configure(Command command)
     {
         var service = new Option<string?>("--service") { Description = "The Service this workload serves (sidecar), or the gateway's name" };
         var version = new Option<string>("--version") { Description = "The workload's version", DefaultValueFactory = _ => "v1" };
@@ -45,11 +54,13 @@ internal static class ProxyCommand
             DefaultValueFactory = _ => 1,
         };
 
-        var command = new Command("proxy", "Run one sidecar (or gateway) beside one workload")
-        {
+        Option[] options =
+        [
             service, version, ns, instance, appPort, appProtocol, inboundPort, adminPort, address, upstreams, labels,
             control, mode, outboundPort, adminAddress, gateway, gatewayName, gatewayPort, defaultService, drain, inline, loops,
-        };
+        ];
+        foreach (var option in options)
+            command.Options.Add(option);
         command.SetAction(async (parse, _) =>
         {
             var errors = new List<string>();
@@ -77,7 +88,7 @@ internal static class ProxyCommand
                 GatewayPort = isGateway ? (uint)parse.GetValue(gatewayPort) : 0,
                 GatewayName = isGateway ? parse.GetValue(gatewayName)! : "",
                 DefaultService = parse.GetValue(defaultService) ?? "",
-                Interception = transparent ? Interception.Transparent : Interception.Explicit,
+                Interception = transparent ? InterceptionMode.Transparent : InterceptionMode.Explicit,
                 OutboundCapturePort = transparent ? (uint)parse.GetValue(outboundPort) : 0,
             };
             node.Id = parse.GetValue(instance) ?? $"{node.Service}-{Environment.ProcessId}";
