@@ -116,6 +116,9 @@ internal sealed class HttpForwarder
         }
         finally
         {
+            // No read of the client's body may outlive the request (StreamingRequestContent.StopAsync).
+            if (content is not null)
+                await content.StopAsync().ConfigureAwait(false);
             // Disposes the message that was sent last (with its content); earlier ones were disposed on retry.
             request.Dispose();
         }

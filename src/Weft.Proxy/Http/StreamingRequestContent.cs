@@ -15,6 +15,9 @@ internal sealed class StreamingRequestContent : HttpContent
     private readonly Stream _source;
     private readonly CancellationToken _clientAborted;
     private int _started;
+    private CancellationTokenSource? _stop;       // the copy's token: the handler's, the client's abort, and StopAsync
+    private Task? _copying;
+    private volatile bool _stopping;
 
     public StreamingRequestContent(Stream source, CancellationToken clientAborted)
     {
@@ -32,42 +35,91 @@ internal sealed class StreamingRequestContent : HttpContent
     protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) =>
         SerializeToStreamAsync(stream, context, CancellationToken.None);
 
-    protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+    protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
     {
         if (Interlocked.Exchange(ref _started, 1) != 0)
             throw new InvalidOperationException("The request body can be sent only once.");
-        using var linked = cancellationToken.CanBeCanceled && _clientAborted.CanBeCanceled
-            ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _clientAborted)
-            : null;
-        var token = linked?.Token ?? (cancellationToken.CanBeCanceled ? cancellationToken : _clientAborted);
+        _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _clientAborted);
+        var copying = CopyAsync(stream, _stop.Token, cancellationToken);
+        Volatile.Write(ref _copying, copying);
+        return copying;
+    }
+
+    /// <summary>
+    /// Ends the copy before the request ends: cancels a read still waiting on the client and waits for
+    /// it. Kestrel reuses an HTTP/2 stream's request-body pipe for a later request on the connection, and a
+    /// read left pending on it (an upstream that answered before the client's END_STREAM) made that
+    /// request fail with "Reading is already in progress" (seen as a grpc-js client stream answered 400).
+    /// </summary>
+    public async ValueTask StopAsync()
+    {
+        if (Volatile.Read(ref _copying) is not { } copying)
+            return;
+        if (!copying.IsCompleted)
+        {
+            _stopping = true;
+            _stop!.Cancel();
+        }
+        try
+        {
+            await copying.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException or ObjectDisposedException)
+        {
+            // Recorded by the send that failed, or moot: the exchange is over.
+        }
+    }
+
+    private async Task CopyAsync(Stream stream, CancellationToken token, CancellationToken upstream)
+    {
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
-        var readStillPending = false;
         try
         {
             var first = true;
             while (true)
             {
-#pragma warning disable CA2012 // awaited once, below (a flush that throws abandons it: it ends with the request)
-                var reading = ReadClientAsync(buffer.AsMemory(), token, cancellationToken);
+#pragma warning disable CA2012 // awaited once, below (also when the flush fails)
+                var reading = ReadClientAsync(buffer.AsMemory(), token, upstream);
 #pragma warning restore CA2012
                 if (first && !reading.IsCompleted)
                 {
                     // The handler holds the request head back until the body's first write, to send both
                     // together. With no body at hand that deadlocks a client that waits for the response
                     // head before it sends (a gRPC stream, any duplex exchange): send the head now. This
-                    // is the upstream's side: its failure is not the client's.
+                    // is the upstream's side: its failure is not the client's, and the read is ended
+                    // (cancelled and awaited) before the failure goes up, so no read outlives the copy.
                     try
                     {
                         await stream.FlushAsync(token).ConfigureAwait(false);
                     }
                     catch
                     {
-                        readStillPending = true;
+                        _stopping = true;
+                        await _stop!.CancelAsync().ConfigureAwait(false);
+                        try
+                        {
+                            await reading.ConfigureAwait(false);
+                        }
+                        catch (Exception ex) when (ex is OperationCanceledException or IOException or InvalidOperationException)
+                        {
+                            // The flush's failure is the one that counts.
+                        }
                         throw;
                     }
                 }
                 first = false;
-                var read = await reading.ConfigureAwait(false);
+                int read;
+                try
+                {
+                    read = await reading.ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (_stopping && !_clientAborted.IsCancellationRequested)
+                {
+                    // StopAsync: the upstream already answered in full. Ending the body here closes its
+                    // stream cleanly; failing would reset it, and an upstream counts resets (Kestrel's
+                    // rapid-reset guard sent GOAWAY after ~200 early answers on one connection).
+                    break;
+                }
                 if (read == 0)
                     break;
                 await stream.WriteAsync(buffer.AsMemory(0, read), token).ConfigureAwait(false);
@@ -77,9 +129,7 @@ internal sealed class StreamingRequestContent : HttpContent
         }
         finally
         {
-            // An abandoned read may still fill the buffer: then it is the GC's, never the pool's again.
-            if (!readStillPending)
-                ArrayPool<byte>.Shared.Return(buffer);
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
@@ -104,7 +154,14 @@ internal sealed class StreamingRequestContent : HttpContent
     /// died) while this read waited on the client: the client's body was fine, the upstream failed.
     /// </summary>
     private bool UpstreamGaveUp(Exception ex, CancellationToken upstream) =>
-        ex is OperationCanceledException && upstream.IsCancellationRequested && !_clientAborted.IsCancellationRequested;
+        ex is OperationCanceledException && (upstream.IsCancellationRequested || _stopping) && !_clientAborted.IsCancellationRequested;
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+            _stop?.Dispose();
+        base.Dispose(disposing);
+    }
 
     protected override bool TryComputeLength(out long length)
     {
