@@ -50,7 +50,9 @@ public static class RuntimeTuning
         Environment.SetEnvironmentVariable(Marker, "1");
         foreach (var (name, value) in missing)
             Environment.SetEnvironmentVariable(name, value);
-        var errno = ProcessImage.Replace("/proc/self/exe", argv);
+        // The executable's own path, not /proc/self/exe: the kernel names the process after the file
+        // exec'd, and operators look for weft-proxy (or dotnet) in ps and top, not "exe".
+        var errno = ProcessImage.Replace(Environment.ProcessPath ?? "/proc/self/exe", argv);
         // Still here: exec failed; run as we are.
         Console.Error.WriteLine($"weft proxy: could not re-execute with {string.Join(' ', missing.Select(m => m.Name + "=" + m.Value))} (errno {errno}); running without");
     }

@@ -18,7 +18,8 @@ public sealed class ProxyRuntimeTests(ITestOutputHelper output)
     [Fact]
     public async Task On_the_jit_a_proxy_started_without_the_tiering_setting_runs_with_it_under_the_same_pid()
     {
-        var (environ, cmdline) = await StartAndInspectAsync("jit");
+        var (environ, cmdline, name) = await StartAndInspectAsync("jit");
+        Assert.Equal("dotnet", name);
         Assert.Contains("DOTNET_TC_CallCountingDelayMs=0", environ);
         Assert.Equal([Repo.WeftDll, "proxy", "--service", "probe"], cmdline.Skip(1).Take(4));
     }
@@ -27,8 +28,9 @@ public sealed class ProxyRuntimeTests(ITestOutputHelper output)
     [SkippableNativeFact]
     public async Task By_default_weft_proxy_becomes_the_native_binary_with_its_gc_setting_under_the_same_pid()
     {
-        var (environ, cmdline) = await StartAndInspectAsync(runtime: null);
+        var (environ, cmdline, name) = await StartAndInspectAsync(runtime: null);
         Assert.Equal(NativeBinary, cmdline[0]);
+        Assert.Equal("weft-proxy", name);   // what ps and top show, also after the re-exec
         Assert.Equal(["--service", "probe"], cmdline.Skip(1).Take(2));
         Assert.Contains("DOTNET_GCgen0size=400000", environ);
         Assert.DoesNotContain("DOTNET_TC_CallCountingDelayMs=0", environ);
@@ -45,7 +47,7 @@ public sealed class ProxyRuntimeTests(ITestOutputHelper output)
         Assert.Contains("WEFT_PROXY_RUNTIME=interpreter: expected native or jit", await stderr);
     }
 
-    private async Task<(string[] Environ, string[] Cmdline)> StartAndInspectAsync(string? runtime)
+    private async Task<(string[] Environ, string[] Cmdline, string Name)> StartAndInspectAsync(string? runtime)
     {
         var admin = ShopMesh.FreePort();
         using var proxy = Process.Start(ProxyStart(admin, runtime))!;
@@ -74,8 +76,9 @@ public sealed class ProxyRuntimeTests(ITestOutputHelper output)
             }
             var environ = Encoding.UTF8.GetString(await File.ReadAllBytesAsync($"/proc/{proxy.Id}/environ")).Split('\0');
             var cmdline = Encoding.UTF8.GetString(await File.ReadAllBytesAsync($"/proc/{proxy.Id}/cmdline")).TrimEnd('\0').Split('\0');
-            output.WriteLine($"pid {proxy.Id}: {string.Join(' ', cmdline)}");
-            return (environ, cmdline);
+            var name = (await File.ReadAllTextAsync($"/proc/{proxy.Id}/comm")).TrimEnd('\n');
+            output.WriteLine($"pid {proxy.Id} ({name}): {string.Join(' ', cmdline)}");
+            return (environ, cmdline, name);
         }
         finally
         {
