@@ -11,14 +11,8 @@ internal static partial class Posix
     /// <summary>kill(2): a negative pid signals that process group. True when delivered.</summary>
     public static bool Signal(int pid, int signal) => kill(pid, signal) == 0;
 
-    /// <summary>getppid(2): changes to the reaper's pid once our parent has died.</summary>
-    public static int ParentProcessId() => getppid();
-
     [DllImport("libc", SetLastError = true)]
 #pragma warning disable SYSLIB1054 // LibraryImport needs AllowUnsafeBlocks, which the project does not set.
     private static extern int kill(int pid, int sig);
-
-    [DllImport("libc")]
-    private static extern int getppid();
 #pragma warning restore SYSLIB1054
 }

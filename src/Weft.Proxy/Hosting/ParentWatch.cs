@@ -35,7 +35,7 @@ public static class ParentWatch
         ITimer? timer = null;
         timer = (time ?? TimeProvider.System).CreateTimer(_ =>
         {
-            if (getppid() == parent) return;
+            if (ParentProcessId() == parent) return;
             source.Cancel();
             timer?.Dispose();
         }, null, CheckEvery, CheckEvery);
@@ -43,6 +43,8 @@ public static class ParentWatch
     }
 
     /// <summary>getppid(2): changes to the reaper's pid once our parent has died.</summary>
+    public static int ParentProcessId() => getppid();
+
     [DllImport("libc")]
 #pragma warning disable SYSLIB1054 // LibraryImport needs AllowUnsafeBlocks, which the project does not set.
     private static extern int getppid();

@@ -59,6 +59,9 @@ public static class ProxyCommand
             service, version, ns, instance, appPort, appProtocol, inboundPort, adminPort, address, upstreams, labels,
             control, mode, outboundPort, adminAddress, gateway, gatewayName, gatewayPort, defaultService, drain, inline, loops,
         ];
+        // --version is the workload's version; a root command's built-in one (weft-proxy's) gives way.
+        foreach (var builtIn in command.Options.OfType<VersionOption>().ToList())
+            command.Options.Remove(builtIn);
         foreach (var option in options)
             command.Options.Add(option);
         command.SetAction(async (parse, _) =>

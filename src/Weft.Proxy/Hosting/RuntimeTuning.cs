@@ -25,7 +25,7 @@ public static class RuntimeTuning
     private static readonly (string Name, string Value)[] NativeSettings = [("DOTNET_GCgen0size", "400000")];   // hex: 4 MB
 
     /// <summary>The settings this build of the proxy needs.</summary>
-    public static IReadOnlyList<(string Name, string Value)> Settings =>
+    private static IReadOnlyList<(string Name, string Value)> Settings =>
         RuntimeFeature.IsDynamicCodeSupported ? JitSettings : NativeSettings;
 
     /// <summary>Call first thing in a proxy process. Returns only if nothing needs changing or the re-exec is not possible (then the proxy runs untuned).</summary>

@@ -56,10 +56,7 @@ internal sealed class StreamingRequestContent : HttpContent
         if (Volatile.Read(ref _copying) is not { } copying)
             return;
         if (!copying.IsCompleted)
-        {
-            _stopping = true;
-            _stop!.Cancel();
-        }
+            RequestStop();
         try
         {
             await copying.ConfigureAwait(false);
@@ -68,6 +65,13 @@ internal sealed class StreamingRequestContent : HttpContent
         {
             // Recorded by the send that failed, or moot: the exchange is over.
         }
+    }
+
+    /// <summary>Cancels a read waiting on the client, marked as ours (not the client's failure, not the upstream's).</summary>
+    private void RequestStop()
+    {
+        _stopping = true;
+        _stop!.Cancel();
     }
 
     private async Task CopyAsync(Stream stream, CancellationToken token, CancellationToken upstream)
@@ -94,8 +98,7 @@ internal sealed class StreamingRequestContent : HttpContent
                     }
                     catch
                     {
-                        _stopping = true;
-                        await _stop!.CancelAsync().ConfigureAwait(false);
+                        RequestStop();
                         try
                         {
                             await reading.ConfigureAwait(false);

@@ -44,6 +44,22 @@ internal ref struct HeadBuilder
         }
     }
 
+    /// <summary>A field line: <paramref name="start"/> (name and ": ", or whole lines before it), the number, CRLF.</summary>
+    public void AddLine(scoped ReadOnlySpan<byte> start, long number)
+    {
+        Add(start);
+        AddNumber(number);
+        Add("\r\n"u8);
+    }
+
+    /// <summary>A field line: <paramref name="start"/> (name and ": ", or whole lines before it), the value, CRLF.</summary>
+    public void AddLine(scoped ReadOnlySpan<byte> start, scoped ReadOnlySpan<byte> value)
+    {
+        Add(start);
+        Add(value);
+        Add("\r\n"u8);
+    }
+
     public void AddLatin1(string value) => _position += Encoding.Latin1.GetBytes(value, _span[_position..]);
 
     /// <summary>Hands what was built to the writer.</summary>

@@ -52,15 +52,11 @@ internal sealed partial class Http1Connection
         }
         else if (head.ContentLength >= 0)
         {
-            w.Add("Content-Length: "u8);
-            w.AddNumber(head.ContentLength);
-            w.Add("\r\n"u8);
+            w.AddLine("Content-Length: "u8, head.ContentLength);
         }
         if (head.IsUpgrade)
         {
-            w.Add("Connection: Upgrade\r\nUpgrade: "u8);
-            w.Add(head.Value(head.UpgradeField));
-            w.Add("\r\n"u8);
+            w.AddLine("Connection: Upgrade\r\nUpgrade: "u8, head.Value(head.UpgradeField));
         }
         w.Add("\r\n"u8);
         w.Commit();
@@ -109,9 +105,7 @@ internal sealed partial class Http1Connection
             w.AddFields(head);
         if (head.ContentLength >= 0)
         {
-            w.Add("Content-Length: "u8);
-            w.AddNumber(head.ContentLength);
-            w.Add("\r\n"u8);
+            w.AddLine("Content-Length: "u8, head.ContentLength);
         }
         else if (head.Chunked && !noBody && !_request.Http10)
         {
@@ -119,9 +113,7 @@ internal sealed partial class Http1Connection
         }
         if (upgrade)
         {
-            w.Add("Connection: Upgrade\r\nUpgrade: "u8);
-            w.Add(upgradeValue);
-            w.Add("\r\n"u8);
+            w.AddLine("Connection: Upgrade\r\nUpgrade: "u8, upgradeValue);
         }
         else if (_closeAfter)
         {

@@ -55,7 +55,7 @@ public sealed class MeshStartupTests
         if (Environment.GetEnvironmentVariable(ParentWatch.Variable) is null)
             Assert.False(ParentWatch.WhenParentExits().CanBeCanceled);
 
-        var ours = Posix.ParentProcessId();
+        var ours = ParentWatch.ParentProcessId();
         var stillHere = ParentWatch.WhenParentIsNot(ours);
         var gone = ParentWatch.WhenParentIsNot(ours + 1_000_000);
         Assert.True(gone.WaitHandle.WaitOne(Deadline), "the watch did not notice the parent is not the one it was given");
