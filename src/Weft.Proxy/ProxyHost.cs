@@ -40,6 +40,13 @@ public sealed record ProxyHostOptions
     /// <summary>Event-loop threads of the loop transport (a sidecar's request work runs on them).</summary>
     public int LoopThreads { get; init; } = 1;
 
+    /// <summary>
+    /// The loop transport's small sends, made by its own threads, go out together once per epoll batch
+    /// in one io_uring submission (Transport/SendBatch.cs) where the kernel has io_uring. On by
+    /// default; WEFT_PROXY_SEND_BATCH=off sends each at once (docs/proxy.md, "Batched sends").
+    /// </summary>
+    public bool SendBatch { get; init; } = Environment.GetEnvironmentVariable("WEFT_PROXY_SEND_BATCH") != "off";
+
     /// <summary>Limits and timeouts of the lean HTTP/1.1 path.</summary>
     public Http1.Http1Limits Http1Limits { get; init; } = new();
 
@@ -79,6 +86,9 @@ public sealed class ProxyHost : IAsyncDisposable
     private readonly Http1.Http1ConnectionHandler? _http1;
     private readonly Memory.IdleMemoryTrimmer? _trimmer;
     private readonly Transport.LoopTransport? _loops;
+
+    /// <summary>What moves the data plane's bytes, for the startup log (docs/proxy.md, "Transport").</summary>
+    public string TransportDescription => _loops?.Describe() ?? ".NET sockets";
     private KestrelServer? _admin;
     private int _stopped;
 
@@ -99,7 +109,7 @@ public sealed class ProxyHost : IAsyncDisposable
         var resets = new Http2ResetGuard(options.Http2Limits, _metrics, loggerFactory.CreateLogger("Weft.Proxy.Listeners"));
         var capture = new Interception.CaptureDispatch(_state, tcp, resets, loggerFactory.CreateLogger("Weft.Proxy.Interception"));
         if (options.LoopTransport && Transport.Native.Supported)
-            _loops = new Transport.LoopTransport(options.LoopThreads);
+            _loops = new Transport.LoopTransport(options.LoopThreads, options.SendBatch);
         if (options.LeanHttp1)
         {
             _http1 = new Http1.Http1ConnectionHandler(_state, pipeline, identity, options.Http1Limits, options.TimeProvider ?? TimeProvider.System,

@@ -142,7 +142,8 @@ public static class ProxyCommand
             return 1;
         }
         using var discovery = DiscoveryClient.ForControlPlane(control, node, host.ConfigSink, logger: loggers.CreateLogger<DiscoveryClient>());
-        log.LogInformation("proxy {Id} ({Role}, {Mode}) started: admin {AdminUrl}, control {Control}", node.Id, node.Role, node.Interception, node.AdminUrl, control);
+        log.LogInformation("proxy {Id} ({Role}, {Mode}) started: admin {AdminUrl}, control {Control}, transport: {Transport}",
+            node.Id, node.Role, node.Interception, node.AdminUrl, control, host.TransportDescription);
         // Discovery keeps running until we stop: it reconnects by itself while the control plane is away.
         var discovering = discovery.RunAsync(shutdown.Token);
         try { await Task.Delay(Timeout.Infinite, shutdown.Token).ConfigureAwait(false); }

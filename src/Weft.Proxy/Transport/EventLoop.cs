@@ -24,10 +24,12 @@ internal sealed class EventLoop : IDisposable
     private uint[] _generations = new uint[256];
     private readonly Stack<int> _free = new();
     private int _nextSlot;
+    private readonly bool _sendBatch;
     private volatile bool _stopping;
 
-    public EventLoop(string name)
+    public EventLoop(string name, bool sendBatch = true)
     {
+        _sendBatch = sendBatch;
         _epoll = Native.epoll_create1(Native.EPOLL_CLOEXEC);
         if (_epoll < 0)
             throw new IOException($"epoll_create1 failed: errno {Native.LastError}");
@@ -38,7 +40,15 @@ internal sealed class EventLoop : IDisposable
         Native.epoll_ctl(_epoll, Native.EPOLL_CTL_ADD, _wake, ref ev);
         _thread = new Thread(Run) { IsBackground = true, Name = name };
         _thread.Start();
+        _started.Wait();
+        _started.Dispose();
     }
+
+    private readonly ManualResetEventSlim _started = new();
+    private bool _batching;
+
+    /// <summary>Whether this loop batches its sends (false where io_uring is missing or batching is off).</summary>
+    public bool Batching => Volatile.Read(ref _batching);
 
     /// <summary>True on the loop's own thread.</summary>
     public bool IsLoopThread => Environment.CurrentManagedThreadId == _thread.ManagedThreadId;
@@ -90,6 +100,19 @@ internal sealed class EventLoop : IDisposable
     private void Run()
     {
         var events = new Native.EpollEvent[256];
+        // Created here: the ring admits one submitting thread, this one.
+        SendBatch? created = null;
+        try
+        {
+            created = _sendBatch ? SendBatch.TryCreate() : null;
+            created?.MakeCurrent();
+            Volatile.Write(ref _batching, created is not null);
+        }
+        finally
+        {
+            _started.Set();
+        }
+        using var batch = created;
         while (!_stopping)
         {
             var n = Native.epoll_wait(_epoll, events, events.Length, -1);
@@ -121,6 +144,7 @@ internal sealed class EventLoop : IDisposable
                     Environment.FailFast("weft: event loop handler threw", ex);
                 }
             }
+            batch?.Submit();
         }
     }
 

@@ -135,6 +135,11 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
 
     internal nint Send(ReadOnlySpan<byte> buffer, out int errno) => _handle.Send(buffer, out errno);
 
+    /// <summary>Holds the descriptor open for a send made elsewhere (a <see cref="SendBatch"/>); false once closed.</summary>
+    internal bool EnterSend(out nint fd) => _handle.TryEnter(out fd);
+
+    internal void ExitSend() => _handle.DangerousRelease();
+
     /// <summary>The peer closed or reset: whoever watches ConnectionClosed hears it (off the loop's thread).</summary>
     internal void OnPeerClosed() => SignalClosed();
 

@@ -102,6 +102,14 @@ internal sealed class LoopSocketHandle : SafeHandle
         }
     }
 
+    /// <summary>A reference that keeps the number valid until DangerousRelease; false once closed.</summary>
+    public bool TryEnter(out nint fd)
+    {
+        var entered = Enter();
+        fd = entered ? handle : -1;
+        return entered;
+    }
+
     private bool Enter()
     {
         var added = false;

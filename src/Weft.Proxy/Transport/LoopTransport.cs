@@ -16,14 +16,22 @@ internal sealed class LoopTransport : IConnectionListenerFactory, IDisposable
     private readonly EventLoop[] _loops;
     private int _next;
 
-    public LoopTransport(int loops)
+    public LoopTransport(int loops, bool sendBatch = true)
     {
         if (!Native.Supported)
             throw new PlatformNotSupportedException("the loop transport needs Linux on x86-64");
         _loops = new EventLoop[Math.Max(1, loops)];
         for (var i = 0; i < _loops.Length; i++)
-            _loops[i] = new EventLoop($"weft loop {i}");
+            _loops[i] = new EventLoop($"weft loop {i}", sendBatch);
     }
+
+    /// <summary>For the startup log: how many loops, and how they send.</summary>
+    public string Describe() =>
+        $"{_loops.Length} event loop{(_loops.Length == 1 ? "" : "s")}, " +
+        (Batching ? "sends batched through io_uring" : "sends one by one");
+
+    /// <summary>Every loop batches its sends (<see cref="SendBatch"/>).</summary>
+    public bool Batching => _loops.All(l => l.Batching);
 
     /// <summary>Connections are spread over the loops in turn.</summary>
     internal EventLoop NextLoop() => _loops[(int)((uint)Interlocked.Increment(ref _next) % (uint)_loops.Length)];

@@ -26,6 +26,10 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
     private bool _failed;
     private bool _completed;
     private bool _shutdownWhenSent;
+    private bool _inBatch;      // bytes staged in the loop's SendBatch: only the batch sends meanwhile
+    private bool _backlog;      // the socket was full for a batched send: the next writable edge sends the rest
+    private byte[]? _carry;     // what a batched send left unsent, sent before the buffer
+    private int _carrySent, _carryLength;
     private CancellationTokenRegistration _registration;
     private CancellationToken _flushToken;
 
@@ -89,7 +93,13 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
                 _cancelNext = false;
                 return new ValueTask<FlushResult>(new FlushResult(isCanceled: true, isCompleted: false));
             }
-            var state = SendLocked();
+            // While the batch holds this writer, small flushes ride along; a larger backlog waits for
+            // the batch to send it, so a copy loop running inline cannot pile a whole body up here.
+            if (_inBatch && _length - _sent <= SendBatch.MaxQueued)
+                return new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: _failed));
+            if (!_inBatch && StageLocked())
+                return new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: false));
+            var state = _inBatch ? SendState.Pending : SendLocked();
             if (state != SendState.Pending)
                 return new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: state == SendState.Failed));
             _waiting = true;
@@ -107,13 +117,35 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
     private SendState SendLocked()
     {
         if (_failed)
-            return SendState.Failed;
-        while (_sent < _length)
         {
-            var n = connection.Send(_buffer.AsSpan(_sent, _length - _sent), out var errno);
+            _backlog = false;
+            return SendState.Failed;
+        }
+        if (_carry is not null)
+        {
+            var carried = SendRange(_carry, ref _carrySent, _carryLength);
+            if (carried != SendState.Done)
+                return carried;
+            ArrayPool<byte>.Shared.Return(_carry);
+            _carry = null;
+        }
+        var state = SendRange(_buffer, ref _sent, _length);
+        if (state != SendState.Done)
+            return state;
+        _backlog = false;
+        ReleaseIfSent();
+        return SendState.Done;
+    }
+
+    /// <summary>Under the lock: sends bytes[sent..length), advancing sent.</summary>
+    private SendState SendRange(byte[]? bytes, ref int sent, int length)
+    {
+        while (sent < length)
+        {
+            var n = connection.Send(bytes.AsSpan(sent, length - sent), out var errno);
             if (n > 0)
             {
-                _sent += (int)n;
+                sent += (int)n;
                 continue;
             }
             // The writable edge that ends a wait is handled under this same lock, after the waiter is
@@ -121,20 +153,48 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
             if (errno == Native.EAGAIN)
                 return SendState.Pending;
             _failed = true;
+            _backlog = false;
             return SendState.Failed;
         }
+        return SendState.Done;
+    }
+
+    /// <summary>Under the lock, once nothing is unsent: the buffer goes back to the pool.</summary>
+    private void ReleaseIfSent()
+    {
         // Memory handed out (GetMemory before this flush's Advance) stays where it is: the writer's
         // next Advance counts from _length, so the offsets may only restart once nothing is out.
-        if (!_memoryOut)
+        if (_memoryOut)
+            return;
+        _sent = _length = 0;
+        if (_buffer is not null)
         {
-            _sent = _length = 0;
-            if (_buffer is not null)
-            {
-                ArrayPool<byte>.Shared.Return(_buffer);
-                _buffer = null;
-            }
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
         }
-        return SendState.Done;
+    }
+
+    /// <summary>
+    /// Under the lock, on a loop's thread: copies the unsent bytes into the loop's <see cref="SendBatch"/>
+    /// (which sends them once the loop's current events are handled) and lets the buffer go. False when
+    /// they are not for the batch: none, too many, a socket already full, no batch on this thread.
+    /// </summary>
+    private bool StageLocked()
+    {
+        var pending = _length - _sent;
+        if (_failed || _backlog || _carry is not null || pending is <= 0 or > SendBatch.MaxQueued || SendBatch.Current is not { } batch)
+            return false;
+        if (!connection.EnterSend(out var fd))
+            return false;
+        if (!batch.Enqueue(this, fd, _buffer.AsSpan(_sent, pending)))
+        {
+            connection.ExitSend();
+            return false;
+        }
+        _inBatch = true;
+        _sent = _length;
+        ReleaseIfSent();
+        return true;
     }
 
     /// <summary>From the loop: the socket can take more.</summary>
@@ -143,7 +203,7 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
         var shutdown = false;
         lock (_gate)
         {
-            if (!_waiting && !_shutdownWhenSent)
+            if (_inBatch || (!_waiting && !_shutdownWhenSent && !_backlog))
                 return;
             var state = SendLocked();
             if (state == SendState.Pending)
@@ -245,6 +305,13 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
                 return;
             _completed = true;
             _memoryOut = false;
+            if (_inBatch)
+            {
+                // The batch sends what it holds, then shuts down (or, failed, just completes).
+                _failed |= exception is not null;
+                _shutdownWhenSent = true;
+                return;
+            }
             var state = exception is null ? SendLocked() : SendState.Failed;
             done = state != SendState.Pending;
             if (!done)
@@ -257,6 +324,77 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
         }
         if (done)
             connection.OnWriterCompleted();
+    }
+
+    /// <summary>
+    /// From the batch, on the loop's thread: what the kernel made of the staged bytes (a count, or
+    /// -errno). What it did not take is kept (the carry) for the socket's next writable edge.
+    /// </summary>
+    internal void OnStagedSent(int result, ReadOnlySpan<byte> staged)
+    {
+        connection.ExitSend();
+        var shutdown = false;
+        lock (_gate)
+        {
+            _inBatch = false;
+            if (_failed)
+                shutdown = Settle(SendState.Failed);
+            else if (result == staged.Length)
+            {
+                // Bytes written and flushed meanwhile ride the next round, or go now when too many.
+                if (!StageLocked())
+                    shutdown = Settle(SendLocked());
+            }
+            else if (result >= 0 || result == -Native.EAGAIN)
+            {
+                var rest = staged[Math.Max(result, 0)..];
+                _carry = ArrayPool<byte>.Shared.Rent(rest.Length);
+                rest.CopyTo(_carry);
+                _carrySent = 0;
+                _carryLength = rest.Length;
+                _backlog = true;                              // a waiting flush waits on with it
+            }
+            else
+            {
+                _failed = true;
+                shutdown = Settle(SendState.Failed);
+            }
+        }
+        if (shutdown)
+            connection.OnWriterCompleted();
+        RunPending();
+    }
+
+    /// <summary>
+    /// Under the lock, after the batch's send: a socket still full leaves the rest (and any waiting
+    /// flush) to its writable edge; otherwise a waiting flush completes and a completed writer shuts down.
+    /// </summary>
+    private bool Settle(SendState state)
+    {
+        if (state == SendState.Pending)
+        {
+            _backlog = true;
+            return false;
+        }
+        if (_waiting)
+        {
+            _waiting = false;
+            Finish(new FlushResult(isCanceled: false, isCompleted: state == SendState.Failed));
+        }
+        return TakeShutdown();
+    }
+
+    private bool TakeShutdown()
+    {
+        if (!_shutdownWhenSent)
+            return false;
+        _shutdownWhenSent = false;
+        if (_buffer is not null && !_memoryOut)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+        }
+        return true;
     }
 
     FlushResult IValueTaskSource<FlushResult>.GetResult(short token) => _core.GetResult(token);

@@ -49,6 +49,18 @@ internal static class Native
 
     [DllImport("libc", SetLastError = true)] public static extern int setsockopt(nint fd, int level, int name, ref int value, int length);
 
+    public const long SYS_io_uring_setup = 425;
+    public const long SYS_io_uring_enter = 426;
+    public const int PROT_READ = 1;
+    public const int PROT_WRITE = 2;
+    public const int MAP_SHARED = 0x01;
+    public const int MAP_POPULATE = 0x8000;
+
+    /// <summary>glibc's syscall() is assembly, not a C variadic: six integer arguments pass as for any call.</summary>
+    [DllImport("libc", SetLastError = true)] public static extern long syscall(long number, nint a1, nint a2, nint a3, nint a4, nint a5, nint a6);
+    [DllImport("libc", SetLastError = true)] public static extern nint mmap(nint address, nint length, int protection, int flags, int fd, long offset);
+    [DllImport("libc", SetLastError = true)] public static extern int munmap(nint address, nint length);
+
     public const int IPPROTO_TCP = 6;
     public const int TCP_NODELAY = 1;
 

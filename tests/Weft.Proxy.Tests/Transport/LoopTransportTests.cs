@@ -15,21 +15,10 @@ namespace Weft.Proxy.Tests.Transport;
 /// </summary>
 public sealed class LoopTransportTests
 {
-    private static async Task<(LoopTransport Transport, IConnectionListener Listener, Socket Client, ConnectionContext Server)> PairAsync()
-    {
-        var transport = new LoopTransport(1);
-        var listener = await transport.BindAsync(new IPEndPoint(IPAddress.Loopback, 0));
-        var client = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await client.ConnectAsync((IPEndPoint)listener.EndPoint);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        var server = await listener.AcceptAsync(timeout.Token) ?? throw new InvalidOperationException("no connection accepted");
-        return (transport, listener, client, server);
-    }
-
     [Fact]
     public async Task A_read_cancelled_by_its_token_throws_and_CancelPendingRead_returns_IsCanceled()
     {
-        var (transport, listener, client, server) = await PairAsync();
+        var (transport, listener, client, server) = await LoopPair.OpenAsync();
         using (transport)
         using (client)
         {
@@ -59,7 +48,7 @@ public sealed class LoopTransportTests
     [Fact]
     public async Task Bytes_then_FIN_arrive_as_data_then_the_end_and_a_reply_still_goes_out_before_an_orderly_close()
     {
-        var (transport, listener, client, server) = await PairAsync();
+        var (transport, listener, client, server) = await LoopPair.OpenAsync();
         using (transport)
         using (client)
         {
@@ -101,7 +90,7 @@ public sealed class LoopTransportTests
     [Fact]
     public async Task A_reader_that_holds_everything_ends_at_4_MB_instead_of_growing_or_taking_the_loop_down()
     {
-        var (transport, listener, client, server) = await PairAsync();
+        var (transport, listener, client, server) = await LoopPair.OpenAsync();
         using (transport)
         using (client)
         {
