@@ -91,27 +91,62 @@ internal sealed class RawClient : IAsyncDisposable
         return carry;
     }
 
-    /// <summary>One response with a Content-Length body; bytes after it are kept for the next read (without one, everything received is returned).</summary>
+    /// <summary>
+    /// One response with a Content-Length or chunked body (read to its last chunk, which may arrive in
+    /// a later segment than the rest); bytes after it are kept for the next read. Without either,
+    /// everything received is returned.
+    /// </summary>
     public async Task<string> ReadResponseAsync(TimeSpan? timeout = null)
     {
         var head = await ReadUntilAsync("\r\n\r\n", timeout);
         var end = head.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4;
-        var lengthLine = head[..end].Split("\r\n").FirstOrDefault(l => l.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase));
-        var length = lengthLine is null ? 0 : int.Parse(lengthLine["Content-Length:".Length..].Trim());
+        var lines = head[..end].Split("\r\n");
+        var lengthLine = lines.FirstOrDefault(l => l.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase));
+        var chunked = lines.Any(l => l.StartsWith("Transfer-Encoding:", StringComparison.OrdinalIgnoreCase)
+            && l.Contains("chunked", StringComparison.OrdinalIgnoreCase));
         var sb = new StringBuilder(head);
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
-        while (sb.Length < end + length)
+        int? total = lengthLine is not null ? end + int.Parse(lengthLine["Content-Length:".Length..].Trim()) : chunked ? null : end;
+        while (total is not { } known || sb.Length < known)
         {
+            if (total is null && ChunkedEnd(sb.ToString(), end) is { } found)
+            {
+                total = found;
+                continue;
+            }
             var n = await _socket.ReceiveAsync(_buffer, SocketFlags.None, cts.Token);
             if (n == 0)
                 break;
             sb.Append(Encoding.Latin1.GetString(_buffer, 0, n));
         }
         var all = sb.ToString();
-        if (lengthLine is null || all.Length <= end + length)
+        if ((lengthLine is null && !chunked) || total is not { } length || all.Length <= length)
             return all;
-        _carry = all[(end + length)..];
-        return all[..(end + length)];
+        _carry = all[length..];
+        return all[..length];
+    }
+
+    /// <summary>Where a chunked body that starts at <paramref name="start"/> ends (after its last chunk and trailers), or null when not all of it is here.</summary>
+    private static int? ChunkedEnd(string text, int start)
+    {
+        var at = start;
+        while (true)
+        {
+            var lineEnd = text.IndexOf("\r\n", at, StringComparison.Ordinal);
+            if (lineEnd < 0)
+                return null;
+            var sizeText = text[at..lineEnd].Split(';')[0].Trim();
+            var size = Convert.ToInt32(sizeText, 16);
+            if (size == 0)
+            {
+                // The last chunk's line ends where the trailer section begins; an empty line ends that.
+                var blank = text.IndexOf("\r\n\r\n", lineEnd, StringComparison.Ordinal);
+                return blank < 0 ? null : blank + 4;
+            }
+            at = lineEnd + 2 + size + 2;
+            if (at > text.Length)
+                return null;
+        }
     }
 
     public ValueTask DisposeAsync()
