@@ -62,9 +62,10 @@ public sealed class DiscoveryService
         {
             await stream.RunAsync(context.Peer).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        catch (Exception e) when (e is OperationCanceledException or IOException && context.CancellationToken.IsCancellationRequested)
         {
-            // The proxy went away or the server is stopping: an ordinary end of a stream.
+            // The proxy went away (a stopping sidecar resets its call: Kestrel's body read throws
+            // IOException) or the server is stopping: an ordinary end of a stream, not a warning.
         }
         catch (Exception e) when (e is not RpcException)
         {

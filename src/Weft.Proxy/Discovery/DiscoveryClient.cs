@@ -86,8 +86,10 @@ public sealed class DiscoveryClient : IDisposable
                 await RunStreamAsync(cancellationToken).ConfigureAwait(false);
                 error = "closed by the control plane";
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
             {
+                // Stopping: the call ends as canceled (an RpcException, not always an
+                // OperationCanceledException), which is no lost stream to warn about.
                 break;
             }
             catch (Exception e)
