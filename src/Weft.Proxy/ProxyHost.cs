@@ -86,11 +86,11 @@ public sealed class ProxyHost : IAsyncDisposable
     private readonly Http1.Http1ConnectionHandler? _http1;
     private readonly Memory.IdleMemoryTrimmer? _trimmer;
     private readonly Transport.LoopTransport? _loops;
+    private KestrelServer? _admin;
+    private int _stopped;
 
     /// <summary>What moves the data plane's bytes, for the startup log (docs/proxy.md, "Transport").</summary>
     public string TransportDescription => _loops?.Describe() ?? ".NET sockets";
-    private KestrelServer? _admin;
-    private int _stopped;
 
     public ProxyHost(ProxyIdentity identity, IPAddress adminAddress, int adminPort, ILoggerFactory loggerFactory, ProxyHostOptions? options = null)
     {

@@ -25,6 +25,8 @@ internal sealed class EventLoop : IDisposable
     private readonly Stack<int> _free = new();
     private int _nextSlot;
     private readonly bool _sendBatch;
+    private readonly ManualResetEventSlim _started = new();   // the thread has set up (its SendBatch, if any)
+    private bool _batching;
     private volatile bool _stopping;
 
     public EventLoop(string name, bool sendBatch = true)
@@ -43,9 +45,6 @@ internal sealed class EventLoop : IDisposable
         _started.Wait();
         _started.Dispose();
     }
-
-    private readonly ManualResetEventSlim _started = new();
-    private bool _batching;
 
     /// <summary>Whether this loop batches its sends (false where io_uring is missing or batching is off).</summary>
     public bool Batching => Volatile.Read(ref _batching);

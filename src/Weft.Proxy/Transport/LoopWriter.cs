@@ -205,19 +205,7 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
         {
             if (_inBatch || (!_waiting && !_shutdownWhenSent && !_backlog))
                 return;
-            var state = SendLocked();
-            if (state == SendState.Pending)
-                return;
-            if (_shutdownWhenSent)
-            {
-                _shutdownWhenSent = false;
-                shutdown = true;
-            }
-            if (_waiting)
-            {
-                _waiting = false;
-                Finish(new FlushResult(isCanceled: false, isCompleted: state == SendState.Failed));
-            }
+            shutdown = Settle(SendLocked());
         }
         if (shutdown)
             connection.OnWriterCompleted();
@@ -305,25 +293,18 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
                 return;
             _completed = true;
             _memoryOut = false;
+            _shutdownWhenSent = true;
             if (_inBatch)
             {
                 // The batch sends what it holds, then shuts down (or, failed, just completes).
                 _failed |= exception is not null;
-                _shutdownWhenSent = true;
                 return;
             }
-            var state = exception is null ? SendLocked() : SendState.Failed;
-            done = state != SendState.Pending;
-            if (!done)
-                _shutdownWhenSent = true;
-            else if (_buffer is not null)
-            {
-                ArrayPool<byte>.Shared.Return(_buffer);
-                _buffer = null;
-            }
+            done = Settle(exception is null ? SendLocked() : SendState.Failed);
         }
         if (done)
             connection.OnWriterCompleted();
+        RunPending();
     }
 
     /// <summary>
@@ -366,8 +347,10 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
     }
 
     /// <summary>
-    /// Under the lock, after the batch's send: a socket still full leaves the rest (and any waiting
-    /// flush) to its writable edge; otherwise a waiting flush completes and a completed writer shuts down.
+    /// Under the lock, after a send made outside a flush (the batch's, a writable edge's, the last one
+    /// at Complete): a socket still full leaves the rest (and any waiting flush) to its writable edge;
+    /// otherwise a waiting flush completes, and a completed writer lets its buffer go and shuts down
+    /// (true: the caller calls OnWriterCompleted outside the lock).
     /// </summary>
     private bool Settle(SendState state)
     {

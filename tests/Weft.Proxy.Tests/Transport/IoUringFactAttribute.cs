@@ -15,7 +15,7 @@ public sealed class IoUringFactAttribute : FactAttribute
 
     private static readonly Lazy<bool> Available = new(() =>
     {
-        using var batch = SendBatch.TryCreate();
-        return batch is not null;
+        using var ring = IoUring.TryCreate(1);
+        return ring is not null;
     });
 }
