@@ -56,6 +56,8 @@ internal sealed class ProxyPipeline
 
     internal SourceIdentity Self { get; }
 
+    internal ProxyMetrics Metrics => _metrics;
+
     internal sealed record SourceIdentity(string Service, string Version);
 
     public async Task HandleAsync(HttpContext context, int port)
@@ -73,6 +75,20 @@ internal sealed class ProxyPipeline
         if (listener.Capture is not null)                                        // 2b: transparent interception
             listener = Interception.CaptureDispatch.ListenerOf(context) ?? listener;
 
+        var active = _metrics.Active(listener.Direction == Direction.Inbound);
+        active.Increment();
+        try
+        {
+            await HandleAsync(context, listener, started).ConfigureAwait(false);
+        }
+        finally
+        {
+            active.Decrement();
+        }
+    }
+
+    private async Task HandleAsync(HttpContext context, Config.ListenerRuntime listener, long started)
+    {
         var source = ResolveSource(context.Request.Headers, listener.Direction); // 3
         var route = listener.Routes.Select(context.Request);                      // 4
         ForwardOutcome outcome;

@@ -7,6 +7,10 @@ public static class ResourceKeys
     public const string Route = "route";
     public const string Cluster = "cluster";
     public const string Endpoints = "endpoints";
+    public const string Settings = "settings";
+
+    /// <summary>The one ProxySettings resource every proxy gets (from MeshConfig spec.proxy).</summary>
+    public const string ProxySettingsName = "proxy";
 
     public static string TypeOf(Resource resource) => resource.KindCase switch
     {
@@ -14,6 +18,7 @@ public static class ResourceKeys
         Resource.KindOneofCase.RouteTable => Route,
         Resource.KindOneofCase.Cluster => Cluster,
         Resource.KindOneofCase.Endpoints => Endpoints,
+        Resource.KindOneofCase.Settings => Settings,
         _ => "unknown",
     };
 

@@ -220,6 +220,21 @@ internal sealed partial class Http1Connection
             return Next.Fallback;
         }
 
+        var active = _handler.Pipeline.Metrics.Active(listener.Direction == Direction.Inbound);
+        active.Increment();
+        try
+        {
+            return await ServeAsync(received, length, listener, started).ConfigureAwait(false);
+        }
+        finally
+        {
+            active.Decrement();
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<Next> ServeAsync(ReadOnlySequence<byte> received, int length, ListenerRuntime listener, long started)
+    {
         var source = ResolveSource(listener.Direction);                             // 3
         var request = PrepareView(listener.Routes);
         var route = listener.Routes.Select(request);                                 // 4

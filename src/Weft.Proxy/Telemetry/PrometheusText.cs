@@ -21,6 +21,10 @@ internal static class PrometheusText
             sb.Append("} ").Append(s.Count.ToString(CultureInfo.InvariantCulture)).Append('\n');
         }
         WriteDurations(sb, series);
+        sb.Append("# HELP weft_requests_active Requests in flight: inbound ones are inside this workload's app; a gateway counts its requests as outbound.\n");
+        sb.Append("# TYPE weft_requests_active gauge\n");
+        sb.Append("weft_requests_active{direction=\"inbound\"} ").Append(metrics.ActiveInbound.Value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        sb.Append("weft_requests_active{direction=\"outbound\"} ").Append(metrics.ActiveOutbound.Value.ToString(CultureInfo.InvariantCulture)).Append('\n');
         PerListener(sb, "weft_tcp_connections_opened_total", "Downstream connections accepted, per listener port.", metrics.TcpOpened);
         PerListener(sb, "weft_tcp_connections_closed_total", "Downstream connections closed, per listener port.", metrics.TcpClosed);
         PerListener(sb, "weft_tcp_sent_bytes_total", "Bytes of opaque TCP (and TLS passthrough) sent to downstream clients, per listener port.", metrics.TcpSentBytes);

@@ -62,6 +62,7 @@ internal sealed class Counter
     private long _value;
     public long Value => Volatile.Read(ref _value);
     public void Increment() => Interlocked.Increment(ref _value);
+    public void Decrement() => Interlocked.Decrement(ref _value);
     public void Add(long amount) => Interlocked.Add(ref _value, amount);
 }
 
@@ -99,6 +100,13 @@ internal sealed class ProxyMetrics
             series = _requests.GetOrAdd(labels, static _ => new RequestSeries());
         series.Record(elapsedTicks);
     }
+
+    /// <summary>Requests in flight, inbound (inside this workload's app) and outbound (sent by it or, on a gateway, through it).</summary>
+    public Counter ActiveInbound { get; } = new();
+
+    public Counter ActiveOutbound { get; } = new();
+
+    public Counter Active(bool inbound) => inbound ? ActiveInbound : ActiveOutbound;
 
     public void ConnectionOpened(int port) => CounterFor(_tcpOpened, port).Increment();
 
