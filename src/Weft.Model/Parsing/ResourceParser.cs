@@ -26,7 +26,7 @@ public static class ResourceParser
         [ResourceKinds.Service] = new(KubernetesNames.Dns1035Label, ["ports", "selector"], true, (s, m) => new ServiceResource(m, ServiceBinder.Bind(s, m))),
         [ResourceKinds.HttpRoute] = new(KubernetesNames.Dns1123Subdomain, RouteSpecFields, true, (s, m) => new HttpRouteResource(m, HttpRouteBinder.Bind(s, m))),
         [ResourceKinds.GrpcRoute] = new(KubernetesNames.Dns1123Subdomain, RouteSpecFields, true, (s, m) => new GrpcRouteResource(m, GrpcRouteBinder.Bind(s, m))),
-        [ResourceKinds.MeshConfig] = new(MeshConfigName, ["trustDomain", "mtls", "certificates", "tracing", "accessLog"], false, (s, m) => new MeshConfigResource(m, MeshConfigBinder.Bind(s, m))) { MeshScoped = true },
+        [ResourceKinds.MeshConfig] = new(MeshConfigName, ["trustDomain", "mtls", "certificates", "tracing", "accessLog", "proxy"], false, (s, m) => new MeshConfigResource(m, MeshConfigBinder.Bind(s, m))) { MeshScoped = true },
     };
 
     private static readonly string[] TopLevelFields = ["apiVersion", "kind", "metadata", "spec", "status"];

@@ -43,6 +43,42 @@ public class ResourceYamlTests
     }
 
     [Fact]
+    public void Golden_meshconfig_proxy_yaml()
+    {
+        var mesh = Yaml.Single<MeshConfigResource>("""
+            apiVersion: weft.dev/v1
+            kind: MeshConfig
+            metadata: { name: default }
+            spec:
+              proxy: { requestTimeout: 0s, tcpIdleTimeout: 60m, minBodyDataRate: { bytesPerSecond: 240 }, ambiguousPaths: Keep }
+            """);
+        Assert.Equal("""
+            apiVersion: weft.dev/v1
+            kind: MeshConfig
+            metadata:
+              name: default
+              namespace: default
+            spec:
+              trustDomain: cluster.local
+              mtls:
+                mode: PERMISSIVE
+              certificates:
+                workloadTtl: 24h
+              tracing:
+                samplingPercent: 1
+              accessLog:
+                format: json
+              proxy:
+                requestTimeout: 0s
+                tcpIdleTimeout: 1h
+                minBodyDataRate:
+                  bytesPerSecond: 240
+                ambiguousPaths: Keep
+
+            """.ReplaceLineEndings("\n"), ResourceYaml.Serialize(mesh).ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
     public void Many_resources_become_one_multi_document_text()
     {
         var a = Yaml.Single<Resource>(Samples.Service);

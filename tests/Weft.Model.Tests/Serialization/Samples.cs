@@ -79,7 +79,34 @@ internal static class Samples
           mtls: { mode: STRICT, overrides: [{ service: legacy, namespace: old, mode: PERMISSIVE }] }
           certificates: { workloadTtl: 2h }
           tracing: { samplingPercent: 0.5, otlpEndpoint: "http://collector:4318" }
+          proxy:
+            maxConnectionsPerListener: 100
+            maxConnections: 500
+            requestHeadersTimeout: 10s
+            requestTimeout: 0s
+            httpIdleTimeout: 1m30s
+            tcpIdleTimeout: 1193h2m47s295ms
+            minBodyDataRate: { bytesPerSecond: 0, grace: 1s500ms }
+            maxUpstreamConnectionsPerEndpoint: 8
+            upstreamIdleTimeout: 250ms
+            ambiguousPaths: Keep
         """;
 
-    public static TheoryData<string> All => new() { Service, HttpRoute, GrpcRoute, MeshConfig };
+    /// <summary>A MeshConfig that sets only part of spec.proxy: the rest must stay unset through a round trip.</summary>
+    public const string MeshConfigPartialProxy = """
+        apiVersion: weft.dev/v1
+        kind: MeshConfig
+        metadata: { name: default }
+        spec:
+          proxy: { requestTimeout: 20s, minBodyDataRate: { grace: 2s } }
+        """;
+
+    /// <summary>Every default: spec.proxy comes out as an empty object and must read back as unset.</summary>
+    public const string MeshConfigDefaults = """
+        apiVersion: weft.dev/v1
+        kind: MeshConfig
+        metadata: { name: default }
+        """;
+
+    public static TheoryData<string> All => new() { Service, HttpRoute, GrpcRoute, MeshConfig, MeshConfigPartialProxy, MeshConfigDefaults };
 }

@@ -7,6 +7,15 @@ internal static class MeshConfigBinder
 {
     private static readonly TimeSpan MinWorkloadTtl = TimeSpan.FromMinutes(1);
 
+    // The discovery resource carries proxy durations as uint32 milliseconds.
+    private static readonly TimeSpan MaxProxyDuration = TimeSpan.FromMilliseconds(uint.MaxValue);
+
+    private static readonly string[] ProxyFields =
+    [
+        "maxConnectionsPerListener", "maxConnections", "requestHeadersTimeout", "requestTimeout", "httpIdleTimeout",
+        "tcpIdleTimeout", "minBodyDataRate", "maxUpstreamConnectionsPerEndpoint", "upstreamIdleTimeout", "ambiguousPaths",
+    ];
+
     public static MeshConfigSpec Bind(ObjectReader spec, ObjectMeta meta)
     {
         var trustDomain = spec.String("trustDomain") ?? MeshConfigSpec.DefaultTrustDomain;
@@ -49,6 +58,30 @@ internal static class MeshConfigBinder
         var accessLog = spec.Object("accessLog", ["format"], a => new AccessLogSettings(a.Enum("format", AccessLogFormat.Json)))
             ?? AccessLogSettings.Default;
 
-        return new MeshConfigSpec(trustDomain, mtls, certificates, tracing, accessLog);
+        var proxy = spec.Object("proxy", ProxyFields, BindProxy) ?? ProxySettings.Default;
+
+        return new MeshConfigSpec(trustDomain, mtls, certificates, tracing, accessLog, proxy);
+    }
+
+    /// <summary>Nothing is defaulted here: an absent field stays null and the proxy's default applies.</summary>
+    private static ProxySettings BindProxy(ObjectReader p) => new(
+        p.Int("maxConnectionsPerListener", 1, int.MaxValue),
+        p.Int("maxConnections", 1, int.MaxValue),
+        ProxyDuration(p, "requestHeadersTimeout", zeroAllowed: false),
+        ProxyDuration(p, "requestTimeout", zeroAllowed: true),
+        ProxyDuration(p, "httpIdleTimeout", zeroAllowed: false),
+        ProxyDuration(p, "tcpIdleTimeout", zeroAllowed: true),
+        p.Object("minBodyDataRate", ["bytesPerSecond", "grace"], r =>
+            new MinBodyDataRate(r.Int("bytesPerSecond", 0, int.MaxValue), ProxyDuration(r, "grace", zeroAllowed: true))),
+        p.Int("maxUpstreamConnectionsPerEndpoint", 1, int.MaxValue),
+        ProxyDuration(p, "upstreamIdleTimeout", zeroAllowed: false),
+        p.OptionalEnum<AmbiguousPathAction>("ambiguousPaths"));
+
+    private static TimeSpan? ProxyDuration(ObjectReader o, string name, bool zeroAllowed)
+    {
+        var d = o.Duration(name);
+        if (d == TimeSpan.Zero && !zeroAllowed) o.Error(name, "must be greater than 0s (this timeout cannot be turned off)");
+        else if (d > MaxProxyDuration) o.Error(name, $"must be at most {GatewayDuration.Format(MaxProxyDuration)}, got {GatewayDuration.Format(d.Value)}");
+        return d;
     }
 }
