@@ -36,12 +36,18 @@ public sealed class MeshIndex
                 case GrpcRouteResource r:
                     Attach(r, r.Spec.ParentRefs);
                     break;
+                case MeshConfigResource m:
+                    MeshConfig = m.Spec;
+                    break;
             }
         }
     }
 
     public ConfigSnapshot Config { get; }
     public RegistrySnapshot Registry { get; }
+
+    /// <summary>The MeshConfig's spec, or every default when none is applied.</summary>
+    public MeshConfigSpec MeshConfig { get; } = MeshConfigSpec.Default;
 
     /// <summary>Every declared Service, in (namespace, name) order.</summary>
     public IEnumerable<ServiceResource> Services =>

@@ -8,7 +8,7 @@ namespace Weft.Control.Translate;
 /// Pure and deterministic: (mesh index, one proxy's Node) -> the resources that proxy needs, keyed by
 /// ResourceKeys.Of. A sidecar gets its inbound listener to its app and one outbound listener per
 /// upstream; a gateway gets its ingress listener. Each listener's route table names clusters; every
-/// cluster named comes with its endpoints (possibly none).
+/// cluster named comes with its endpoints (possibly none). Every proxy gets the mesh-wide settings.
 /// </summary>
 public static class ProxyTranslator
 {
@@ -17,6 +17,7 @@ public static class ProxyTranslator
         var output = new Output();
         var ns = node.Namespace.Length == 0 ? ObjectMeta.DefaultNamespace : node.Namespace;
         var bindAddress = node.Address.Length == 0 ? "127.0.0.1" : node.Address;
+        output.Add(Pb.ResourceKeys.ProxySettingsName, ProxySettingsBuilder.Build(mesh.MeshConfig.Proxy));
 
         if (node.Role == Pb.Role.Gateway)
         {
@@ -258,6 +259,7 @@ public static class ProxyTranslator
         public void Add(string name, Pb.RouteTable t) => Put(new Pb.Resource { Name = name, RouteTable = t });
         public void Add(string name, Pb.Cluster c) => Put(new Pb.Resource { Name = name, Cluster = c });
         public void Add(string name, Pb.ClusterEndpoints e) => Put(new Pb.Resource { Name = name, Endpoints = e });
+        public void Add(string name, Pb.ProxySettings s) => Put(new Pb.Resource { Name = name, Settings = s });
 
         private void Put(Pb.Resource r) => Resources[Pb.ResourceKeys.Of(r)] = r;
     }

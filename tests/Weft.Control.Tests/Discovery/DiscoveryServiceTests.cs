@@ -1,6 +1,9 @@
 using System.Collections.Immutable;
 using Weft.Control.Discovery;
 using Weft.Control.Registry;
+using Weft.Control.Store;
+using Weft.Control.Tests.Translate;
+using Weft.Control.Translate;
 using Weft.Protocol.Discovery;
 using Weft.Protocol.Grpc;
 using Weft.Tests.Fakes;
@@ -336,5 +339,40 @@ public sealed class DiscoveryServiceTests : IDisposable
         var update = await web.Responses.NextAsync();
         Assert.False(update.FullState);
         Assert.Empty(Assert.Single(update.Resources).Endpoints.Endpoints);
+    }
+
+    [Fact]
+    public async Task A_meshconfig_change_reaches_a_connected_proxy_as_its_changed_settings()
+    {
+        var time = new FakeTime();
+        var registry = new WorkloadRegistry(new RegistryOptions(), time);
+        var config = new FakeConfigSource();
+        using var source = new TranslatedSnapshotSource(config, registry, new MeshIndexCache().Translate);
+        using var h = new ServerHarness(source, registry, time);
+        var (web, first) = await h.OpenSyncedAsync(Resources.Node("web-0", service: "web"));
+        Assert.Equal(new ProxySettings(), first.Resources.Single(r => ResourceKeys.Of(r) == "settings/proxy").Settings);
+
+        const string mesh = """
+            apiVersion: weft.dev/v1
+            kind: MeshConfig
+            metadata: { name: default }
+            spec:
+              proxy: { requestTimeout: 20s, ambiguousPaths: Keep }
+            """;
+        await h.ChangeAsync("web-0", () => config.Publish(TranslationInputs.Config(mesh, "mesh.yaml", revision: 2)));
+        var changed = await web.Responses.NextAsync();
+        Assert.False(changed.FullState);
+        Assert.Equal(2, changed.ConfigRevision);
+        var settings = Assert.Single(changed.Resources);
+        Assert.Equal("settings/proxy", ResourceKeys.Of(settings));
+        Assert.Equal(new ProxySettings { RequestTimeoutMs = 20_000, AmbiguousPaths = AmbiguousPathAction.AmbiguousPathKeep }, settings.Settings);
+        Assert.Empty(changed.RemovedResources);
+        await h.SendAsync(web, "web-0", Ack(changed));
+
+        // The MeshConfig deleted: the resource stays and is sent again with nothing set (the proxy's defaults).
+        await h.ChangeAsync("web-0", () => config.Publish(ConfigSnapshot.Empty with { Revision = 3 }));
+        var reverted = await web.Responses.NextAsync();
+        Assert.Equal(new ProxySettings(), Assert.Single(reverted.Resources).Settings);
+        Assert.Empty(reverted.RemovedResources);
     }
 }

@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using Weft.Control.Store;
 using Weft.Control.Translate;
+using Pb = Weft.Protocol.Discovery;
 
 namespace Weft.Control.Tests.Translate;
 
@@ -61,4 +62,52 @@ public class ProxyTranslatorTests
                 }
         }
     }
+
+    [Fact]
+    public void Every_proxy_gets_exactly_one_settings_resource_named_proxy()
+    {
+        foreach (var dir in Directory.GetDirectories(TranslationInputs.GoldenFolder()))
+        {
+            var resources = ProxyTranslator.Translate(
+                new MeshIndex(TranslationInputs.Config(File.ReadAllText(Path.Combine(dir, "config.yaml")), dir), TranslationInputs.Registry(File.ReadAllText(Path.Combine(dir, "registry.json")))),
+                TranslationInputs.Node(File.ReadAllText(Path.Combine(dir, "node.json"))));
+            var settings = Assert.Single(resources, r => r.Value.KindCase == Pb.Resource.KindOneofCase.Settings);
+            Assert.Equal(("settings/proxy", "proxy"), (settings.Key, settings.Value.Name));
+        }
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("apiVersion: weft.dev/v1\nkind: MeshConfig\nmetadata: { name: default }\nspec: { mtls: { mode: STRICT } }\n")]
+    [InlineData("apiVersion: weft.dev/v1\nkind: MeshConfig\nmetadata: { name: default }\nspec: { proxy: {} }\n")]
+    public void Without_spec_proxy_no_setting_is_set(string config)
+    {
+        var settings = Settings(config);
+        // Unset, not zero: a zero would turn some limits off instead of leaving the proxy's default.
+        Assert.Equal(new Pb.ProxySettings(), settings);
+        Assert.False(settings.HasRequestTimeoutMs);
+        Assert.False(settings.HasMaxConnections);
+        Assert.Equal(Pb.AmbiguousPathAction.AmbiguousPathReject, settings.AmbiguousPaths);
+    }
+
+    [Fact]
+    public void Only_the_fields_spec_proxy_sets_are_set()
+    {
+        var settings = Settings("""
+            apiVersion: weft.dev/v1
+            kind: MeshConfig
+            metadata: { name: default }
+            spec:
+              proxy: { tcpIdleTimeout: 0s, minBodyDataRate: { grace: 1s } }
+            """);
+        var expected = new Pb.ProxySettings { TcpIdleTimeoutMs = 0, MinBodyRateGraceMs = 1000 };
+        Assert.Equal(expected, settings);
+        Assert.True(settings.HasTcpIdleTimeoutMs);
+        Assert.False(settings.HasMinBodyBytesPerSecond);
+    }
+
+    private static Pb.ProxySettings Settings(string config) =>
+        ProxyTranslator.Translate(
+            new MeshIndex(TranslationInputs.Config(config, "mesh.yaml"), TranslationInputs.Registry("[]")),
+            new Pb.Node { Id = "web-0", Service = "web" })["settings/proxy"].Settings;
 }

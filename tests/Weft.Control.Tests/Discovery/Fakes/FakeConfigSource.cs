@@ -14,4 +14,10 @@ internal sealed class FakeConfigSource : IConfigSource
         Current = new ConfigSnapshot(Current.Revision + 1, ImmutableDictionary<ResourceKey, Resource>.Empty);
         Changed?.Invoke(Current);
     }
+
+    public void Publish(ConfigSnapshot snapshot)
+    {
+        Current = snapshot;
+        Changed?.Invoke(Current);
+    }
 }
