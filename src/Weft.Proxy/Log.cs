@@ -21,7 +21,7 @@ internal static partial class Log
     public static partial void ListenerStopFailed(ILogger logger, string address, int port, Exception exception);
 
     [LoggerMessage(6, LogLevel.Debug, "Forwarding to {Endpoint} failed: {Result}")]
-    public static partial void ForwardFailed(ILogger logger, string endpoint, Http.ForwardResult result, Exception? exception);
+    public static partial void ForwardFailed(ILogger logger, string endpoint, Pipeline.ResponseFlag result, Exception? exception);
 
     [LoggerMessage(7, LogLevel.Information, "Admin endpoint listening on {Address}")]
     public static partial void AdminListening(ILogger logger, string address);

@@ -2,10 +2,15 @@ using System.Net;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
 using Weft.Proxy.Admin;
+using Weft.Proxy.Codecs.Http1;
+using Weft.Proxy.Codecs.Kestrel;
+using Weft.Proxy.Codecs.Tcp;
+using Weft.Proxy.Codecs.Tls;
 using Weft.Proxy.Config;
-using Weft.Proxy.Http;
 using Weft.Proxy.Listeners;
+using Weft.Proxy.Pipeline;
 using Weft.Proxy.Telemetry;
+using Weft.Proxy.Upstream;
 
 namespace Weft.Proxy;
 
@@ -23,9 +28,8 @@ public sealed record ProxyHostOptions
     public bool InlineSocketCompletions { get; init; }
 
     /// <summary>
-    /// Serve HTTP/1.1 on HTTP listeners with the lean path (Http1/: own strict parser, pooled upstream
-    /// HTTP/1.1 connections, WebSocket) instead of Kestrel's HTTP/1 pipeline + HttpClient. h2c and
-    /// requests to HTTP/2 or gRPC clusters keep going through Kestrel and HttpForwarder.
+    /// Serve HTTP/1.1 on HTTP listeners with the lean codec (Codecs/Http1: own strict parser) instead of
+    /// Kestrel's HTTP/1.1. Either way every request takes the same pipeline; h2c is Kestrel's.
     /// </summary>
     public bool LeanHttp1 { get; init; } = true;
 
@@ -47,14 +51,17 @@ public sealed record ProxyHostOptions
     /// </summary>
     public bool SendBatch { get; init; } = Environment.GetEnvironmentVariable("WEFT_PROXY_SEND_BATCH") != "off";
 
-    /// <summary>Limits and timeouts of the lean HTTP/1.1 path.</summary>
-    public Http1.Http1Limits Http1Limits { get; init; } = new();
+    /// <summary>Size limits of the HTTP/1.1 codec (timeouts are the runtime's: Config/ProxyLimits).</summary>
+    public Http1Limits Http1Limits { get; init; } = new();
 
     /// <summary>Limits of HTTP/2 on the listeners (Kestrel's header limits and timeouts, shared with its HTTP/1.1).</summary>
     public Http2ListenerLimits Http2Limits { get; init; } = new();
 
-    /// <summary>Time for the lean path's timeouts; tests pass a fake one.</summary>
+    /// <summary>Time for the data plane's timeouts (the heartbeat); tests pass a fake one.</summary>
     public TimeProvider? TimeProvider { get; init; }
+
+    /// <summary>How often the heartbeat checks deadlines: timeouts fire within one period of theirs.</summary>
+    public TimeSpan? HeartbeatPeriod { get; init; }
 
     /// <summary>Randomness for weighted backend picks; tests pass a seeded one.</summary>
     public Random? Random { get; init; }
@@ -81,9 +88,9 @@ public sealed class ProxyHost : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly RuntimeState _state = new();
     private readonly ProxyMetrics _metrics = new();
-    private readonly UpstreamClients _clients = new();
+    private readonly Heartbeat _heartbeat;
+    private readonly ClusterClient _clusters;
     private readonly ConfigApplier _applier;
-    private readonly Http1.Http1ConnectionHandler? _http1;
     private readonly Memory.IdleMemoryTrimmer? _trimmer;
     private readonly Transport.LoopTransport? _loops;
     private KestrelServer? _admin;
@@ -103,23 +110,29 @@ public sealed class ProxyHost : IAsyncDisposable
         _adminPortRequested = adminPort;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger("Weft.Proxy");
-        var forwarder = new HttpForwarder(_clients, loggerFactory.CreateLogger("Weft.Proxy.Http"));
-        var pipeline = new ProxyPipeline(_state, identity, forwarder, _metrics, options.Random ?? Random.Shared);
-        var tcp = new TcpForwarder(_state, _metrics, loggerFactory.CreateLogger("Weft.Proxy.Tcp"));
-        var resets = new Http2ResetGuard(options.Http2Limits, _metrics, loggerFactory.CreateLogger("Weft.Proxy.Listeners"));
-        var capture = new Interception.CaptureDispatch(_state, tcp, resets, loggerFactory.CreateLogger("Weft.Proxy.Interception"));
+        var time = options.TimeProvider ?? TimeProvider.System;
+        _heartbeat = new Heartbeat(time, options.HeartbeatPeriod);
         if (options.LoopTransport && Transport.Native.Supported)
             _loops = new Transport.LoopTransport(options.LoopThreads, options.SendBatch);
-        if (options.LeanHttp1)
-        {
-            _http1 = new Http1.Http1ConnectionHandler(_state, pipeline, identity, options.Http1Limits, options.TimeProvider ?? TimeProvider.System,
-                options.InlineSocketCompletions, () => _state.IsDraining, loggerFactory.CreateLogger("Weft.Proxy.Http1"), _loops);
-        }
+
+        // The cluster client: one connect place, HTTP/1.1 pools and HTTP/2 connections, for every codec.
+        var connector = new Connector(_loops, options.InlineSocketCompletions, loggerFactory.CreateLogger("Weft.Proxy.Upstream"));
+        var pools = new UpstreamPools(connector, options.Http1Limits, _heartbeat, _state);
+        _clusters = new ClusterClient(connector, pools, options.Http1Limits, _heartbeat, loggerFactory.CreateLogger("Weft.Proxy.Upstream"));
+        // The one request pipeline, and the codecs that feed it.
+        var pipeline = new RequestPipeline(identity, _clusters, _metrics, _heartbeat, options.Random ?? Random.Shared);
+        var kestrel = new KestrelCodec(_state, pipeline);
+        var http1 = options.LeanHttp1
+            ? new Http1Codec(_state, pipeline, options.Http1Limits, _heartbeat, loggerFactory.CreateLogger("Weft.Proxy.Http1"))
+            : null;
+        var tcp = new TcpProxy(_state, _clusters, _metrics, _heartbeat);
+        var resets = new Http2ResetGuard(options.Http2Limits, _metrics, loggerFactory.CreateLogger("Weft.Proxy.Listeners"));
         var connections = new ConnectionDispatch(_state, tcp, new TlsPassthrough(tcp, _metrics, TimeProvider.System), _metrics, TimeProvider.System,
-            resets, _http1);
-        var listeners = new ListenerSet(pipeline, connections, _metrics, loggerFactory, options.ListenerDrainTimeout, options.InlineSocketCompletions,
-            options.Http2Limits, capture, _loops);
-        _applier = new ConfigApplier(_state, listeners, _metrics, _logger);
+            resets, http1);
+        var capture = new Interception.CaptureDispatch(_state, tcp, connections, connector, loggerFactory.CreateLogger("Weft.Proxy.Interception"));
+        var listeners = new ListenerSet(kestrel, connections, new ConnectionLimiter(_state), _metrics, loggerFactory, options.ListenerDrainTimeout,
+            options.InlineSocketCompletions, options.Http2Limits, capture, _loops);
+        _applier = new ConfigApplier(_state, listeners, _metrics, pools, _logger);
         if (options.IdleMemoryTrimInterval is { } interval && interval > TimeSpan.Zero)
         {
             _trimmer = new Memory.IdleMemoryTrimmer(_metrics.Activity, _metrics.MemoryTrims, interval, TimeProvider.System, _logger);
@@ -145,7 +158,7 @@ public sealed class ProxyHost : IAsyncDisposable
     {
         var handler = new AdminHandler(_state, _metrics);
         var admin = KestrelServers.Create(new IPEndPoint(_adminAddress, _adminPortRequested),
-            o => o.Protocols = HttpProtocols.Http1, _loggerFactory, new Http2ListenerLimits());
+            o => o.Protocols = HttpProtocols.Http1, _loggerFactory, new Http2ListenerLimits(), ProxyLimits.Default);
         await admin.StartAsync(new DelegateApplication(handler), cancellationToken).ConfigureAwait(false);
         _admin = admin;
         AdminPort = KestrelServers.BoundPort(admin, _adminPortRequested);
@@ -172,8 +185,8 @@ public sealed class ProxyHost : IAsyncDisposable
             await admin.StopAsync(cts.Token).ConfigureAwait(false);
             admin.Dispose();
         }
-        _clients.Dispose();
-        _http1?.Dispose();
+        _clusters.Dispose();
+        _heartbeat.Dispose();
         _loops?.Dispose();
         if (_trimmer is not null)
             await _trimmer.DisposeAsync().ConfigureAwait(false);
@@ -185,4 +198,7 @@ public sealed class ProxyHost : IAsyncDisposable
 
     /// <summary>Tests raise the drain flag alone to see what every listener path does with it.</summary>
     internal RuntimeState State => _state;
+
+    /// <summary>Open upstream HTTP/1.1 connections (tests watch the idle timeout close them).</summary>
+    internal int UpstreamConnections => _clusters.Pools.LiveConnections;
 }

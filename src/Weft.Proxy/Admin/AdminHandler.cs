@@ -4,7 +4,7 @@ using System.Text.Json;
 using Google.Protobuf;
 using Microsoft.AspNetCore.Http;
 using Weft.Proxy.Config;
-using Weft.Proxy.Listeners;
+using Weft.Proxy.Codecs.Kestrel;
 using Weft.Proxy.Telemetry;
 
 namespace Weft.Proxy.Admin;

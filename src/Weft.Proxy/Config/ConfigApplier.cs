@@ -16,14 +16,16 @@ internal sealed class ConfigApplier : IProxyConfigSink
     private readonly RuntimeState _state;
     private readonly ListenerSet _listeners;
     private readonly ProxyMetrics _metrics;
+    private readonly Upstream.UpstreamPools _pools;
     private readonly ILogger _logger;
     private bool _stopped;
 
-    public ConfigApplier(RuntimeState state, ListenerSet listeners, ProxyMetrics metrics, ILogger logger)
+    public ConfigApplier(RuntimeState state, ListenerSet listeners, ProxyMetrics metrics, Upstream.UpstreamPools pools, ILogger logger)
     {
         _state = state;
         _listeners = listeners;
         _metrics = metrics;
+        _pools = pools;
         _logger = logger;
     }
 
@@ -47,8 +49,9 @@ internal sealed class ConfigApplier : IProxyConfigSink
 
             _state.Publish(result.Runtime);
             _metrics.ConfigRevision = next.ConfigRevision;
-            _listeners.CloseRemoved(result.Runtime);
+            _listeners.Commit(result.Runtime);
             _builder.ForgetEndpointsNotIn(result.Runtime);
+            _pools.ForgetEndpointsNotIn(result.Runtime);
             Log.ConfigApplied(_logger, next.ConfigRevision, next.VersionInfo, result.Runtime.ListenersByPort.Count, result.Runtime.Clusters.Count);
             return null;
         }

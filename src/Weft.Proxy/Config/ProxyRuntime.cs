@@ -1,9 +1,9 @@
 using System.Collections.Frozen;
 using System.Net;
 using Weft.Protocol.Discovery;
-using Weft.Proxy.Balancing;
+using Weft.Proxy.Upstream;
 using Weft.Proxy.Routing;
-using Tls = Weft.Proxy.Tls;
+using Tls = Weft.Proxy.Codecs.Tls;
 
 namespace Weft.Proxy.Config;
 
@@ -20,14 +20,18 @@ internal sealed class ProxyRuntime
         FrozenDictionary<int, ListenerRuntime>.Empty, FrozenDictionary<string, ClusterRuntime>.Empty);
 
     public ProxyRuntime(ProxyResources resources, FrozenDictionary<int, ListenerRuntime> listeners,
-        FrozenDictionary<string, ClusterRuntime> clusters)
+        FrozenDictionary<string, ClusterRuntime> clusters, ProxyLimits? limits = null)
     {
         Resources = resources;
         ListenersByPort = listeners;
         Clusters = clusters;
+        Limits = limits ?? ProxyLimits.Default;
     }
 
     public ProxyResources Resources { get; }
+
+    /// <summary>The limits and timeouts in force (from the ProxySettings resource, else the defaults).</summary>
+    public ProxyLimits Limits { get; }
     public FrozenDictionary<int, ListenerRuntime> ListenersByPort { get; }
     public FrozenDictionary<string, ClusterRuntime> Clusters { get; }
 }

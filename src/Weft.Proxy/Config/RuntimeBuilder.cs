@@ -4,9 +4,9 @@ using System.Globalization;
 using System.Net;
 using System.Text.RegularExpressions;
 using Weft.Protocol.Discovery;
-using Weft.Proxy.Balancing;
+using Weft.Proxy.Upstream;
 using Weft.Proxy.Routing;
-using Tls = Weft.Proxy.Tls;
+using Tls = Weft.Proxy.Codecs.Tls;
 
 namespace Weft.Proxy.Config;
 
@@ -35,6 +35,7 @@ internal sealed class RuntimeBuilder
         var routeSpecs = new Dictionary<string, (string Key, RouteTable Spec)>(StringComparer.Ordinal);
         var clusterSpecs = new Dictionary<string, (string Key, Cluster Spec)>(StringComparer.Ordinal);
         var endpointSpecs = new Dictionary<string, (string Key, ClusterEndpoints Spec)>(StringComparer.Ordinal);
+        ProxySettings? settings = null;
 
         foreach (var (key, resource) in resources.Items.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
@@ -60,6 +61,12 @@ internal sealed class RuntimeBuilder
                 case Resource.KindOneofCase.Endpoints:
                     var clusterName = string.IsNullOrEmpty(resource.Endpoints.Cluster) ? resource.Name : resource.Endpoints.Cluster;
                     endpointSpecs[clusterName] = (key, resource.Endpoints);
+                    break;
+                case Resource.KindOneofCase.Settings:
+                    if (resource.Name != ResourceKeys.ProxySettingsName)
+                        errors.Add(key + ": name: a proxy takes one settings resource, named \"" + ResourceKeys.ProxySettingsName + "\"");
+                    ProxyLimits.Validate(key, resource.Settings, errors);
+                    settings = resource.Settings;
                     break;
             }
         }
@@ -96,8 +103,8 @@ internal sealed class RuntimeBuilder
 
         if (errors.Count != 0)
             return new Result(null, errors, warnings);
-        return new Result(new ProxyRuntime(resources, listeners.ToFrozenDictionary(), clusters.ToFrozenDictionary(StringComparer.Ordinal)),
-            errors, warnings);
+        return new Result(new ProxyRuntime(resources, listeners.ToFrozenDictionary(), clusters.ToFrozenDictionary(StringComparer.Ordinal),
+            ProxyLimits.From(settings)), errors, warnings);
     }
 
     /// <summary>Drops counters of endpoints the published runtime no longer has, so churn does not grow memory.</summary>

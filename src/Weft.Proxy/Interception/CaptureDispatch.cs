@@ -1,13 +1,14 @@
 using System.Net;
-using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Weft.Protocol.Discovery;
+using Weft.Proxy.Codecs.Tcp;
 using Weft.Proxy.Config;
 using Weft.Proxy.Listeners;
+using Weft.Proxy.Upstream;
 
 namespace Weft.Proxy.Interception;
 
@@ -17,7 +18,7 @@ namespace Weft.Proxy.Interception;
 /// HTTP through the pipeline (which picks the per-destination listener from the connection's items).
 /// A destination no Service owns is passed through to itself, or closed, as the listener says.
 /// </summary>
-internal sealed class CaptureDispatch(RuntimeState state, TcpForwarder tcp, Http2ResetGuard resets, ILogger logger)
+internal sealed class CaptureDispatch(RuntimeState state, TcpProxy tcp, ConnectionDispatch dispatch, Connector connector, ILogger logger)
 {
     private const string ItemKey = "weft.capture.destination";
     private static readonly TimeSpan PassthroughConnectTimeout = TimeSpan.FromSeconds(5);
@@ -50,35 +51,35 @@ internal sealed class CaptureDispatch(RuntimeState state, TcpForwarder tcp, Http
             await tcp.ForwardAsync(connection, target, target.TcpCluster).ConfigureAwait(false);
             return;
         }
-        connection.Items[ItemKey] = target;
+        // HTTP: the same codecs as any listener, bound to this destination's listener (resolved per request).
+        var binding = new ListenerBinding(port, original);
         if (await ProtocolDetection.DetectHttpAsync(connection, TimeProvider.System).ConfigureAwait(false) == DetectionOutcome.Http2)
         {
-            ProtocolDetection.UsePriorKnowledgeH2(connection);
-            resets.Attach(connection, port);
+            connection.Items[ItemKey] = original;
+            await dispatch.ServeHttp2Async(connection, port, http).ConfigureAwait(false);
+            return;
         }
-        await http(connection).ConfigureAwait(false);
+        connection.Items[ItemKey] = original;
+        await dispatch.ServeHttp1Async(connection, binding, http).ConfigureAwait(false);
     }
 
-    /// <summary>The per-destination listener a capture listener's HTTP request is served by (null: not captured).</summary>
-    public static ListenerRuntime? ListenerOf(HttpContext context) =>
-        context.Features.Get<IConnectionItemsFeature>()?.Items.TryGetValue(ItemKey, out var value) == true ? value as ListenerRuntime : null;
+    /// <summary>The original destination of a captured connection a Kestrel request arrived on (null: not captured).</summary>
+    public static IPEndPoint? OriginalDestinationOf(HttpContext context) =>
+        context.Features.Get<IConnectionItemsFeature>()?.Items.TryGetValue(ItemKey, out var value) == true ? value as IPEndPoint : null;
 
     private async Task PassthroughAsync(ConnectionContext connection, IPEndPoint original)
     {
-        var socket = new Socket(original.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
-        timeout.CancelAfter(PassthroughConnectTimeout);
+        UpstreamTransport upstream;
         try
         {
-            await socket.ConnectAsync(original, timeout.Token).ConfigureAwait(false);
+            upstream = await connector.ConnectAsync(original.Address.ToString(), original.Port, PassthroughConnectTimeout, halfClose: true).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+        catch (UpstreamConnectException ex)
         {
-            socket.Dispose();
             CaptureLog.PassthroughFailed(logger, original.ToString(), ex);
             return;
         }
-        await tcp.SpliceAsync(connection, socket, ((IPEndPoint)connection.LocalEndPoint!).Port).ConfigureAwait(false);
+        await tcp.SpliceAsync(connection, upstream, ((IPEndPoint)connection.LocalEndPoint!).Port).ConfigureAwait(false);
     }
 }
 

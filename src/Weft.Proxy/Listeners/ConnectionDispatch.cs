@@ -1,4 +1,8 @@
 using Microsoft.AspNetCore.Connections;
+using Weft.Proxy.Codecs.Http1;
+using Weft.Proxy.Codecs.Kestrel;
+using Weft.Proxy.Codecs.Tcp;
+using Weft.Proxy.Codecs.Tls;
 using Weft.Proxy.Config;
 using Weft.Proxy.Telemetry;
 
@@ -14,10 +18,11 @@ using Protocol = Weft.Protocol.Discovery.Protocol;
 ///      only h2 prior knowledge versus HTTP/1 detected;
 ///   2. an undeclared (AUTO) port is detected from the client's first bytes within its window; what
 ///      is neither HTTP nor TLS, or silent that long, is TCP;
-///   3. one switch over <see cref="DetectedProtocol"/> hands the connection on.
+///   3. one switch over <see cref="DetectedProtocol"/> hands the connection to its codec: HTTP/1 to the
+///      lean HTTP/1.1 codec (Kestrel's HTTP/1.1 when it is off), HTTP/2 to Kestrel's.
 /// </summary>
-internal sealed class ConnectionDispatch(RuntimeState state, TcpForwarder tcp, TlsPassthrough tls, ProxyMetrics metrics, TimeProvider time,
-    Http2ResetGuard resets, Http1.Http1ConnectionHandler? http1 = null)
+internal sealed class ConnectionDispatch(RuntimeState state, TcpProxy tcp, TlsPassthrough tls, ProxyMetrics metrics, TimeProvider time,
+    Http2ResetGuard resets, Http1Codec? http1)
 {
     private static readonly string[] OutcomeLabels = ["http1", "http2", "tls", "tcp", "timeout"];
 
@@ -50,15 +55,10 @@ internal sealed class ConnectionDispatch(RuntimeState state, TcpForwarder tcp, T
         switch (protocol)
         {
             case DetectedProtocol.Http1:
-                // The lean HTTP/1.1 path (Http1/) when on; it hands a connection back to Kestrel's
-                // HTTP/1.1 (`http`) for what it does not serve itself.
-                if (http1 is not null) await http1.HandleAsync(connection, port, http).ConfigureAwait(false);
-                else await http(connection).ConfigureAwait(false);
+                await ServeHttp1Async(connection, new ListenerBinding(port), http).ConfigureAwait(false);
                 break;
             case DetectedProtocol.Http2:
-                ProtocolDetection.UsePriorKnowledgeH2(connection);
-                resets.Attach(connection, port);
-                await http(connection).ConfigureAwait(false);
+                await ServeHttp2Async(connection, port, http).ConfigureAwait(false);
                 break;
             case DetectedProtocol.Tls:
                 await tls.HandleAsync(connection, listener).ConfigureAwait(false);
@@ -67,6 +67,18 @@ internal sealed class ConnectionDispatch(RuntimeState state, TcpForwarder tcp, T
                 await tcp.ForwardAsync(connection, listener, listener.TcpCluster).ConfigureAwait(false);
                 break;
         }
+    }
+
+    /// <summary>HTTP/1.x: the lean codec, or Kestrel's HTTP/1.1 (<c>http</c>) where it is off.</summary>
+    public Task ServeHttp1Async(ConnectionContext connection, ListenerBinding binding, ConnectionDelegate http) =>
+        http1 is not null ? http1.ServeAsync(connection, binding) : http(connection);
+
+    /// <summary>HTTP/2 prior knowledge: Kestrel's HTTP/2, with the connection's rapid-reset budget.</summary>
+    public Task ServeHttp2Async(ConnectionContext connection, int port, ConnectionDelegate http)
+    {
+        ProtocolDetection.UsePriorKnowledgeH2(connection);
+        resets.Attach(connection, port);
+        return http(connection);
     }
 
     private DetectedProtocol Count(ListenerRuntime listener, DetectionOutcome outcome)

@@ -4,7 +4,8 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Logging;
-using Weft.Protocol.Discovery;
+using Weft.Proxy.Codecs;
+using Weft.Proxy.Codecs.Kestrel;
 using Weft.Proxy.Config;
 using Weft.Proxy.Telemetry;
 
@@ -12,17 +13,21 @@ namespace Weft.Proxy.Listeners;
 
 /// <summary>
 /// The sockets that follow the config: a listener new in a config is bound before that config is
-/// published (a bind failure rejects the config), a removed one stops accepting and drains after,
-/// an unchanged port is left alone (its connections never notice a config change). What a request
-/// on a port does is read from the runtime at request time, so changing a listener's routes needs no
-/// rebind. Called only under the config sink's apply lock.
+/// published (a bind failure rejects the config), a removed one stops accepting and drains after the
+/// new config is published, an unchanged port is left alone (its connections never notice a config
+/// change). A NACKed config leaves every listener of the last good one bound: new ports are bound
+/// first and closed again on failure; only a port whose address changes must give up its old socket
+/// before the new one binds, and on a failure after that the old address is bound again. What a
+/// request on a port does is read from the runtime at request time, so changing a listener's routes
+/// needs no rebind. Called only under the config sink's apply lock.
 /// </summary>
 internal sealed class ListenerSet
 {
     private readonly Dictionary<int, BoundListener> _bound = new();
     private readonly List<Task> _draining = new();
-    private readonly ProxyPipeline _pipeline;
+    private readonly KestrelCodec _kestrel;
     private readonly ConnectionDispatch _connections;
+    private readonly ConnectionLimiter _limiter;
     private readonly ProxyMetrics _metrics;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
@@ -32,59 +37,75 @@ internal sealed class ListenerSet
     private readonly Interception.CaptureDispatch? _capture;
     private readonly Transport.LoopTransport? _loops;
 
-    public ListenerSet(ProxyPipeline pipeline, ConnectionDispatch connections, ProxyMetrics metrics, ILoggerFactory loggerFactory, TimeSpan drainTimeout, bool inlineCompletions,
-        Http2ListenerLimits http2, Interception.CaptureDispatch? capture = null, Transport.LoopTransport? loops = null)
+    public ListenerSet(KestrelCodec kestrel, ConnectionDispatch connections, ConnectionLimiter limiter, ProxyMetrics metrics, ILoggerFactory loggerFactory,
+        TimeSpan drainTimeout, bool inlineCompletions, Http2ListenerLimits http2, Interception.CaptureDispatch? capture = null,
+        Transport.LoopTransport? loops = null)
     {
-        _loops = loops;
-        _capture = capture;
-        _http2 = http2;
-        _inlineCompletions = inlineCompletions;
-        _pipeline = pipeline;
+        _kestrel = kestrel;
         _connections = connections;
+        _limiter = limiter;
         _metrics = metrics;
         _loggerFactory = loggerFactory;
         _logger = loggerFactory.CreateLogger("Weft.Proxy.Listeners");
         _drainTimeout = drainTimeout;
+        _inlineCompletions = inlineCompletions;
+        _http2 = http2;
+        _capture = capture;
+        _loops = loops;
     }
 
-    private sealed class BoundListener(KestrelServer server, IPAddress address, int port)
+    private sealed class BoundListener(KestrelServer server, IPAddress address, int port, bool capture)
     {
         public KestrelServer Server { get; } = server;
         public IPAddress Address { get; } = address;
         public int Port { get; } = port;
+        public bool Capture { get; } = capture;
     }
 
-    /// <summary>Opens every listener of <paramref name="next"/> not bound yet. Null on success, else the reason (and nothing new stays open).</summary>
+    /// <summary>
+    /// Opens every listener of <paramref name="next"/> not bound yet. Null on success (the caller then
+    /// publishes and calls <see cref="Commit"/>), else the reason, with every listener of the current
+    /// config bound as it was.
+    /// </summary>
     public async Task<string?> OpenAsync(ProxyRuntime next, CancellationToken cancellationToken)
     {
         var opened = new List<BoundListener>();
+        var moved = new List<(BoundListener Old, ListenerRuntime New)>();
         foreach (var listener in next.ListenersByPort.Values)
         {
             if (_bound.TryGetValue(listener.Port, out var existing))
             {
                 // Every listener is bound alike (ConnectionDispatch reads the protocol per connection),
-                // so only an address change needs a new socket, which cannot keep its connections.
-                if (existing.Address.Equals(listener.Address))
-                    continue;
-                _bound.Remove(listener.Port);
-                await StopAsync(existing, TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+                // so only an address change needs a new socket.
+                if (!existing.Address.Equals(listener.Address))
+                    moved.Add((existing, listener));
+                continue;
             }
-            try
+            var error = await TryBindAsync(listener, next, opened, cancellationToken).ConfigureAwait(false);
+            if (error is not null)
             {
-                var bound = await BindAsync(listener, cancellationToken).ConfigureAwait(false);
-                opened.Add(bound);
-            }
-            catch (Exception ex)
-            {
-                // Whatever stopped us (port in use, cancellation), nothing of this config may stay open.
-                foreach (var b in opened)
-                    await StopAsync(b, TimeSpan.Zero).ConfigureAwait(false);
-                if (ex is OperationCanceledException)
-                    throw;
-                return listener.Key + ": port: cannot listen on " + listener.Address + ":" +
-                    listener.Port.ToString(CultureInfo.InvariantCulture) + ": " + (ex.InnerException?.Message ?? ex.Message);
+                await CloseAsync(opened).ConfigureAwait(false);
+                return error;
             }
         }
+        // Address changes last, after everything that cannot disturb the running config succeeded: the
+        // old socket goes, the new one binds, and on a failure the old addresses are bound again.
+        var replaced = new List<BoundListener>();
+        foreach (var (old, listener) in moved)
+        {
+            await StopAsync(old, TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            replaced.Add(old);
+            var error = await TryBindAsync(listener, next, opened, cancellationToken).ConfigureAwait(false);
+            if (error is not null)
+            {
+                await CloseAsync(opened).ConfigureAwait(false);
+                foreach (var back in replaced)
+                    await RebindAsync(back).ConfigureAwait(false);
+                return error;
+            }
+        }
+        foreach (var old in replaced)
+            _bound.Remove(old.Port);
         foreach (var b in opened)
         {
             _bound[b.Port] = b;
@@ -93,14 +114,52 @@ internal sealed class ListenerSet
         return null;
     }
 
-    /// <summary>Stops listeners <paramref name="current"/> no longer has; they drain in the background.</summary>
-    public void CloseRemoved(ProxyRuntime current)
+    private async Task<string?> TryBindAsync(ListenerRuntime listener, ProxyRuntime next, List<BoundListener> opened, CancellationToken cancellationToken)
+    {
+        try
+        {
+            opened.Add(await BindAsync(listener.Address, listener.Port, listener.Capture is not null, next.Limits, cancellationToken).ConfigureAwait(false));
+            return null;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return listener.Key + ": port: cannot listen on " + listener.Address + ":" +
+                listener.Port.ToString(CultureInfo.InvariantCulture) + ": " + (ex.InnerException?.Message ?? ex.Message);
+        }
+    }
+
+    /// <summary>A listener whose address change was rolled back: bound again where it was (its old connections were drained).</summary>
+    private async Task RebindAsync(BoundListener old)
+    {
+        try
+        {
+            _bound[old.Port] = await BindAsync(old.Address, old.Port, old.Capture, ProxyLimits.Default, CancellationToken.None)
+                .ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            _bound.Remove(old.Port);
+            Log.ListenerStopFailed(_logger, old.Address.ToString(), old.Port, ex);
+        }
+    }
+
+    private async Task CloseAsync(List<BoundListener> opened)
+    {
+        foreach (var b in opened)
+            await StopAsync(b, TimeSpan.Zero).ConfigureAwait(false);
+        opened.Clear();
+    }
+
+    /// <summary>After <paramref name="current"/> is published: removed listeners drain in the background, and the bound ones take its limits.</summary>
+    public void Commit(ProxyRuntime current)
     {
         List<int>? removed = null;
-        foreach (var port in _bound.Keys)
+        foreach (var (port, listener) in _bound)
         {
             if (!current.ListenersByPort.ContainsKey(port))
                 (removed ??= new List<int>()).Add(port);
+            else
+                KestrelServers.ApplyLimits(listener.Server.Options, current.Limits);
         }
         if (removed is null)
             return;
@@ -131,65 +190,60 @@ internal sealed class ListenerSet
 
     public IReadOnlyCollection<int> BoundPorts => _bound.Keys;
 
-    private async Task<BoundListener> BindAsync(ListenerRuntime listener, CancellationToken cancellationToken)
+    private async Task<BoundListener> BindAsync(IPAddress address, int port, bool capture, ProxyLimits limits, CancellationToken cancellationToken)
     {
-        var port = listener.Port;
-        var metrics = _metrics;
-        var connections = _connections;
+        var dispatch = _connections;
         KestrelServer server;
-        if (listener.Capture is not null && _capture is { } capture)
+        if (capture && _capture is { } captured)
         {
-            // Transparent interception: what serves a connection depends on its original destination (Interception/).
-            server = KestrelServers.Create(new IPEndPoint(listener.Address, port), o =>
+            // Transparent interception: what serves a connection depends on its original destination
+            // (Interception/), read from the socket: .NET's sockets serve capture listeners.
+            server = KestrelServers.Create(new IPEndPoint(address, port), o =>
             {
                 o.Protocols = HttpProtocols.Http1AndHttp2;
-                o.Use(next => connection => CountedCaptureAsync(connection, port, next, capture, metrics));
-            }, _loggerFactory, _http2, _inlineCompletions);
+                o.Use(next => connection => CountedAsync(connection, port, c => captured.HandleAsync(c, port, next)));
+            }, _loggerFactory, _http2, limits, _inlineCompletions);
         }
         else
         {
-            server = KestrelServers.Create(new IPEndPoint(listener.Address, port), o =>
+            server = KestrelServers.Create(new IPEndPoint(address, port), o =>
             {
-                // HTTP when ConnectionDispatch hands the connection on; TCP and TLS never reach Kestrel's HTTP.
+                // HTTP/2 (and HTTP/1.1 with the lean codec off) when ConnectionDispatch hands the connection on.
                 o.Protocols = HttpProtocols.Http1AndHttp2;
-                o.Use(next => connection => CountedAsync(connection, port, next, connections, metrics));
-            }, _loggerFactory, _http2, _inlineCompletions, _loops);
+                o.Use(next => connection => CountedAsync(connection, port, c => dispatch.DispatchAsync(c, port, next)));
+            }, _loggerFactory, _http2, limits, _inlineCompletions, _loops);
         }
         try
         {
-            await server.StartAsync(new DelegateApplication(new ListenerHandler(_pipeline, port)), cancellationToken).ConfigureAwait(false);
+            await server.StartAsync(new DelegateApplication(new ListenerHandler(_kestrel, port)), cancellationToken).ConfigureAwait(false);
         }
         catch
         {
             server.Dispose();
             throw;
         }
-        return new BoundListener(server, listener.Address, port);
+        return new BoundListener(server, address, port, capture);
     }
 
-    private static async Task CountedAsync(ConnectionContext connection, int port, ConnectionDelegate http, ConnectionDispatch connections, ProxyMetrics metrics)
+    /// <summary>Every accepted connection: counted, refused past the connection limits, then served.</summary>
+    private async Task CountedAsync(ConnectionContext connection, int port, Func<ConnectionContext, Task> serve)
     {
-        metrics.ConnectionOpened(port);
+        _metrics.ConnectionOpened(port);
+        if (!_limiter.TryEnter(port))
+        {
+            _metrics.ConnectionRejected(port);
+            ClientReset.Abort(connection);
+            _metrics.ConnectionClosed(port);
+            return;
+        }
         try
         {
-            await connections.DispatchAsync(connection, port, http).ConfigureAwait(false);
+            await serve(connection).ConfigureAwait(false);
         }
         finally
         {
-            metrics.ConnectionClosed(port);
-        }
-    }
-
-    private static async Task CountedCaptureAsync(ConnectionContext connection, int port, ConnectionDelegate next, Interception.CaptureDispatch capture, ProxyMetrics metrics)
-    {
-        metrics.ConnectionOpened(port);
-        try
-        {
-            await capture.HandleAsync(connection, port, next).ConfigureAwait(false);
-        }
-        finally
-        {
-            metrics.ConnectionClosed(port);
+            _limiter.Exit(port);
+            _metrics.ConnectionClosed(port);
         }
     }
 
@@ -211,8 +265,10 @@ internal sealed class ListenerSet
         }
     }
 
-    private sealed class ListenerHandler(ProxyPipeline pipeline, int port) : IRequestHandler
+    /// <summary>Kestrel's requests on a listener (HTTP/2, and HTTP/1.1 where the lean codec is off): the Kestrel codec, bound to the port.</summary>
+    private sealed class ListenerHandler(KestrelCodec kestrel, int port) : IRequestHandler
     {
-        public Task HandleAsync(HttpContext context) => pipeline.HandleAsync(context, port);
+        public Task HandleAsync(HttpContext context) =>
+            kestrel.HandleAsync(context, new ListenerBinding(port, Interception.CaptureDispatch.OriginalDestinationOf(context)));
     }
 }

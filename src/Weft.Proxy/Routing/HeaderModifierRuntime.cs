@@ -1,6 +1,5 @@
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Primitives;
 using Weft.Protocol.Discovery;
+using Weft.Proxy.Pipeline;
 
 namespace Weft.Proxy.Routing;
 
@@ -11,7 +10,7 @@ internal sealed class HeaderModifierRuntime(HeaderModifier.Types.Op op, string n
     public string Name { get; } = name;
     public string Value { get; } = value;
 
-    public static void Apply(HeaderModifierRuntime[] modifiers, IHeaderDictionary headers)
+    public static void Apply(HeaderModifierRuntime[] modifiers, HeaderView headers)
     {
         for (var i = 0; i < modifiers.Length; i++)
         {
@@ -19,10 +18,10 @@ internal sealed class HeaderModifierRuntime(HeaderModifier.Types.Op op, string n
             switch (m.Op)
             {
                 case HeaderModifier.Types.Op.Set:
-                    headers[m.Name] = m.Value;
+                    headers.Set(m.Name, m.Value);
                     break;
                 case HeaderModifier.Types.Op.Add:
-                    headers[m.Name] = StringValues.Concat(headers[m.Name], m.Value);
+                    headers.Append(m.Name, m.Value);
                     break;
                 case HeaderModifier.Types.Op.Remove:
                     headers.Remove(m.Name);

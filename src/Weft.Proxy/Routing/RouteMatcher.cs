@@ -1,6 +1,5 @@
 using System.Text.RegularExpressions;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Primitives;
+using Weft.Proxy.Pipeline;
 
 namespace Weft.Proxy.Routing;
 
@@ -30,22 +29,23 @@ internal sealed class RouteMatcher
     public ValueMatcher[] QueryParams { get; }
     public string? Method { get; }
 
-    public bool Matches(HttpRequest request)
+    /// <summary>Whether the request holds every part; the path is the normalized one (RequestContext.Path).</summary>
+    public bool Matches(RequestContext request)
     {
         if (Method is not null && !string.Equals(request.Method, Method, StringComparison.Ordinal))
             return false;
-        if (PathKind != PathMatchKind.Any && !MatchesPath(request.Path.Value ?? "/"))
+        if (PathKind != PathMatchKind.Any && !MatchesPath(request.Path))
             return false;
         var headers = Headers;
         for (var i = 0; i < headers.Length; i++)
         {
             var m = headers[i];
-            if (!request.Headers.TryGetValue(m.Name, out var values) || !m.MatchesValue(values))
+            if (request.Headers.Get(m.Name) is not { } value || !m.MatchesValue(value))
                 return false;
         }
         var query = QueryParams;
         if (query.Length != 0)
-            return MatchesQuery(request.QueryString.Value, query);
+            return MatchesQuery(request.Query, query);
         return true;
     }
 
@@ -68,9 +68,9 @@ internal sealed class RouteMatcher
         }
     }
 
-    // Query names are case-sensitive here (Gateway API), unlike ASP.NET's Request.Query: parse the raw
-    // string. Allocates, so only routes that match on query pay it.
-    private static bool MatchesQuery(string? queryString, ValueMatcher[] matchers)
+    // Query names are case-sensitive (Gateway API): the raw string is parsed. Allocates, so only routes
+    // that match on query pay it.
+    private static bool MatchesQuery(string queryString, ValueMatcher[] matchers)
     {
         if (string.IsNullOrEmpty(queryString))
             return false;
@@ -107,12 +107,7 @@ internal sealed class ValueMatcher(string name, string? exact, Regex? regex)
     public string? Exact { get; } = exact;
     public Regex? Regex { get; } = regex;
 
-    public bool MatchesValue(StringValues values)
-    {
-        // Repeated headers are matched as one comma-joined value, as Envoy does.
-        if (values.Count == 0)
-            return false;
-        var value = values.Count == 1 ? values[0] ?? "" : values.ToString();
-        return Regex is null ? string.Equals(value, Exact, StringComparison.Ordinal) : Regex.IsMatch(value);
-    }
+    /// <summary>Repeated headers are matched as one comma-joined value, as Envoy does (HeaderView.Get joins them).</summary>
+    public bool MatchesValue(string value) =>
+        Regex is null ? string.Equals(value, Exact, StringComparison.Ordinal) : Regex.IsMatch(value);
 }

@@ -1,4 +1,5 @@
-using Weft.Proxy.Balancing;
+using Weft.Proxy.Pipeline;
+using Weft.Proxy.Upstream;
 
 namespace Weft.Proxy.Routing;
 
@@ -17,7 +18,7 @@ internal sealed class RouteTableRuntime
     public RouteRuntime[] Routes { get; }
 
     /// <summary>The first route with a holding match, or null (404 no_route).</summary>
-    public RouteRuntime? Select(Microsoft.AspNetCore.Http.HttpRequest request)
+    public RouteRuntime? Select(RequestContext request)
     {
         var routes = Routes;
         for (var i = 0; i < routes.Length; i++)
@@ -53,7 +54,7 @@ internal sealed class RouteRuntime
     public HeaderModifierRuntime[] RequestModifiers { get; }
     public HeaderModifierRuntime[] ResponseModifiers { get; }
 
-    public bool Matches(Microsoft.AspNetCore.Http.HttpRequest request)
+    public bool Matches(RequestContext request)
     {
         var matchers = Matchers;
         if (matchers.Length == 0)

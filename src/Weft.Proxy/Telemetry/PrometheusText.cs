@@ -27,6 +27,8 @@ internal static class PrometheusText
         sb.Append("weft_requests_active{direction=\"outbound\"} ").Append(metrics.ActiveOutbound.Value.ToString(CultureInfo.InvariantCulture)).Append('\n');
         PerListener(sb, "weft_tcp_connections_opened_total", "Downstream connections accepted, per listener port.", metrics.TcpOpened);
         PerListener(sb, "weft_tcp_connections_closed_total", "Downstream connections closed, per listener port.", metrics.TcpClosed);
+        PerListener(sb, "weft_tcp_connections_rejected_total", "Downstream connections refused at accept: the listener's or the proxy's connection limit was reached, per listener port.",
+            metrics.TcpRejected);
         PerListener(sb, "weft_tcp_sent_bytes_total", "Bytes of opaque TCP (and TLS passthrough) sent to downstream clients, per listener port.", metrics.TcpSentBytes);
         PerListener(sb, "weft_tcp_received_bytes_total", "Bytes of opaque TCP (and TLS passthrough) received from downstream clients, per listener port.", metrics.TcpReceivedBytes);
         PerListenerLabelled(sb, "weft_protocol_detection_total", "Connections whose protocol was detected, by outcome (timeout: nothing decisive within the window, forwarded as TCP).",

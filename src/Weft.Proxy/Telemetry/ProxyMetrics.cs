@@ -83,6 +83,7 @@ internal sealed class ProxyMetrics
     private readonly ConcurrentDictionary<(string Listener, string Outcome), Counter> _detections = new();
     private readonly ConcurrentDictionary<(string Listener, string Reason), Counter> _sniRejected = new();
     private readonly ConcurrentDictionary<int, Counter> _resetFloods = new();
+    private readonly ConcurrentDictionary<int, Counter> _tcpRejected = new();
     private long _configRevision;
 
     public long ConfigRevision
@@ -111,6 +112,9 @@ internal sealed class ProxyMetrics
     public void ConnectionOpened(int port) => CounterFor(_tcpOpened, port).Increment();
 
     public void ConnectionClosed(int port) => CounterFor(_tcpClosed, port).Increment();
+
+    /// <summary>A connection refused at accept: the listener's or the proxy's connection limit was reached.</summary>
+    public void ConnectionRejected(int port) => CounterFor(_tcpRejected, port).Increment();
 
     /// <summary>The counter of bytes sent to downstream clients of a listener (what upstreams answered).</summary>
     public Counter TcpSent(int port) => CounterFor(_tcpSent, port);
@@ -158,6 +162,7 @@ internal sealed class ProxyMetrics
     internal IEnumerable<KeyValuePair<(string Listener, string Outcome), Counter>> Detections => _detections;
     internal IEnumerable<KeyValuePair<(string Listener, string Reason), Counter>> SniRejections => _sniRejected;
     internal IEnumerable<KeyValuePair<int, Counter>> ResetFloods => _resetFloods;
+    internal IEnumerable<KeyValuePair<int, Counter>> TcpRejected => _tcpRejected;
 
     private static string[] MakeStatusCodes()
     {

@@ -7,7 +7,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Weft.Protocol.Discovery;
 using Weft.Proxy.Tests.Support;
-using Weft.Proxy.Tests.Tls;
+using Weft.Proxy.Tests.Codecs.Tls;
 
 namespace Weft.Proxy.Tests.Listeners;
 

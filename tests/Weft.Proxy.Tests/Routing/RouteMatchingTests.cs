@@ -1,5 +1,5 @@
 using System.Net;
-using Microsoft.AspNetCore.Http;
+using Weft.Proxy.Pipeline;
 using Weft.Protocol.Discovery;
 using Weft.Proxy.Config;
 using Weft.Proxy.Tests.Support;
@@ -16,16 +16,12 @@ public sealed class RouteMatchingTests
         return result.Runtime!.ListenersByPort[1000].Routes;
     }
 
-    private static HttpRequest Request(string path, string method = "GET", string? query = null, params (string, string)[] headers)
+    private static RequestContext Request(string path, string method = "GET", string? query = null, params (string, string)[] headers)
     {
-        var context = new DefaultHttpContext();
-        context.Request.Method = method;
-        context.Request.Path = path;
-        if (query is not null)
-            context.Request.QueryString = new QueryString(query);
+        var fields = new HeaderList();
         foreach (var (name, value) in headers)
-            context.Request.Headers[name] = value;
-        return context.Request;
+            fields.Add(name, value);
+        return new RequestContext { Method = method, Path = path, Query = query ?? "", Headers = fields };
     }
 
     [Theory]

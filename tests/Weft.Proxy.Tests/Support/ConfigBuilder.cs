@@ -58,6 +58,10 @@ public sealed class ConfigBuilder
     public ConfigBuilder Cluster(string service, params int[] ports) =>
         Cluster(service, Protocol.Http, ports.Select(p => (p, "v1")).ToArray());
 
+    /// <summary>The mesh's ProxySettings (null: none, every limit at its default).</summary>
+    public ConfigBuilder Settings(ProxySettings? settings) =>
+        settings is null ? this : Add(new Resource { Name = ResourceKeys.ProxySettingsName, Settings = settings });
+
     public ConfigBuilder Add(Resource resource)
     {
         _items[ResourceKeys.Of(resource)] = resource;

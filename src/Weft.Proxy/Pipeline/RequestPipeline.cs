@@ -1,0 +1,252 @@
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using Weft.Protocol.Discovery;
+using Weft.Proxy.Codecs.Tcp;
+using Weft.Proxy.Routing;
+using Weft.Proxy.Telemetry;
+using Weft.Proxy.Upstream;
+
+namespace Weft.Proxy.Pipeline;
+
+/// <summary>
+/// Every request, whatever codec it arrived on (the lean HTTP/1.1 codec, Kestrel's HTTP/2 and HTTP/1.1,
+/// the capture listener's connections), takes these steps in this order, written once here:
+/// <code>
+///  1 identity          who is asking (the caller's claim inbound; ours outbound)
+///  2 authorization     (issue 12: an empty slot)
+///  3 route             the listener's first route whose matches hold      else 404 no_route
+///  4 rate limit        (issue 13: an empty slot)
+///  5 fault             (issue 13: an empty slot)
+///  6 backend           one weighted pick among the route's clusters        else 500 backend_not_found
+///  7 request modifiers the route's RequestHeaderModifier
+///  8 cluster client    endpoint, connection, deadline, failover            else 503/504 with the reason
+///  9 response modifiers, then the answer streamed to the client (or a 101 spliced)
+/// 10 local reply       the proxy's own answer when there is no upstream's (or a reset if one had started)
+/// 11 telemetry         weft_requests_total and its duration histogram
+/// </code>
+/// An empty slot is a comment: it costs nothing until a later issue fills it.
+/// </summary>
+internal sealed class RequestPipeline
+{
+    private readonly ProxyIdentity _identity;
+    private readonly SourceParser _sources = new();
+    private readonly ClusterClient _clusters;
+    private readonly ProxyMetrics _metrics;
+    private readonly Heartbeat _heartbeat;
+    private readonly Random _random;
+
+    public RequestPipeline(ProxyIdentity identity, ClusterClient clusters, ProxyMetrics metrics, Heartbeat heartbeat, Random random)
+    {
+        _identity = identity;
+        _clusters = clusters;
+        _metrics = metrics;
+        _heartbeat = heartbeat;
+        _random = random;
+        Self = new SourceIdentity(identity.Service, identity.Version);
+    }
+
+    /// <summary>This proxy's own workload, the source of what it sends out.</summary>
+    public SourceIdentity Self { get; }
+
+    public ProxyMetrics Metrics => _metrics;
+
+    /// <summary>Runs every step for one request. The codec flushes the answer's end afterwards, so whoever sees the end also sees it counted.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask ServeAsync(RequestContext ctx, IDownstream down)
+    {
+        var active = _metrics.Active(ctx.IsInbound);
+        active.Increment();
+        try
+        {
+            if (Decide(ctx))
+                await ForwardAsync(ctx, down).ConfigureAwait(false);
+            if (ctx.Flag != ResponseFlag.None)
+                await AnswerAsync(ctx, down).ConfigureAwait(false);
+            Record(ctx);
+        }
+        finally
+        {
+            active.Decrement();
+        }
+    }
+
+    /// <summary>Steps 1-7, synchronous: false with the context's flag set when the request goes no further.</summary>
+    private bool Decide(RequestContext ctx)
+    {
+        ResolveIdentity(ctx);                                                    // 1
+        //                                                                          2 authorization (issue 12)
+        var listener = ctx.Listener;
+        var route = ctx.Route = listener.Routes.Select(ctx);                    // 3
+        if (route is null)
+        {
+            ctx.Flag = ResponseFlag.NoRoute;
+            return false;
+        }
+        //                                                                          4 rate limit, 5 fault (issue 13)
+        var cluster = ctx.Cluster = PickBackend(route);                          // 6
+        if (cluster is null)
+        {
+            ctx.Flag = ResponseFlag.BackendNotFound;
+            return false;
+        }
+        if (route.RequestModifiers.Length != 0)                                  // 7
+            HeaderModifierRuntime.Apply(route.RequestModifiers, ctx.Headers);
+        var timeout = ctx.Runtime.Limits.RequestTimeout;
+        // gRPC calls carry their own deadline (grpc-timeout, issue 13) and may stream for hours.
+        if (timeout > TimeSpan.Zero && !ctx.IsGrpc)
+            ctx.Deadline = _heartbeat.DeadlineAfter(timeout);
+        return true;
+    }
+
+    /// <summary>
+    /// Inbound: the caller's x-weft-source claim (exactly one value, else none; trusted until mTLS),
+    /// removed before the app sees it. Outbound and gateway: what arrives from the app or from outside
+    /// the mesh is not trusted; a gateway also drops every mesh-internal header.
+    /// </summary>
+    private void ResolveIdentity(RequestContext ctx)
+    {
+        var headers = ctx.Headers;
+        if (ctx.Listener.Direction == Direction.Inbound)
+        {
+            var count = headers.Count(SourceIdentity.HeaderName);
+            if (count == 0)
+            {
+                ctx.Source = SourceIdentity.None;
+                return;
+            }
+            ctx.Source = _sources.Parse(count == 1 ? headers.Get(SourceIdentity.HeaderName) : null, count);
+            headers.Remove(SourceIdentity.HeaderName);
+            return;
+        }
+        if (ctx.Listener.Direction == Direction.GatewayIngress)
+            headers.RemoveWithPrefix("x-weft-");
+        headers.Set(SourceIdentity.HeaderName, _identity.SourceHeaderValue);
+        ctx.Source = Self;
+    }
+
+    /// <summary>One weighted roll per request, whatever protocol the chosen cluster speaks.</summary>
+    private Upstream.ClusterRuntime? PickBackend(RouteRuntime route)
+    {
+        if (route.TotalWeight <= 0)
+            return null;
+        var backend = route.Backends.Length == 1 ? route.Backends[0] : route.PickBackend(_random.Next(route.TotalWeight));
+        return backend?.Cluster;
+    }
+
+    /// <summary>Steps 8-9: the cluster client's answer, modified by the route, streamed to the client.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask ForwardAsync(RequestContext ctx, IDownstream down)
+    {
+        var response = await _clusters.SendAsync(ctx, down).ConfigureAwait(false);  // 8
+        if (response is null)
+            return;
+        var copied = CopyStatus.Done;
+        try
+        {
+            var head = response.Head;
+            var modifiers = ctx.Route!.ResponseModifiers;                             // 9
+            if (modifiers.Length != 0)
+                HeaderModifierRuntime.Apply(modifiers, head.Headers);
+            ctx.StatusCode = head.Status;
+            if (response.Upgraded is { } tunnel)
+            {
+                copied = await TunnelAsync(ctx, down, head, tunnel).ConfigureAwait(false);
+                return;
+            }
+            down.WriteResponseHead(head);
+            if (response.Body is { } body)
+            {
+                copied = await BodyPump.CopyAsync(body, down.ResponseBody).ConfigureAwait(false);
+                if (copied != CopyStatus.Done)
+                {
+                    // Only a client that left cancels the upstream's read (the exchange's abort watch).
+                    ctx.Flag = copied is CopyStatus.DestinationFailed or CopyStatus.Canceled ? ResponseFlag.ClientAborted : ResponseFlag.ResponseBodyFailed;
+                    if (ctx.Flag == ResponseFlag.ResponseBodyFailed)
+                        _clusters.RecordFailure(ctx, ctx.Endpoint!);
+                    return;
+                }
+            }
+            if (response.Trailers is { } trailers)
+                down.WriteTrailers(trailers);
+            ctx.GrpcStatus = response.GrpcStatus;
+        }
+        finally
+        {
+            await response.FinishAsync(copied).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>After a 101 the exchange is a tunnel: the client's connection and the upstream's, spliced until either ends.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<CopyStatus> TunnelAsync(RequestContext ctx, IDownstream down, ResponseHead head, System.IO.Pipelines.IDuplexPipe upstream)
+    {
+        var client = await down.UpgradeAsync(head).ConfigureAwait(false);
+        if (client is null)
+        {
+            ctx.Flag = ResponseFlag.ClientAborted;
+            return CopyStatus.DestinationFailed;
+        }
+        await Splice.RunAsync(_heartbeat, client, down.Reset, upstream, () => { }, ctx.Runtime.Limits.TcpIdleTimeout, null, null, primeClient: false)
+            .ConfigureAwait(false);
+        return CopyStatus.Done;
+    }
+
+    /// <summary>Step 10: the proxy's own answer (status, x-weft-reason, one line), or a reset when the answer had started.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private static async ValueTask AnswerAsync(RequestContext ctx, IDownstream down)
+    {
+        if (ctx.Flag == ResponseFlag.ClientAborted)
+        {
+            if (down.ResponseStarted)
+                down.Reset();
+            return;
+        }
+        if (down.ResponseStarted)
+        {
+            // Headers are out already: a truncated response must not look complete.
+            down.Reset();
+            return;
+        }
+        if (LocalReplies.For(ctx.Flag, ctx.Listener, ctx.Cluster) is not { } reply)
+            return;
+        ctx.StatusCode = reply.Status;
+        await down.WriteLocalReplyAsync(reply.Status, reply.Reason, reply.Message).ConfigureAwait(false);
+    }
+
+    /// <summary>Step 11: one request in weft_requests_total and the duration histogram.</summary>
+    public void Record(RequestContext ctx)
+    {
+        string direction, sourceService, sourceVersion, destinationService, destinationVersion;
+        var listener = ctx.Listener;
+        if (listener.Direction == Direction.Inbound)
+        {
+            direction = "inbound";
+            sourceService = ctx.Source.Service;
+            sourceVersion = ctx.Source.Version;
+            destinationService = _identity.Service;
+            destinationVersion = _identity.Version;
+        }
+        else
+        {
+            // A gateway's requests leave it toward the mesh: counted as outbound, as Istio's gateways do.
+            direction = "outbound";
+            sourceService = _identity.Service;
+            sourceVersion = _identity.Version;
+            destinationService = ctx.Cluster?.Service ?? (listener.Service.Length != 0 ? listener.Service : SourceIdentity.Unknown);
+            destinationVersion = ctx.Endpoint?.Version is { Length: > 0 } v ? v : SourceIdentity.Unknown;
+        }
+        var code = ctx.Flag == ResponseFlag.ClientAborted && ctx.StatusCode == 0 ? 0 : ctx.StatusCode;
+        _metrics.RecordRequest(new RequestLabels(direction, sourceService, sourceVersion, destinationService, destinationVersion,
+            ProxyMetrics.StatusCodeText(code), GrpcStatusLabel(ctx.GrpcStatus), ctx.Protocol, "false"), Stopwatch.GetTimestamp() - ctx.Started);
+    }
+
+    /// <summary>gRPC codes are 0-16: anything else an upstream sends is "unknown", so it cannot blow up the series count.</summary>
+    private static string GrpcStatusLabel(string value)
+    {
+        if (value.Length == 0)
+            return value;
+        return int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var code) && code <= 16
+            ? ProxyMetrics.StatusCodeText(code)
+            : SourceIdentity.Unknown;
+    }
+}

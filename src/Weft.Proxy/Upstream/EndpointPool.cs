@@ -1,0 +1,159 @@
+namespace Weft.Proxy.Upstream;
+
+/// <summary>
+/// The HTTP/1.1 connections of one endpoint: idle ones last in first out (the warmest socket first),
+/// the count of all that are open (busy, idle or connecting) against the per-endpoint limit, and the
+/// requests waiting for one when the endpoint is at its limit. A lock over small collections: no
+/// allocation per take or return; waiting allocates, but only past the limit.
+/// </summary>
+internal sealed class EndpointPool(string host, int port)
+{
+    private readonly Lock _lock = new();
+    private readonly List<UpstreamConnection> _idle = [];      // the end is the top: the most recently returned
+    private readonly Queue<TaskCompletionSource<UpstreamConnection?>> _waiters = new();
+    private int _open;
+    private bool _dropped;
+
+    public string Host { get; } = host;
+    public int Port { get; } = port;
+
+    /// <summary>Connections open now, busy and idle (for tests and /clusters).</summary>
+    public int Open
+    {
+        get { lock (_lock) return _open; }
+    }
+
+    public int Idle
+    {
+        get { lock (_lock) return _idle.Count; }
+    }
+
+    /// <summary>The warmest idle connection that is still fit to use, or null. Stale ones are handed back for closing.</summary>
+    public UpstreamConnection? TryTakeIdle(long now, long maxIdleTicks, List<UpstreamConnection> stale)
+    {
+        while (true)
+        {
+            UpstreamConnection connection;
+            lock (_lock)
+            {
+                if (_idle.Count == 0)
+                    return null;
+                connection = _idle[^1];
+                _idle.RemoveAt(_idle.Count - 1);
+            }
+            if (now - connection.IdleSince <= maxIdleTicks && IsQuiet(connection))
+            {
+                connection.Reused = true;
+                return connection;
+            }
+            stale.Add(connection);
+        }
+    }
+
+    /// <summary>
+    /// An idle connection must have nothing to read: bytes (a response nobody asked for) or the end
+    /// (the upstream closed it) mean it is never used again.
+    /// </summary>
+    private static bool IsQuiet(UpstreamConnection connection)
+    {
+        if (!connection.Input.TryRead(out var result))
+            return true;
+        var quiet = result.Buffer.IsEmpty && !result.IsCompleted && !result.IsCanceled;
+        connection.Input.AdvanceTo(result.Buffer.Start);
+        return quiet;
+    }
+
+    /// <summary>Counts a connection about to be opened; false when the endpoint is at <paramref name="maxOpen"/>.</summary>
+    public bool TryReserve(int maxOpen)
+    {
+        lock (_lock)
+        {
+            if (_open >= maxOpen)
+                return false;
+            _open++;
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Waits for a connection (a returned one, or null: the right to open one) when the endpoint is at
+    /// its limit; null when <paramref name="maxWaiting"/> requests already wait.
+    /// </summary>
+    public Task<UpstreamConnection?>? Wait(int maxWaiting)
+    {
+        lock (_lock)
+        {
+            if (_waiters.Count >= maxWaiting)
+                return null;
+            var waiter = new TaskCompletionSource<UpstreamConnection?>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Enqueue(waiter);
+            return waiter.Task;
+        }
+    }
+
+    /// <summary>A connection done with its exchange: to a waiting request, else idle. False: the pool was dropped, close it.</summary>
+    public bool Return(UpstreamConnection connection, long now)
+    {
+        connection.IdleSince = now;
+        lock (_lock)
+        {
+            if (_dropped)
+                return false;
+            while (_waiters.TryDequeue(out var waiter))
+            {
+                if (waiter.TrySetResult(connection))
+                {
+                    connection.Reused = true;
+                    return true;
+                }
+            }
+            _idle.Add(connection);
+            return true;
+        }
+    }
+
+    /// <summary>A connection closed (or a reserved connect failed): its place goes to a waiting request, if any.</summary>
+    public void Closed()
+    {
+        lock (_lock)
+        {
+            _open--;
+            while (_waiters.TryDequeue(out var waiter))
+            {
+                if (waiter.TrySetResult(null))
+                {
+                    _open++;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Idle connections that waited longer than <paramref name="maxIdleTicks"/> (the oldest are at the bottom).</summary>
+    public void TakeExpired(long now, long maxIdleTicks, List<UpstreamConnection> expired)
+    {
+        lock (_lock)
+        {
+            var count = 0;
+            while (count < _idle.Count && now - _idle[count].IdleSince > maxIdleTicks)
+                count++;
+            if (count == 0)
+                return;
+            expired.AddRange(_idle.GetRange(0, count));
+            _idle.RemoveRange(0, count);
+        }
+    }
+
+    /// <summary>The endpoint left the config: its idle connections close now, busy ones when their exchange ends.</summary>
+    public void Drop(List<UpstreamConnection> idle)
+    {
+        lock (_lock)
+        {
+            _dropped = true;
+            idle.AddRange(_idle);
+            _idle.Clear();
+            while (_waiters.TryDequeue(out var waiter))
+                waiter.TrySetResult(null);
+        }
+    }
+}

@@ -1,0 +1,65 @@
+using System.Net;
+
+namespace Weft.Proxy.Upstream;
+
+/// <summary>One endpoint of a cluster, as the request path needs it: ready-made strings, no parsing per request.</summary>
+internal sealed class EndpointRuntime
+{
+    public EndpointRuntime(string address, int port, string instanceId, string service, string version, EndpointStats stats)
+    {
+        Address = address;
+        Port = port;
+        InstanceId = instanceId;
+        Service = service;
+        Version = version;
+        Stats = stats;
+        var host = IPAddress.TryParse(address, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6
+            ? "[" + address + "]"
+            : address;
+        Authority = host + ":" + port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        BaseUri = "http://" + Authority;
+    }
+
+    public string Address { get; }
+    public int Port { get; }
+    public string InstanceId { get; }
+    public string Service { get; }
+    public string Version { get; }
+
+    /// <summary>"host:port", IPv6 bracketed.</summary>
+    public string Authority { get; }
+
+    /// <summary>"http://host:port": the request URI is this plus the path and query.</summary>
+    public string BaseUri { get; }
+
+    /// <summary>Outlives config changes: the same endpoint of the same cluster keeps its counters.</summary>
+    public EndpointStats Stats { get; }
+}
+
+/// <summary>Per-endpoint counters for /clusters and the balancer; written with Interlocked, read without locks.</summary>
+internal sealed class EndpointStats
+{
+    private long _requests;
+    private long _failures;
+    private int _active;
+    private string? _lastError;
+
+    public long Requests => Volatile.Read(ref _requests);
+
+    /// <summary>Attempts on this endpoint in flight now (what a least-request balancer compares).</summary>
+    public int Active => Volatile.Read(ref _active);
+
+    public void AttemptStarted() => Interlocked.Increment(ref _active);
+
+    public void AttemptEnded() => Interlocked.Decrement(ref _active);
+    public long Failures => Volatile.Read(ref _failures);
+    public string? LastError => Volatile.Read(ref _lastError);
+
+    public void RecordRequest() => Interlocked.Increment(ref _requests);
+
+    public void RecordFailure(string error)
+    {
+        Interlocked.Increment(ref _failures);
+        Volatile.Write(ref _lastError, error);
+    }
+}
