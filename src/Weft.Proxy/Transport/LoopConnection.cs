@@ -11,7 +11,8 @@ namespace Weft.Proxy.Transport;
 /// A TCP connection served by an <see cref="EventLoop"/>: a ConnectionContext for Kestrel and the lean
 /// HTTP/1.1 path whose Transport reads and writes the socket directly (<see cref="LoopReader"/>,
 /// <see cref="LoopWriter"/>). Readiness continuations run on the loop's thread, as Kestrel's
-/// inline scheduling does. The descriptor is closed once both sides are complete, or on abort.
+/// inline scheduling does. The descriptor is closed once both sides are complete (a FIN), or on abort
+/// (a reset: a peer reading a close-delimited body must not take a truncated one for complete).
 /// </summary>
 internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplexPipe,
     IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature, IConnectionLifetimeFeature,
@@ -193,10 +194,10 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
             if (!_readerDone || !_writerDone)
                 return;
         }
-        Close(null);
+        Close(null, reset: false);
     }
 
-    private void Close(Exception? reason)
+    private void Close(Exception? reason, bool reset)
     {
         lock (_gate)
         {
@@ -204,6 +205,8 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
                 return;
             _disposed = true;
         }
+        if (reset)
+            _handle.ResetOnClose();
         _loop.Unregister(_token);
         _reader.OnClosed(reason);
         _writer.OnClosed();
@@ -213,7 +216,8 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
         _gone.TrySetResult();
     }
 
-    public override void Abort(ConnectionAbortedException abortReason) => Close(abortReason);
+    /// <summary>Ends the connection now with a reset (SO_LINGER {on, 0}), never a FIN; unsent bytes are dropped.</summary>
+    public override void Abort(ConnectionAbortedException abortReason) => Close(abortReason, reset: true);
 
     /// <summary>As Kestrel's socket transport: both sides complete, what was written still drains (bounded), then the descriptor closes.</summary>
     public override async ValueTask DisposeAsync()
@@ -231,7 +235,7 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
                 // The peer stopped reading: give up on the rest.
             }
         }
-        Close(null);
+        Close(null, reset: false);
         _closed.Dispose();
     }
 

@@ -48,6 +48,17 @@ internal static class Native
     [DllImport("libc", SetLastError = true)] public static extern nint read(int fd, ref ulong value, nint length);
 
     [DllImport("libc", SetLastError = true)] public static extern int setsockopt(nint fd, int level, int name, ref int value, int length);
+    [DllImport("libc", SetLastError = true)] public static extern int setsockopt(nint fd, int level, int name, ref Linger value, int length);
+
+    public const int SO_LINGER = 13;
+
+    /// <summary>struct linger: on with 0 seconds makes close(2) send a reset and drop unsent bytes.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Linger
+    {
+        public int OnOff;
+        public int Seconds;
+    }
 
     public const long SYS_io_uring_setup = 425;
     public const long SYS_io_uring_enter = 426;
