@@ -38,7 +38,7 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
     /// <summary>How long DisposeAsync lets unsent bytes drain to a peer that stopped reading.</summary>
     private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(30);
 
-    public LoopConnection(LoopSocketHandle handle, EventLoop loop, EndPoint? local = null, EndPoint? remote = null, bool connecting = false)
+    private LoopConnection(LoopSocketHandle handle, EventLoop loop, EndPoint? local, EndPoint? remote, bool connecting, out int registerError)
     {
         _handle = handle;
         if (connecting)
@@ -48,7 +48,18 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
         _remote = remote;
         _reader = new LoopReader(this);
         _writer = new LoopWriter(this);
-        _token = loop.Register(handle.DangerousGetHandle(), this, Native.EPOLLIN | Native.EPOLLOUT | Native.EPOLLRDHUP);
+        registerError = loop.TryRegister(handle.DangerousGetHandle(), this, Native.EPOLLIN | Native.EPOLLOUT | Native.EPOLLRDHUP, out _token);
+    }
+
+    /// <summary>
+    /// A connection the loop serves, or null when the loop cannot watch the socket (epoll_ctl failed:
+    /// ENOSPC, ENOMEM; counted), with the errno: the handle is still the caller's to close then.
+    /// </summary>
+    public static LoopConnection? TryCreate(LoopSocketHandle handle, EventLoop loop, out int errno,
+        EndPoint? local = null, EndPoint? remote = null, bool connecting = false)
+    {
+        var connection = new LoopConnection(handle, loop, local, remote, connecting, out errno);
+        return errno == 0 ? connection : null;
     }
 
     public PipeReader Input => _reader;
@@ -131,6 +142,10 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
         if ((events & (Native.EPOLLOUT | Native.EPOLLHUP | Native.EPOLLERR)) != 0)
             _writer.OnWritable();
     }
+
+    /// <summary>Code on the loop's thread threw for this connection (the loop counted it): the connection resets.</summary>
+    void IEventHandler.OnFailed(Exception error) =>
+        Close(new ConnectionAbortedException("the transport failed on this connection: " + error.Message, error), reset: true);
 
     internal nint Receive(Span<byte> buffer, out int errno) => _handle.Receive(buffer, out errno);
 
