@@ -180,6 +180,12 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
         {
             // Disposed meanwhile.
         }
+        catch (AggregateException ex)
+        {
+            // A ConnectionClosed callback threw (the others still ran): on a pool thread, unhandled, it
+            // would end the process. Counted, as Kestrel's socket transport logs it.
+            TransportCounters.HandlerFailed(ex);
+        }
     }
 
     internal void OnReaderCompleted()

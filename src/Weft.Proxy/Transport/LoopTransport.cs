@@ -21,8 +21,16 @@ internal sealed class LoopTransport : IConnectionListenerFactory, IDisposable
         if (!Native.Supported)
             throw new PlatformNotSupportedException("the loop transport needs Linux on x86-64");
         _loops = new EventLoop[Math.Max(1, loops)];
-        for (var i = 0; i < _loops.Length; i++)
-            _loops[i] = new EventLoop($"weft loop {i}", sendBatch);
+        try
+        {
+            for (var i = 0; i < _loops.Length; i++)
+                _loops[i] = new EventLoop($"weft loop {i}", sendBatch);
+        }
+        catch
+        {
+            Dispose();                                  // the loops already running, and their descriptors
+            throw;
+        }
     }
 
     /// <summary>For the startup log: how many loops, and how they send.</summary>
@@ -84,7 +92,7 @@ internal sealed class LoopTransport : IConnectionListenerFactory, IDisposable
     public void Dispose()
     {
         foreach (var loop in _loops)
-            loop.Dispose();
+            loop?.Dispose();
     }
 
     /// <summary>One bound port: accepts on its loop's thread until unbound, hands connections to Kestrel's accept loop.</summary>

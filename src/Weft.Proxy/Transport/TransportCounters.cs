@@ -10,7 +10,11 @@ internal static class TransportCounters
     private static long s_handlerFailures, s_registerFailures, s_acceptDescriptorExhausted, s_batchFallbacks;
     private static Exception? s_firstHandlerFailure;
 
-    /// <summary>Code that threw on a loop's thread (a socket's readiness handler, or code it resumed inline): its connection was reset.</summary>
+    /// <summary>
+    /// Code the transport ran for a connection that threw: on a loop's thread (a socket's readiness
+    /// handler, or code it resumed inline), after which that connection was reset; or a
+    /// ConnectionClosed callback.
+    /// </summary>
     public static long HandlerFailures => Interlocked.Read(ref s_handlerFailures);
 
     /// <summary>epoll_ctl(ADD) refused a new socket (ENOSPC: fs.epoll.max_user_watches; ENOMEM): that connection was closed.</summary>

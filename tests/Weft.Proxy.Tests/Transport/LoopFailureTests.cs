@@ -73,6 +73,26 @@ public sealed class LoopFailureTests
         }
     }
 
+    [Fact]
+    public async Task A_ConnectionClosed_callback_that_throws_is_counted_not_the_end_of_the_process()
+    {
+        var (transport, listener, client, server) = await LoopPair.OpenAsync();
+        using (transport)
+        using (client)
+        {
+            var before = TransportCounters.HandlerFailures;
+            var others = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            server.ConnectionClosed.Register(() => throw new InvalidOperationException("a ConnectionClosed callback that throws"));
+            server.ConnectionClosed.Register(others.SetResult);
+            server.Abort(new ConnectionAbortedException("closing"));
+            await others.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            await LoopListenerTests.PollAsync(() => TransportCounters.HandlerFailures > before);
+            await AssertServesAsync(listener);
+            await server.DisposeAsync();
+            await listener.DisposeAsync();
+        }
+    }
+
     [Theory]
     [InlineData(Native.ENOSPC)]
     [InlineData(Native.ENOMEM)]
