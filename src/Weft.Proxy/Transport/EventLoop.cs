@@ -4,6 +4,12 @@ namespace Weft.Proxy.Transport;
 internal interface IEventHandler
 {
     void OnEvents(uint events);
+
+    /// <summary>
+    /// <see cref="OnEvents"/> (or code it resumed inline) threw: end what this handler serves (a
+    /// connection resets) so the loop can go on with every other socket. The loop has counted it.
+    /// </summary>
+    void OnFailed(Exception error);
 }
 
 /// <summary>
@@ -11,19 +17,24 @@ internal interface IEventHandler
 /// is registered once, for reading and writing; after that the loop only reports edges and the socket
 /// does its own I/O when it wants it (<see cref="LoopSocket"/>): no speculative read that fails with
 /// EAGAIN before every wait, and no thread-pool hop between the readiness and the code that reads.
+/// A handler that throws costs its own connection, never the loop (<see cref="IEventHandler.OnFailed"/>).
 /// </summary>
 internal sealed class EventLoop : IDisposable
 {
     private const ulong WakeData = ulong.MaxValue;
 
-    private readonly int _epoll;
-    private readonly int _wake;
+    // The epoll set and the wake eventfd are closed by the loop's thread when it ends, and held (a
+    // SafeHandle reference) by every call from another thread: a call racing with the end fails
+    // instead of reaching whatever the kernel gave the number to next (another loop's epoll set).
+    private readonly Descriptor _epoll;
+    private readonly Descriptor _wake;
     private readonly Thread _thread;
     private readonly Lock _slotsLock = new();
     private IEventHandler?[] _slots = new IEventHandler?[256];
     private uint[] _generations = new uint[256];
     private readonly Stack<int> _free = new();
     private int _nextSlot;
+    private readonly List<(long Due, IEventHandler Handler)> _retries = [];    // loop thread only
     private readonly bool _sendBatch;
     private readonly ManualResetEventSlim _started = new();   // the thread has set up (its SendBatch, if any)
     private bool _batching;
@@ -32,14 +43,22 @@ internal sealed class EventLoop : IDisposable
     public EventLoop(string name, bool sendBatch = true)
     {
         _sendBatch = sendBatch;
-        _epoll = Native.epoll_create1(Native.EPOLL_CLOEXEC);
-        if (_epoll < 0)
-            throw new IOException($"epoll_create1 failed: errno {Native.LastError}");
-        _wake = Native.eventfd(0, Native.EFD_NONBLOCK | Native.EFD_CLOEXEC);
-        if (_wake < 0)
-            throw new IOException($"eventfd failed: errno {Native.LastError}");
-        var ev = new Native.EpollEvent { Events = Native.EPOLLIN, Data = WakeData };
-        Native.epoll_ctl(_epoll, Native.EPOLL_CTL_ADD, _wake, ref ev);
+        _epoll = Descriptor.Open(Native.epoll_create1(Native.EPOLL_CLOEXEC), "epoll_create1");
+        try
+        {
+            _wake = Descriptor.Open(Native.eventfd(0, Native.EFD_NONBLOCK | Native.EFD_CLOEXEC), "eventfd");
+            var ev = new Native.EpollEvent { Events = Native.EPOLLIN, Data = WakeData };
+            if (Native.EpollAdd((int)_epoll.DangerousGetHandle(), _wake.DangerousGetHandle(), ref ev) is var errno and not 0)
+            {
+                _wake.Dispose();
+                throw new IOException($"epoll_ctl(ADD) of the wake eventfd failed: errno {errno}");
+            }
+        }
+        catch
+        {
+            _epoll.Dispose();
+            throw;
+        }
         _thread = new Thread(Run) { IsBackground = true, Name = name };
         _thread.Start();
         _started.Wait();
@@ -52,8 +71,12 @@ internal sealed class EventLoop : IDisposable
     /// <summary>True on the loop's own thread.</summary>
     public bool IsLoopThread => Environment.CurrentManagedThreadId == _thread.ManagedThreadId;
 
-    /// <summary>Adds a descriptor for edge-triggered read and write readiness; the token unregisters it.</summary>
-    public ulong Register(nint fd, IEventHandler handler, uint events)
+    /// <summary>
+    /// Adds a descriptor for edge-triggered readiness; the token unregisters it. Returns 0, or the errno
+    /// of epoll_ctl (ENOSPC: fs.epoll.max_user_watches reached; ENOMEM), counted: the caller closes
+    /// the socket, the loop goes on.
+    /// </summary>
+    public int TryRegister(nint fd, IEventHandler handler, uint events, out ulong token)
     {
         int slot;
         uint generation;
@@ -72,15 +95,27 @@ internal sealed class EventLoop : IDisposable
             Volatile.Write(ref _generations[slot], generation);
             Volatile.Write(ref _slots[slot], handler);
         }
-        var token = ((ulong)generation << 32) | (uint)slot;
+        token = ((ulong)generation << 32) | (uint)slot;
         var ev = new Native.EpollEvent { Events = events | Native.EPOLLET, Data = token };
-        if (Native.epoll_ctl(_epoll, Native.EPOLL_CTL_ADD, (int)fd, ref ev) != 0)
+        var errno = Native.EBADF;
+        if (_epoll.TryEnter(out var epoll))
         {
-            var errno = Native.LastError;
-            Unregister(token);
-            throw new IOException($"epoll_ctl(ADD) failed: errno {errno}");
+            try
+            {
+                errno = Native.EpollAdd((int)epoll, fd, ref ev);
+            }
+            finally
+            {
+                _epoll.DangerousRelease();
+            }
         }
-        return token;
+        if (errno != 0)
+        {
+            Unregister(token);
+            token = 0;
+            TransportCounters.RegisterFailed();
+        }
+        return errno;
     }
 
     /// <summary>Stops delivering events to the token's handler (call before closing its descriptor; closing removes it from epoll).</summary>
@@ -94,6 +129,21 @@ internal sealed class EventLoop : IDisposable
             Volatile.Write(ref _slots[slot], null);
             _free.Push(slot);
         }
+    }
+
+    /// <summary>
+    /// Loop thread only: calls the handler's OnEvents(EPOLLIN) again after <paramref name="milliseconds"/>,
+    /// for a handler that could not act on its edge (an accept with no descriptor free) and, the edge
+    /// being spent, would otherwise wait for the next one.
+    /// </summary>
+    public void RetryAfter(IEventHandler handler, int milliseconds)
+    {
+        foreach (var (_, waiting) in _retries)
+        {
+            if (ReferenceEquals(waiting, handler))
+                return;
+        }
+        _retries.Add((Environment.TickCount64 + milliseconds, handler));
     }
 
     private void Run()
@@ -112,38 +162,93 @@ internal sealed class EventLoop : IDisposable
             _started.Set();
         }
         using var batch = created;
-        while (!_stopping)
+        // This thread closes both, after its last wait: it can use the numbers without holding them.
+        var epoll = (int)_epoll.DangerousGetHandle();
+        var wake = (int)_wake.DangerousGetHandle();
+        try
         {
-            var n = Native.epoll_wait(_epoll, events, events.Length, -1);
-            if (n < 0)
+            while (!_stopping)
             {
-                if (Native.LastError == Native.EINTR)
-                    continue;
-                break;
+                var n = Native.epoll_wait(epoll, events, events.Length, WaitTimeout());
+                if (n < 0)
+                {
+                    if (Native.LastError == Native.EINTR)
+                        continue;
+                    break;
+                }
+                for (var i = 0; i < n; i++)
+                {
+                    var data = events[i].Data;
+                    if (data == WakeData)
+                    {
+                        ulong drained = 0;
+                        Native.read(wake, ref drained, sizeof(ulong));
+                        continue;
+                    }
+                    var handler = Lookup(data);
+                    if (handler is not null)                        // null: closed while its event was queued
+                        Dispatch(handler, events[i].Events);
+                }
+                if (_retries.Count > 0)
+                    RunDueRetries();
+                batch?.Submit();
             }
-            for (var i = 0; i < n; i++)
-            {
-                var data = events[i].Data;
-                if (data == WakeData)
-                {
-                    ulong drained = 0;
-                    Native.read(_wake, ref drained, sizeof(ulong));
-                    continue;
-                }
-                var handler = Lookup(data);
-                if (handler is null)
-                    continue;                                   // closed while its event was queued
-                try
-                {
-                    handler.OnEvents(events[i].Events);
-                }
-                catch (Exception ex)
-                {
-                    // A handler must not take the loop (and every other connection on it) down.
-                    Environment.FailFast("weft: event loop handler threw", ex);
-                }
-            }
-            batch?.Submit();
+        }
+        finally
+        {
+            _epoll.Dispose();
+            _wake.Dispose();
+        }
+    }
+
+    /// <summary>Runs a handler; if it throws, its connection ends (reset) and the loop goes on with the others.</summary>
+    internal static void Dispatch(IEventHandler handler, uint events)
+    {
+        try
+        {
+            handler.OnEvents(events);
+        }
+        catch (Exception ex)
+        {
+            Fail(handler, ex);
+        }
+    }
+
+    /// <summary>Counts a handler's failure and lets it end what it serves; nothing it throws meanwhile reaches the loop.</summary>
+    internal static void Fail(IEventHandler handler, Exception error)
+    {
+        TransportCounters.HandlerFailed(error);
+        try
+        {
+            handler.OnFailed(error);
+        }
+        catch (Exception)
+        {
+            // Even ending it failed: it is counted, and the loop must go on regardless.
+        }
+    }
+
+    /// <summary>epoll_wait's timeout: none (-1) unless a retry is due.</summary>
+    private int WaitTimeout()
+    {
+        if (_retries.Count == 0)
+            return -1;
+        var due = long.MaxValue;
+        foreach (var (at, _) in _retries)
+            due = Math.Min(due, at);
+        return (int)Math.Clamp(due - Environment.TickCount64, 0, int.MaxValue);
+    }
+
+    private void RunDueRetries()
+    {
+        var now = Environment.TickCount64;
+        for (var i = _retries.Count - 1; i >= 0; i--)
+        {
+            var (due, handler) = _retries[i];
+            if (due > now)
+                continue;
+            _retries.RemoveAt(i);
+            Dispatch(handler, Native.EPOLLIN);                  // may schedule itself again
         }
     }
 
@@ -165,14 +270,51 @@ internal sealed class EventLoop : IDisposable
         return Volatile.Read(ref generations[slot]) == (uint)(data >> 32) ? handler : null;
     }
 
+    /// <summary>Stops the loop: its thread closes the epoll set when it leaves its last wait (at once, unless a handler holds it).</summary>
     public void Dispose()
     {
         _stopping = true;
-        ulong one = 1;
-        Native.write(_wake, ref one, sizeof(ulong));
+        if (_wake.TryEnter(out var wake))
+        {
+            try
+            {
+                ulong one = 1;
+                Native.write((int)wake, ref one, sizeof(ulong));
+            }
+            finally
+            {
+                _wake.DangerousRelease();
+            }
+        }
         if (!IsLoopThread)
             _thread.Join(TimeSpan.FromSeconds(5));
-        Native.close(_wake);
-        Native.close(_epoll);
+    }
+
+    /// <summary>An epoll set or eventfd the loop owns: closed once, when the last call holding it is done.</summary>
+    private sealed class Descriptor : System.Runtime.InteropServices.SafeHandle
+    {
+        private Descriptor(int fd) : base(-1, ownsHandle: true) => SetHandle(fd);
+
+        public static Descriptor Open(int fd, string call) =>
+            fd >= 0 ? new Descriptor(fd) : throw new IOException($"{call} failed: errno {Native.LastError}");
+
+        public override bool IsInvalid => handle < 0;
+
+        protected override bool ReleaseHandle() => Native.close((int)handle) == 0;
+
+        public bool TryEnter(out nint fd)
+        {
+            var added = false;
+            try
+            {
+                DangerousAddRef(ref added);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Closed: the loop has ended.
+            }
+            fd = added ? handle : -1;
+            return added;
+        }
     }
 }

@@ -19,7 +19,6 @@ internal sealed unsafe class IoUring : IDisposable
     private const uint IORING_ENTER_GETEVENTS = 1;
     private const long IORING_OFF_SQES = 0x10000000;
     private const int MSG_DONTWAIT = 0x40;
-    private const int EBUSY = 16;
 
     // io_sqring_offsets and io_cqring_offsets: alike in shape, different fields.
     [StructLayout(LayoutKind.Sequential)]
@@ -142,32 +141,61 @@ internal sealed unsafe class IoUring : IDisposable
     }
 
     /// <summary>
-    /// Submits what was prepared and waits for as many completions, which is immediate: each send
-    /// completes inside the call. Returns how many there are to <see cref="TakeCompletion"/>.
+    /// Submits what was prepared and waits for their completions, which is immediate: each send
+    /// completes inside the call. Returns how many entries were submitted, each with a completion to
+    /// <see cref="TakeCompletion"/>. When the kernel refuses the submission (io_uring_enter fails with
+    /// anything but EINTR: ENOMEM, EAGAIN, EBUSY...), the entries it has not taken are withdrawn from the
+    /// ring, never to be sent: <paramref name="withdrawn"/> says how many, the last ones prepared.
     /// </summary>
-    public uint SubmitAndWait()
+    public uint SubmitAndWait(out uint withdrawn)
     {
         var prepared = _prepared;
         _prepared = 0;
         Volatile.Write(ref *_sqTail, *_sqTail + prepared);
         var toSubmit = prepared;
+        withdrawn = 0;
+        var failedWaits = 0;
         while (true)
         {
+            var submitted = prepared - withdrawn;
             var completed = Volatile.Read(ref *_cqTail) - *_cqHead;
-            if (toSubmit == 0 && completed >= prepared)
-                return prepared;
-            var entered = Native.syscall(Native.SYS_io_uring_enter, _ring, (nint)toSubmit, (nint)(prepared - completed),
-                (nint)IORING_ENTER_GETEVENTS, 0, 0);
+            if (toSubmit == 0 && completed >= submitted)
+                return submitted;
+            var entered = Native.IoUringEnter(_ring, toSubmit, submitted - completed, IORING_ENTER_GETEVENTS);
             if (entered >= 0)
             {
                 toSubmit -= (uint)entered;
                 continue;
             }
-            var errno = Native.LastError;
-            if (errno is not (Native.EINTR or Native.EAGAIN or EBUSY))
-                Environment.FailFast($"weft: io_uring_enter failed: errno {errno}");
+            if (entered == -Native.EINTR)
+                continue;
+            if (toSubmit > 0)
+            {
+                // The kernel reads the tail only inside io_uring_enter, and takes entries from its own
+                // head: moving the tail back takes the untaken ones out of the ring.
+                Volatile.Write(ref *_sqTail, *_sqTail - toSubmit);
+                withdrawn += toSubmit;
+                toSubmit = 0;
+                continue;
+            }
+            // Only the wait failed, for sends already taken: their completions are posted as they are
+            // made (inside the call, non-blocking), so this is a kernel that no longer serves the ring.
+            if (++failedWaits == 1000)
+            {
+                Broken = true;
+                return submitted;
+            }
         }
     }
+
+    /// <summary>
+    /// A wait for completions failed over and over: some sends the ring took may never complete, and
+    /// their bytes may still be read. Nothing is submitted again, and the memory they point to must stay.
+    /// </summary>
+    public bool Broken { get; private set; }
+
+    /// <summary>Completions posted and not yet taken.</summary>
+    public uint Ready => Volatile.Read(ref *_cqTail) - *_cqHead;
 
     /// <summary>The oldest completion not yet taken: its user data and result (a byte count, or -errno).</summary>
     public (ulong UserData, int Result) TakeCompletion()

@@ -11,7 +11,8 @@ namespace Weft.Proxy.Transport;
 /// A TCP connection served by an <see cref="EventLoop"/>: a ConnectionContext for Kestrel and the lean
 /// HTTP/1.1 path whose Transport reads and writes the socket directly (<see cref="LoopReader"/>,
 /// <see cref="LoopWriter"/>). Readiness continuations run on the loop's thread, as Kestrel's
-/// inline scheduling does. The descriptor is closed once both sides are complete, or on abort.
+/// inline scheduling does. The descriptor is closed once both sides are complete (a FIN), or on abort
+/// (a reset: a peer reading a close-delimited body must not take a truncated one for complete).
 /// </summary>
 internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplexPipe,
     IConnectionIdFeature, IConnectionTransportFeature, IConnectionItemsFeature, IConnectionLifetimeFeature,
@@ -37,7 +38,7 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
     /// <summary>How long DisposeAsync lets unsent bytes drain to a peer that stopped reading.</summary>
     private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(30);
 
-    public LoopConnection(LoopSocketHandle handle, EventLoop loop, EndPoint? local = null, EndPoint? remote = null, bool connecting = false)
+    private LoopConnection(LoopSocketHandle handle, EventLoop loop, EndPoint? local, EndPoint? remote, bool connecting, out int registerError)
     {
         _handle = handle;
         if (connecting)
@@ -47,7 +48,18 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
         _remote = remote;
         _reader = new LoopReader(this);
         _writer = new LoopWriter(this);
-        _token = loop.Register(handle.DangerousGetHandle(), this, Native.EPOLLIN | Native.EPOLLOUT | Native.EPOLLRDHUP);
+        registerError = loop.TryRegister(handle.DangerousGetHandle(), this, Native.EPOLLIN | Native.EPOLLOUT | Native.EPOLLRDHUP, out _token);
+    }
+
+    /// <summary>
+    /// A connection the loop serves, or null when the loop cannot watch the socket (epoll_ctl failed:
+    /// ENOSPC, ENOMEM; counted), with the errno: the handle is still the caller's to close then.
+    /// </summary>
+    public static LoopConnection? TryCreate(LoopSocketHandle handle, EventLoop loop, out int errno,
+        EndPoint? local = null, EndPoint? remote = null, bool connecting = false)
+    {
+        var connection = new LoopConnection(handle, loop, local, remote, connecting, out errno);
+        return errno == 0 ? connection : null;
     }
 
     public PipeReader Input => _reader;
@@ -131,6 +143,10 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
             _writer.OnWritable();
     }
 
+    /// <summary>Code on the loop's thread threw for this connection (the loop counted it): the connection resets.</summary>
+    void IEventHandler.OnFailed(Exception error) =>
+        Close(new ConnectionAbortedException("the transport failed on this connection: " + error.Message, error), reset: true);
+
     internal nint Receive(Span<byte> buffer, out int errno) => _handle.Receive(buffer, out errno);
 
     internal nint Send(ReadOnlySpan<byte> buffer, out int errno) => _handle.Send(buffer, out errno);
@@ -164,6 +180,12 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
         {
             // Disposed meanwhile.
         }
+        catch (AggregateException ex)
+        {
+            // A ConnectionClosed callback threw (the others still ran): on a pool thread, unhandled, it
+            // would end the process. Counted, as Kestrel's socket transport logs it.
+            TransportCounters.HandlerFailed(ex);
+        }
     }
 
     internal void OnReaderCompleted()
@@ -193,10 +215,10 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
             if (!_readerDone || !_writerDone)
                 return;
         }
-        Close(null);
+        Close(null, reset: false);
     }
 
-    private void Close(Exception? reason)
+    private void Close(Exception? reason, bool reset)
     {
         lock (_gate)
         {
@@ -204,6 +226,8 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
                 return;
             _disposed = true;
         }
+        if (reset)
+            _handle.ResetOnClose();
         _loop.Unregister(_token);
         _reader.OnClosed(reason);
         _writer.OnClosed();
@@ -213,7 +237,8 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
         _gone.TrySetResult();
     }
 
-    public override void Abort(ConnectionAbortedException abortReason) => Close(abortReason);
+    /// <summary>Ends the connection now with a reset (SO_LINGER {on, 0}), never a FIN; unsent bytes are dropped.</summary>
+    public override void Abort(ConnectionAbortedException abortReason) => Close(abortReason, reset: true);
 
     /// <summary>As Kestrel's socket transport: both sides complete, what was written still drains (bounded), then the descriptor closes.</summary>
     public override async ValueTask DisposeAsync()
@@ -231,7 +256,7 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
                 // The peer stopped reading: give up on the rest.
             }
         }
-        Close(null);
+        Close(null, reset: false);
         _closed.Dispose();
     }
 

@@ -15,7 +15,6 @@ internal sealed class LoopReader(LoopConnection connection) : PipeReader, IValue
     private const int MinimumFree = 2048;
     private const int InitialSize = 4096;
     private const int MaximumSize = 4 * 1024 * 1024;
-    private const int ConnectionResetErrno = 104;
 
     private readonly Lock _gate = new();
     private ManualResetValueTaskSourceCore<ReadResult> _core;      // RunContinuationsAsynchronously false: resume inline
@@ -203,7 +202,7 @@ internal sealed class LoopReader(LoopConnection connection) : PipeReader, IValue
                 else
                 {
                     _eof = true;
-                    _error ??= errno == ConnectionResetErrno
+                    _error ??= errno == Native.ECONNRESET
                         ? new Microsoft.AspNetCore.Connections.ConnectionResetException("the peer reset the connection")
                         : new IOException($"recv failed: errno {errno}");
                 }

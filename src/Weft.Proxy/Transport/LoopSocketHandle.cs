@@ -7,7 +7,8 @@ namespace Weft.Proxy.Transport;
 /// A socket descriptor the loop transport owns, and the calls made on it. Every call holds a
 /// reference, so a close from another thread waits for the call in flight instead of freeing a number
 /// the kernel may reuse at once; a call after the close fails with EBADF. Closing is a plain close(2):
-/// an orderly FIN, never the abortive reset a Socket's dispose may send.
+/// an orderly FIN, never the abortive reset a Socket's dispose may send, unless <see cref="ResetOnClose"/>
+/// asked for one.
 /// </summary>
 internal sealed class LoopSocketHandle : SafeHandle
 {
@@ -95,6 +96,25 @@ internal sealed class LoopSocketHandle : SafeHandle
         try
         {
             Native.shutdown(handle, Native.SHUT_WR);
+        }
+        finally
+        {
+            DangerousRelease();
+        }
+    }
+
+    /// <summary>
+    /// SO_LINGER {on, 0}: the close, whenever the last reference lets it happen, sends a reset instead of
+    /// a FIN (and drops what the kernel has not sent yet), so the peer cannot take what it got for all.
+    /// </summary>
+    public void ResetOnClose()
+    {
+        if (!Enter())
+            return;
+        try
+        {
+            var linger = new Native.Linger { OnOff = 1, Seconds = 0 };
+            Native.setsockopt(handle, Native.SOL_SOCKET, Native.SO_LINGER, ref linger, Marshal.SizeOf<Native.Linger>());
         }
         finally
         {

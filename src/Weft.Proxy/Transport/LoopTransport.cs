@@ -21,8 +21,16 @@ internal sealed class LoopTransport : IConnectionListenerFactory, IDisposable
         if (!Native.Supported)
             throw new PlatformNotSupportedException("the loop transport needs Linux on x86-64");
         _loops = new EventLoop[Math.Max(1, loops)];
-        for (var i = 0; i < _loops.Length; i++)
-            _loops[i] = new EventLoop($"weft loop {i}", sendBatch);
+        try
+        {
+            for (var i = 0; i < _loops.Length; i++)
+                _loops[i] = new EventLoop($"weft loop {i}", sendBatch);
+        }
+        catch
+        {
+            Dispose();                                  // the loops already running, and their descriptors
+            throw;
+        }
     }
 
     /// <summary>For the startup log: how many loops, and how they send.</summary>
@@ -49,7 +57,7 @@ internal sealed class LoopTransport : IConnectionListenerFactory, IDisposable
         var family = endpoint.AddressFamily == AddressFamily.InterNetwork ? 2 : 10;
         var fd = Native.socket(family, Native.SOCK_STREAM | Native.SOCK_NONBLOCK | Native.SOCK_CLOEXEC, 0);
         if (fd < 0)
-            throw new SocketException(Native.LastError);
+            throw Native.SocketException(Native.LastError);
         var handle = new LoopSocketHandle(fd);
         var one = 1;
         Native.setsockopt(fd, Native.IPPROTO_TCP, Native.TCP_NODELAY, ref one, sizeof(int));
@@ -58,24 +66,20 @@ internal sealed class LoopTransport : IConnectionListenerFactory, IDisposable
         if (Native.connect(fd, ref address[0], length) != 0 && Native.LastError is var errno && errno != Native.EINPROGRESS)
         {
             handle.Dispose();
-            throw new SocketException(errno);
+            throw Native.SocketException(errno);
         }
-        LoopConnection connection;
-        try
-        {
-            connection = new LoopConnection(handle, NextLoop(), remote: endpoint, connecting: true);
-        }
-        catch
+        var connection = LoopConnection.TryCreate(handle, NextLoop(), out var registerError, remote: endpoint, connecting: true);
+        if (connection is null)
         {
             handle.Dispose();
-            throw;
+            throw Native.SocketException(registerError);
         }
         try
         {
             await connection.ConnectEdge.WaitAsync(cancellationToken).ConfigureAwait(false);
             var error = connection.ConnectError();
             if (error != 0)
-                throw new SocketException(error);
+                throw Native.SocketException(error);
             return connection;
         }
         catch
@@ -88,19 +92,29 @@ internal sealed class LoopTransport : IConnectionListenerFactory, IDisposable
     public void Dispose()
     {
         foreach (var loop in _loops)
-            loop.Dispose();
+            loop?.Dispose();
     }
 
     /// <summary>One bound port: accepts on its loop's thread until unbound, hands connections to Kestrel's accept loop.</summary>
     private sealed class LoopListener : IConnectionListener, IEventHandler
     {
+        /// <summary>How long an accept that found no descriptor free waits before it tries again (haproxy's figure).</summary>
+        private const int ExhaustedRetryMilliseconds = 100;
+
+        private const int EPERM = 1, EPROTO = 71;
+
         private readonly LoopTransport _transport;
         private readonly Socket _socket;
         private readonly EventLoop _loop;
         private readonly ulong _token;
+        // Not SingleReader: DisposeAsync drains what is left while an AcceptAsync may still be reading, and
+        // a single-reader channel read from two threads hands out nulls.
         private readonly Channel<ConnectionContext> _accepted = Channel.CreateUnbounded<ConnectionContext>(
-            new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        private int _unbound;
+            new UnboundedChannelOptions { SingleReader = false, SingleWriter = true });
+        // Taken around each accept4 and by unbind to mark it unbound: the socket is closed (and its number
+        // free for the kernel to hand out again) only once no accept can still be using it.
+        private readonly Lock _acceptGate = new();
+        private bool _unbound;
 
         public LoopListener(LoopTransport transport, IPEndPoint endpoint)
         {
@@ -116,7 +130,8 @@ internal sealed class LoopTransport : IConnectionListenerFactory, IDisposable
                 _socket.Blocking = false;
                 EndPoint = _socket.LocalEndPoint!;
                 _loop = transport.NextLoop();
-                _token = _loop.Register(_socket.Handle, this, Native.EPOLLIN);
+                if (_loop.TryRegister(_socket.Handle, this, Native.EPOLLIN, out _token) is var errno and not 0)
+                    throw Native.SocketException(errno);
             }
             catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
             {
@@ -132,19 +147,64 @@ internal sealed class LoopTransport : IConnectionListenerFactory, IDisposable
 
         public EndPoint EndPoint { get; }
 
+        /// <summary>Accepts the whole backlog: the edge that announced it will not come again for connections already queued.</summary>
         void IEventHandler.OnEvents(uint events)
         {
-            while (Volatile.Read(ref _unbound) == 0)
+            while (true)
             {
-                var fd = Native.accept4(_socket.Handle, 0, 0, Native.SOCK_NONBLOCK | Native.SOCK_CLOEXEC);
-                if (fd < 0)
-                    return;                                  // EAGAIN: drained until the next edge (errors: the next edge retries)
-                var one = 1;
-                Native.setsockopt(fd, Native.IPPROTO_TCP, Native.TCP_NODELAY, ref one, sizeof(int));
-                var connection = new LoopConnection(new LoopSocketHandle(fd), _transport.NextLoop());
-                if (!_accepted.Writer.TryWrite(connection))
-                    connection.Abort(new ConnectionAbortedException("the listener was unbound"));
+                var fd = Accept(out var errno);
+                if (fd >= 0)
+                {
+                    Serve(fd);
+                    continue;
+                }
+                switch (errno)
+                {
+                    case Native.EINTR or Native.ECONNABORTED or EPROTO or EPERM:
+                        continue;                               // that one connection is gone (or refused by a firewall rule): the rest are still queued
+                    case Native.EMFILE or Native.ENFILE or Native.ENOBUFS or Native.ENOMEM:
+                        // Nothing to accept with: the queued connections raise no new edge, so try again on
+                        // a timer rather than stall until another client connects.
+                        TransportCounters.AcceptExhausted();
+                        _loop.RetryAfter(this, ExhaustedRetryMilliseconds);
+                        return;
+                    default:
+                        return;                                 // EAGAIN: drained until the next edge; EBADF, EINVAL: unbound
+                }
             }
+        }
+
+        /// <summary>An accept that failed partway (counted by the loop): try again on a timer, for the same reason as above.</summary>
+        void IEventHandler.OnFailed(Exception error) => _loop.RetryAfter(this, ExhaustedRetryMilliseconds);
+
+        private int Accept(out int errno)
+        {
+            lock (_acceptGate)
+            {
+                if (_unbound)
+                {
+                    errno = Native.EBADF;
+                    return -1;
+                }
+                return Native.Accept(_socket.Handle, out errno);
+            }
+        }
+
+        private void Serve(int fd)
+        {
+            var handle = new LoopSocketHandle(fd);
+            var one = 1;
+            Native.setsockopt(fd, Native.IPPROTO_TCP, Native.TCP_NODELAY, ref one, sizeof(int));
+            var connection = LoopConnection.TryCreate(handle, _transport.NextLoop(), out _);
+            if (connection is null)
+            {
+                // The loop cannot watch it (counted): the client hears a reset, not silence.
+                handle.ResetOnClose();
+                handle.Dispose();
+                return;
+            }
+            if (!_accepted.Writer.TryWrite(connection))
+                connection.Abort(new ConnectionAbortedException("the listener was unbound"));
         }
 
         public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
@@ -161,12 +221,15 @@ internal sealed class LoopTransport : IConnectionListenerFactory, IDisposable
 
         public ValueTask UnbindAsync(CancellationToken cancellationToken = default)
         {
-            if (Interlocked.Exchange(ref _unbound, 1) == 0)
+            lock (_acceptGate)
             {
-                _loop.Unregister(_token);
-                _socket.Dispose();
-                _accepted.Writer.TryComplete();
+                if (_unbound)
+                    return ValueTask.CompletedTask;
+                _unbound = true;
             }
+            _loop.Unregister(_token);
+            _socket.Dispose();
+            _accepted.Writer.TryComplete();
             return ValueTask.CompletedTask;
         }
 

@@ -33,6 +33,9 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
     private CancellationTokenRegistration _registration;
     private CancellationToken _flushToken;
 
+    /// <summary>The connection this writer sends on (the batch ends it when the writer's completion throws).</summary>
+    internal LoopConnection Connection => connection;
+
     public override Memory<byte> GetMemory(int sizeHint = 0)
     {
         lock (_gate)
@@ -328,12 +331,8 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
             }
             else if (result >= 0 || result == -Native.EAGAIN)
             {
-                var rest = staged[Math.Max(result, 0)..];
-                _carry = ArrayPool<byte>.Shared.Rent(rest.Length);
-                rest.CopyTo(_carry);
-                _carrySent = 0;
-                _carryLength = rest.Length;
-                _backlog = true;                              // a waiting flush waits on with it
+                CarryLocked(staged[Math.Max(result, 0)..]);
+                _backlog = true;                              // the socket is full: its writable edge sends the rest (a waiting flush waits on with it)
             }
             else
             {
@@ -344,6 +343,36 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
         if (shutdown)
             connection.OnWriterCompleted();
         RunPending();
+    }
+
+    /// <summary>
+    /// From the batch, on the loop's thread: io_uring did not send the staged bytes (the submission was
+    /// refused, or the ring failed the send for a reason of its own): they go now, the ordinary way, as
+    /// if the flush had never been queued.
+    /// </summary>
+    internal void OnStagedRefused(ReadOnlySpan<byte> staged)
+    {
+        connection.ExitSend();
+        var shutdown = false;
+        lock (_gate)
+        {
+            _inBatch = false;
+            if (!_failed)
+                CarryLocked(staged);
+            shutdown = Settle(SendLocked());
+        }
+        if (shutdown)
+            connection.OnWriterCompleted();
+        RunPending();
+    }
+
+    /// <summary>Under the lock: keeps bytes the batch did not send, to go before the buffer.</summary>
+    private void CarryLocked(ReadOnlySpan<byte> rest)
+    {
+        _carry = ArrayPool<byte>.Shared.Rent(rest.Length);
+        rest.CopyTo(_carry);
+        _carrySent = 0;
+        _carryLength = rest.Length;
     }
 
     /// <summary>

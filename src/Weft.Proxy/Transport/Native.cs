@@ -7,6 +7,22 @@ internal static class Native
 {
     public const int EAGAIN = 11;
     public const int EINTR = 4;
+    public const int EBADF = 9;
+    public const int ENOMEM = 12;
+    public const int ENFILE = 23;
+    public const int EMFILE = 24;
+    public const int ENOSPC = 28;
+    public const int EPIPE = 32;
+    public const int ENETDOWN = 100;
+    public const int ENETUNREACH = 101;
+    public const int ECONNABORTED = 103;
+    public const int ECONNRESET = 104;
+    public const int ENOBUFS = 105;
+    public const int ENOTCONN = 107;
+    public const int ETIMEDOUT = 110;
+    public const int ECONNREFUSED = 111;
+    public const int EHOSTUNREACH = 113;
+    public const int EADDRNOTAVAIL = 99;
 
     public const uint EPOLLIN = 0x001;
     public const uint EPOLLOUT = 0x004;
@@ -48,6 +64,17 @@ internal static class Native
     [DllImport("libc", SetLastError = true)] public static extern nint read(int fd, ref ulong value, nint length);
 
     [DllImport("libc", SetLastError = true)] public static extern int setsockopt(nint fd, int level, int name, ref int value, int length);
+    [DllImport("libc", SetLastError = true)] public static extern int setsockopt(nint fd, int level, int name, ref Linger value, int length);
+
+    public const int SO_LINGER = 13;
+
+    /// <summary>struct linger: on with 0 seconds makes close(2) send a reset and drop unsent bytes.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct Linger
+    {
+        public int OnOff;
+        public int Seconds;
+    }
 
     public const long SYS_io_uring_setup = 425;
     public const long SYS_io_uring_enter = 426;
@@ -114,4 +141,66 @@ internal static class Native
     }
 
     public static int LastError => Marshal.GetLastPInvokeError();
+
+    /// <summary>
+    /// A SocketException for an errno. SocketException(int) takes a SocketError, not an errno: given
+    /// ECONNREFUSED (111) it reports error code 111, which is no SocketError, instead of ConnectionRefused.
+    /// </summary>
+    public static System.Net.Sockets.SocketException SocketException(int errno) => new((int)(errno switch
+    {
+        ECONNREFUSED => System.Net.Sockets.SocketError.ConnectionRefused,
+        ETIMEDOUT => System.Net.Sockets.SocketError.TimedOut,
+        EHOSTUNREACH => System.Net.Sockets.SocketError.HostUnreachable,
+        ENETUNREACH => System.Net.Sockets.SocketError.NetworkUnreachable,
+        ENETDOWN => System.Net.Sockets.SocketError.NetworkDown,
+        ECONNRESET => System.Net.Sockets.SocketError.ConnectionReset,
+        ECONNABORTED => System.Net.Sockets.SocketError.ConnectionAborted,
+        EADDRNOTAVAIL => System.Net.Sockets.SocketError.AddressNotAvailable,
+        EMFILE or ENFILE => System.Net.Sockets.SocketError.TooManyOpenSockets,
+        ENOBUFS or ENOMEM or ENOSPC => System.Net.Sockets.SocketError.NoBufferSpaceAvailable,
+        _ => System.Net.Sockets.SocketError.SocketError,
+    }));
+
+    /// <summary>The calls <see cref="Fault"/> can fail.</summary>
+    public enum FaultPoint { EpollAdd, IoUringEnter, Accept }
+
+    /// <summary>
+    /// Test-only fault injection, for errors a test cannot provoke safely on a shared machine (ENOSPC
+    /// from epoll_ctl needs fs.epoll.max_user_watches lowered, which is one limit for every user; ENOMEM
+    /// needs the kernel short of memory). When set, <see cref="EpollAdd"/> and <see cref="IoUringEnter"/>
+    /// ask it first, with their descriptor, and fail with the errno it returns instead of making the
+    /// call (0: the call is made). Null outside tests: one static read per call. <see cref="Accept"/>
+    /// asks too, which lets a test act (unbind the listener) at the moment before a listener's accept4.
+    /// </summary>
+    internal static Func<FaultPoint, nint, int>? Fault;
+
+    /// <summary>accept4, non-blocking and close-on-exec: the new descriptor, or -1 with the errno.</summary>
+    public static int Accept(nint listener, out int errno)
+    {
+        if (Fault?.Invoke(FaultPoint.Accept, listener) is int injected and not 0)
+        {
+            errno = injected;
+            return -1;
+        }
+        var fd = accept4(listener, 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        errno = fd < 0 ? LastError : 0;
+        return fd;
+    }
+
+    /// <summary>epoll_ctl(ADD): 0, or the errno.</summary>
+    public static int EpollAdd(int epoll, nint fd, ref EpollEvent ev)
+    {
+        if (Fault?.Invoke(FaultPoint.EpollAdd, fd) is int injected and not 0)
+            return injected;
+        return epoll_ctl(epoll, EPOLL_CTL_ADD, (int)fd, ref ev) == 0 ? 0 : LastError;
+    }
+
+    /// <summary>io_uring_enter: what the kernel returns (the entries it took), or -errno.</summary>
+    public static long IoUringEnter(int ring, uint toSubmit, uint minComplete, uint flags)
+    {
+        if (Fault?.Invoke(FaultPoint.IoUringEnter, ring) is int injected and not 0)
+            return -injected;
+        var entered = syscall(SYS_io_uring_enter, ring, (nint)toSubmit, (nint)minComplete, (nint)flags, 0, 0);
+        return entered >= 0 ? entered : -LastError;
+    }
 }

@@ -71,7 +71,11 @@ internal sealed unsafe class SendBatch : IDisposable
         return true;
     }
 
-    /// <summary>Sends everything queued, in one submission per round; a round's completions may queue the next.</summary>
+    /// <summary>
+    /// Sends everything queued, in one submission per round; a round's completions may queue the next.
+    /// Sends io_uring does not make go back to their writers to be made the ordinary way (counted in
+    /// <see cref="TransportCounters.BatchFallbacks"/>); a writer that throws ends its own connection.
+    /// </summary>
     public void Submit()
     {
         while (_count > 0)
@@ -86,17 +90,89 @@ internal sealed unsafe class SendBatch : IDisposable
                 ref readonly var entry = ref _inflight[i];
                 _ring.PrepareSend((int)entry.Fd, _stagingAddress + entry.Offset, entry.Length, (ulong)i);
             }
-            var completed = _ring.SubmitAndWait();
+            var submitted = _ring.SubmitAndWait(out var withdrawn);
+            var completed = _ring.Broken ? _ring.Ready : submitted;
             for (uint c = 0; c < completed; c++)
             {
                 var (index, result) = _ring.TakeCompletion();
-                ref var entry = ref _inflight[(int)index];
-                var writer = entry.Writer!;
-                entry.Writer = null;
-                writer.OnStagedSent(result, _staging.AsSpan(entry.Offset, entry.Length));
+                if (index < (ulong)count)
+                    Settle((int)index, result, refused: result < 0 && result != -Native.EAGAIN && !IsSocketFailure(-result));
+            }
+            for (var i = count - (int)withdrawn; i < count; i++)
+                Settle(i, 0, refused: true);
+            if (_ring.Broken)
+            {
+                Abandon(count);
+                return;
             }
         }
     }
 
-    public void Dispose() => _ring.Dispose();
+    /// <summary>Hands one entry's outcome to its writer; a refused send goes back to be made the ordinary way.</summary>
+    private void Settle(int index, int result, bool refused)
+    {
+        ref var entry = ref _inflight[index];
+        var writer = entry.Writer;
+        if (writer is null)
+            return;
+        entry.Writer = null;
+        var staged = _staging.AsSpan(entry.Offset, entry.Length);
+        try
+        {
+            if (refused)
+            {
+                TransportCounters.BatchFellBack();
+                writer.OnStagedRefused(staged);
+            }
+            else
+            {
+                writer.OnStagedSent(result, staged);
+            }
+        }
+        catch (Exception ex)
+        {
+            EventLoop.Fail(writer.Connection, ex);
+        }
+    }
+
+    /// <summary>Errors that are the socket's own (the peer is gone): a send made the ordinary way would fail alike.</summary>
+    private static bool IsSocketFailure(int errno) => errno is Native.EPIPE or Native.ECONNRESET or Native.ECONNABORTED or Native.ENOTCONN
+        or Native.ETIMEDOUT or Native.ECONNREFUSED or Native.EHOSTUNREACH or Native.ENETUNREACH or Native.ENETDOWN;
+
+    /// <summary>Batches the loop gave up on: kept reachable for good, as the kernel may still read their staging.</summary>
+    private static readonly List<SendBatch> s_abandoned = [];
+
+    /// <summary>
+    /// The ring stopped completing sends it took: their writers fail and their connections reset (what
+    /// reached the peer is unknown), and the loop sends directly from now on. The ring and the staging
+    /// it may still read are never released.
+    /// </summary>
+    private void Abandon(int count)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            ref var entry = ref _inflight[i];
+            if (entry.Writer is not { } writer)
+                continue;
+            entry.Writer = null;
+            try
+            {
+                writer.OnStagedSent(-Native.EPIPE, default);
+                writer.Connection.Abort(new Microsoft.AspNetCore.Connections.ConnectionAbortedException("io_uring stopped completing this connection's sends"));
+            }
+            catch (Exception ex)
+            {
+                EventLoop.Fail(writer.Connection, ex);
+            }
+        }
+        lock (s_abandoned)
+            s_abandoned.Add(this);
+        t_current = null;
+    }
+
+    public void Dispose()
+    {
+        if (!_ring.Broken)
+            _ring.Dispose();
+    }
 }

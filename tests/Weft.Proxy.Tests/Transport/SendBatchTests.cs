@@ -161,6 +161,54 @@ public sealed class SendBatchTests
         }
     }
 
+    [IoUringFact]
+    public async Task Sends_io_uring_refuses_go_out_the_ordinary_way_whole_and_in_order_and_are_counted()
+    {
+        var (transport, listener, client, server) = await LoopPair.OpenAsync();
+        using (transport)
+        using (client)
+        {
+            var output = server.Transport.Output;
+            var receiving = ReceivePatternAsync(client);
+            long written = 0;
+            var refusals = 3;
+            var before = TransportCounters.BatchFallbacks;
+            var writing = Write();
+            await GoAsync(client);
+            try
+            {
+                await writing.WaitAsync(TimeSpan.FromSeconds(30));
+            }
+            finally
+            {
+                Native.Fault = null;
+            }
+            Assert.Equal(written, await receiving.WaitAsync(TimeSpan.FromSeconds(30)));
+            Assert.True(Volatile.Read(ref refusals) < 0, "every refusal was used");
+            Assert.True(TransportCounters.BatchFallbacks >= before + 3, $"{TransportCounters.BatchFallbacks - before} fallbacks counted");
+            await server.Transport.Input.CompleteAsync();
+            await server.DisposeAsync();
+            await listener.DisposeAsync();
+
+            async Task Write()
+            {
+                await OnTheLoopAsync(server.Transport.Input).ConfigureAwait(false);
+                // The loop's first three submissions fail as io_uring_enter does when the kernel is short of memory.
+                var loop = Environment.CurrentManagedThreadId;
+                Native.Fault = (point, _) => point == Native.FaultPoint.IoUringEnter && Environment.CurrentManagedThreadId == loop
+                    && Interlocked.Decrement(ref refusals) >= 0 ? Native.ENOMEM : 0;
+                uint counter = 0;
+                for (var i = 0; i < 200; i++)
+                {
+                    WritePattern(output, 1024, ref counter);
+                    written += 1024;
+                    await output.FlushAsync().ConfigureAwait(false);
+                }
+                await output.CompleteAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
     [Fact]
     public async Task With_batching_off_the_loop_sends_at_once_and_says_so()
     {
