@@ -38,6 +38,9 @@ internal static partial class Log
     [LoggerMessage(12, LogLevel.Debug, "Idle: gave memory back to the OS, GC committed {BeforeMb} MB -> {AfterMb} MB")]
     public static partial void MemoryTrimmed(ILogger logger, long beforeMb, long afterMb);
 
+    [LoggerMessage(13, LogLevel.Warning, "A connection was reset because code run for it threw; the proxy goes on (counted in weft_transport_handler_failures_total, logged once)")]
+    public static partial void TransportHandlerFailed(ILogger logger, Exception exception);
+
     [LoggerMessage(11, LogLevel.Warning, "HTTP/2 connection from {Remote} on port {Port} closed: the client reset {Resets} of its {Streams} streams before their answer (rapid reset)")]
     public static partial void ResetFloodClosed(ILogger logger, string remote, int port, int resets, int streams);
 }

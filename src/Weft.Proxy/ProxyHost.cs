@@ -133,6 +133,7 @@ public sealed class ProxyHost : IAsyncDisposable
         var listeners = new ListenerSet(kestrel, connections, new ConnectionLimiter(_state), _metrics, loggerFactory, options.ListenerDrainTimeout,
             options.InlineSocketCompletions, options.Http2Limits, capture, _loops);
         _applier = new ConfigApplier(_state, listeners, _metrics, pools, _logger);
+        _heartbeat.Add(new TransportFailureLog(_logger));
         if (options.IdleMemoryTrimInterval is { } interval && interval > TimeSpan.Zero)
         {
             _trimmer = new Memory.IdleMemoryTrimmer(_metrics.Activity, _metrics.MemoryTrims, interval, TimeProvider.System, _logger);
@@ -201,4 +202,18 @@ public sealed class ProxyHost : IAsyncDisposable
 
     /// <summary>Open upstream HTTP/1.1 connections (tests watch the idle timeout close them).</summary>
     internal int UpstreamConnections => _clusters.Pools.LiveConnections;
+}
+
+/// <summary>Logs, once, the first failure the transport survived (the counters count the rest: weft_transport_*).</summary>
+internal sealed class TransportFailureLog(ILogger logger) : IHeartbeatWatch
+{
+    private int _logged;
+
+    public void OnHeartbeat(long now)
+    {
+        if (Volatile.Read(ref _logged) != 0 || Transport.TransportCounters.FirstHandlerFailure is not { } error)
+            return;
+        if (Interlocked.Exchange(ref _logged, 1) == 0)
+            Log.TransportHandlerFailed(logger, error);
+    }
 }

@@ -39,11 +39,26 @@ internal static class PrometheusText
         sb.Append("# HELP weft_config_revision The config store revision of the config this proxy serves.\n");
         sb.Append("# TYPE weft_config_revision gauge\n");
         sb.Append("weft_config_revision ").Append(metrics.ConfigRevision.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        Transport(sb, "weft_transport_handler_failures_total", "Connections reset because code the transport ran for them threw (the process and other connections go on).",
+            Weft.Proxy.Transport.TransportCounters.HandlerFailures);
+        Transport(sb, "weft_transport_register_failures_total", "New connections closed because epoll refused them (ENOSPC, ENOMEM).",
+            Weft.Proxy.Transport.TransportCounters.RegisterFailures);
+        Transport(sb, "weft_transport_accept_exhausted_total", "Accepts that failed for want of descriptors or memory (EMFILE, ENFILE...) and were retried on a timer.",
+            Weft.Proxy.Transport.TransportCounters.AcceptDescriptorExhausted);
+        Transport(sb, "weft_transport_batch_fallbacks_total", "Batched sends io_uring did not make, made the ordinary way.",
+            Weft.Proxy.Transport.TransportCounters.BatchFallbacks);
         sb.Append("# HELP weft_memory_trims_total Full collections run while idle to give memory back to the OS.\n");
         sb.Append("# TYPE weft_memory_trims_total counter\n");
         sb.Append("weft_memory_trims_total ").Append(metrics.MemoryTrims.Value.ToString(CultureInfo.InvariantCulture)).Append('\n');
         ProcessMetrics.Write(sb);
         return sb.ToString();
+    }
+
+    private static void Transport(StringBuilder sb, string name, string help, long value)
+    {
+        sb.Append("# HELP ").Append(name).Append(' ').Append(help).Append('\n');
+        sb.Append("# TYPE ").Append(name).Append(" counter\n");
+        sb.Append(name).Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
     }
 
     private static void Labels(StringBuilder sb, in RequestLabels l)

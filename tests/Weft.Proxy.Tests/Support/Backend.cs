@@ -60,6 +60,7 @@ public sealed class Backend : IAsyncDisposable
         var sb = new StringBuilder();
         sb.Append("backend: ").Append(name).Append('\n');
         sb.Append("path: ").Append(context.Request.Path).Append(context.Request.QueryString).Append('\n');
+        sb.Append("target: ").Append(context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget).Append('\n');
         foreach (var (key, value) in context.Request.Headers)
             sb.Append(key.ToLowerInvariant()).Append(": ").Append(value.ToString()).Append('\n');
         context.Response.ContentType = "text/plain";

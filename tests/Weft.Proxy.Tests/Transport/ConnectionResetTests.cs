@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
-using Weft.Proxy.Tests.Http1;
+using Weft.Proxy.Tests.Codecs.Http1;
 using Weft.Proxy.Tests.Support;
 using Weft.Proxy.Transport;
 
