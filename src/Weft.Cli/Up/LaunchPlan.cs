@@ -185,6 +185,8 @@ internal sealed record ReplicaLaunch(
             Arguments = ["netns", "exec", net.Namespace, "setpriv", "--reuid", uid, "--regid", uid, "--clear-groups",
                 "--pdeathsig", "KILL", "--", spec.FileName, .. spec.Arguments],
             Environment = new Dictionary<string, string>(spec.Environment) { ["HOME"] = "/tmp" },
+            // The topology's folder may be one uid 1337 cannot enter; the sidecar needs no folder of its own.
+            WorkingDirectory = "/",
         };
     }
 }
@@ -199,7 +201,8 @@ internal sealed record GatewayLaunch(int Port, int AdminPort, string DefaultServ
 }
 
 /// <summary>How to run this same `weft` again (for `weft proxy`, `weft control` children).</summary>
-internal sealed record WeftCommandLine(string FileName, IReadOnlyList<string> Prefix)
+/// <param name="ProxyOnly">FileName is weft-proxy, the proxy command alone: it takes `weft proxy`'s options without the verb.</param>
+internal sealed record WeftCommandLine(string FileName, IReadOnlyList<string> Prefix, bool ProxyOnly = false)
 {
     /// <summary>The running weft: `dotnet weft.dll` when run through the dotnet host, else the apphost.</summary>
     public static WeftCommandLine Current()
@@ -209,6 +212,15 @@ internal sealed record WeftCommandLine(string FileName, IReadOnlyList<string> Pr
         return Path.GetFileNameWithoutExtension(host) == "dotnet" ? new(host, [assembly]) : new(host, []);
     }
 
-    public ProcessSpec Spec(string name, ProcessRole role, IReadOnlyList<string> arguments, string workingDirectory) =>
-        new(name, role, FileName, [.. Prefix, .. arguments], new Dictionary<string, string>(), workingDirectory);
+    /// <summary>The same weft with its files in <paramref name="directory"/> (a copy of its folder).</summary>
+    public WeftCommandLine Relocated(string directory) => Prefix is [var assembly]
+        ? this with { Prefix = [Path.Combine(directory, Path.GetFileName(assembly))] }
+        : this with { FileName = Path.Combine(directory, Path.GetFileName(FileName)) };
+
+    public ProcessSpec Spec(string name, ProcessRole role, IReadOnlyList<string> arguments, string workingDirectory)
+    {
+        if (ProxyOnly && arguments is not ["proxy", ..])
+            throw new ArgumentException($"{FileName} runs only the proxy command, not `{string.Join(' ', arguments)}`", nameof(arguments));
+        return new(name, role, FileName, [.. Prefix, .. ProxyOnly ? arguments.Skip(1) : arguments], new Dictionary<string, string>(), workingDirectory);
+    }
 }

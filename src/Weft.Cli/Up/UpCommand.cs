@@ -89,6 +89,8 @@ internal static class UpCommand
         using var shutdown = new ShutdownSignal();
         await using var supervisor = new ProcessSupervisor(Console.Out);
         var weft = WeftCommandLine.Current();
+        // What proxies run: this weft, or with isolation a copy the sidecars' own uid can read.
+        var proxyWeft = weft;
         WorkloadReporter? reporter = null;
         NetnsIsolation? isolation = null;
         try
@@ -99,6 +101,7 @@ internal static class UpCommand
                 NetnsIsolation.RemoveLeftovers(Console.Out);
                 isolation = NetnsIsolation.Create(Console.Out, Random.Shared);
                 Say($"isolation     network namespaces {isolation.Layout.Prefix}-* on bridge {isolation.Layout.Bridge} ({isolation.Layout.Cidr})");
+                proxyWeft = SidecarStage.Create(isolation.StageDirectory, AppContext.BaseDirectory, weft);
                 // Sidecars in the namespaces reach discovery on the bridge; the API stays on loopback.
                 controlArgs = [.. controlArgs, "--discovery-address", isolation.Layout.BridgeAddress];
             }
@@ -127,7 +130,7 @@ internal static class UpCommand
             if (isolation is not null)
                 foreach (var r in plan.Replicas)
                     isolation.AddReplica(r.Network!, ServiceHosts.Render(r.Workload.Namespace, vips!));
-            await MeshStartup.StartAsync(plan, supervisor, weft, ReadyDeadline, shutdown.Token).ConfigureAwait(false);
+            await MeshStartup.StartAsync(plan, supervisor, proxyWeft, ReadyDeadline, shutdown.Token).ConfigureAwait(false);
             await WaitForAppsAsync(topology, plan, shutdown.Token).ConfigureAwait(false);
 
             if (plan.Gateway is { } gateway) Say($"ingress       http://127.0.0.1:{Text(gateway.Port)}");
