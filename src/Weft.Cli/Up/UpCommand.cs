@@ -33,9 +33,14 @@ internal static class UpCommand
         var dataDir = new Option<string?>("--data-dir") { Description = "Control plane data (default: .weft/ beside the topology file)" };
         var discoveryPort = new Option<int>("--discovery-port") { Description = "Control plane discovery port", DefaultValueFactory = _ => 15010 };
         var apiPort = new Option<int>("--api-port") { Description = "Control plane HTTP API port", DefaultValueFactory = _ => 15014 };
+        var drainSeconds = new Option<double>("--drain-seconds")
+        {
+            Description = "On Ctrl-C/SIGTERM, how long requests in flight may take to finish before apps are stopped (then 10 s more at most for apps, proxies and control plane to exit)",
+            DefaultValueFactory = _ => MeshShutdown.DefaultDrainDeadline.TotalSeconds,
+        };
         var command = new Command("up", "Bring a whole mesh up on this machine: control plane, workloads with sidecars, ingress gateway")
         {
-            file, ingressPort, isolation, dataDir, discoveryPort, apiPort,
+            file, ingressPort, isolation, dataDir, discoveryPort, apiPort, drainSeconds,
         };
         command.SetAction(async (parse, _) =>
         {
@@ -62,14 +67,19 @@ internal static class UpCommand
                 foreach (var e in errors) Console.Error.WriteLine(e);
                 return 1;
             }
+            if (parse.GetValue(drainSeconds) is < 0 or > 3600 or double.NaN)
+            {
+                Console.Error.WriteLine($"weft up: --drain-seconds {parse.GetValue(drainSeconds)}: expected 0 to 3600");
+                return 2;
+            }
             var settings = new UpSettings(topology, parse.GetValue(dataDir) is { } d ? Path.GetFullPath(d) : Path.Combine(topology.Directory, ".weft"),
-                parse.GetValue(discoveryPort), parse.GetValue(apiPort), parse.GetValue(ingressPort), iso == "netns");
+                parse.GetValue(discoveryPort), parse.GetValue(apiPort), parse.GetValue(ingressPort), iso == "netns", TimeSpan.FromSeconds(parse.GetValue(drainSeconds)));
             return await RunAsync(settings).ConfigureAwait(false);
         });
         return command;
     }
 
-    private sealed record UpSettings(Topology Topology, string DataDir, int DiscoveryPort, int ApiPort, int? IngressPort, bool Netns)
+    private sealed record UpSettings(Topology Topology, string DataDir, int DiscoveryPort, int ApiPort, int? IngressPort, bool Netns, TimeSpan DrainDeadline)
     {
         public Uri Api => new($"http://127.0.0.1:{ApiPort.ToString(CultureInfo.InvariantCulture)}");
         public string Discovery => $"http://127.0.0.1:{DiscoveryPort.ToString(CultureInfo.InvariantCulture)}";
@@ -93,6 +103,7 @@ internal static class UpCommand
         var proxyWeft = weft;
         WorkloadReporter? reporter = null;
         NetnsIsolation? isolation = null;
+        LaunchPlan? plan = null;
         try
         {
             string[] controlArgs = ["control", "--data-dir", settings.DataDir, "--discovery-port", Text(settings.DiscoveryPort), "--api-port", Text(settings.ApiPort)];
@@ -113,7 +124,7 @@ internal static class UpCommand
             if (await ApplyConfigAsync(settings, shutdown.Token).ConfigureAwait(false) is { } applyError)
                 return Fail(applyError);
 
-            var options = new LaunchOptions(settings.Discovery, settings.IngressPort);
+            var options = new LaunchOptions(settings.Discovery, settings.IngressPort, DrainDeadline: settings.DrainDeadline);
             ImmutableDictionary<(string Namespace, string Name), string>? vips = null;
             if (isolation is not null)
             {
@@ -126,7 +137,7 @@ internal static class UpCommand
                     ServicePorts = services.ToDictionary(s => s.Key.Namespace + "/" + s.Key.Name, s => s.Value, StringComparer.Ordinal),
                 };
             }
-            var plan = LaunchPlan.Create(topology, options, new PortAllocator().Next);
+            plan = LaunchPlan.Create(topology, options, new PortAllocator().Next);
             if (isolation is not null)
                 foreach (var r in plan.Replicas)
                     isolation.AddReplica(r.Network!, ServiceHosts.Render(r.Workload.Namespace, vips!));
@@ -140,7 +151,7 @@ internal static class UpCommand
             Say("mesh ready");
             try { await Task.Delay(Timeout.Infinite, shutdown.Token).ConfigureAwait(false); }
             catch (OperationCanceledException) { }
-            Say("stopping: draining apps, then proxies, then the control plane");
+            Say($"stopping: new requests first (ingress gateway, apps that only call), then requests in flight finish (up to {settings.DrainDeadline.TotalSeconds:0.#} s), then apps, proxies, control plane");
             return 0;
         }
         catch (OperationCanceledException) when (shutdown.Token.IsCancellationRequested)
@@ -160,7 +171,7 @@ internal static class UpCommand
         {
             // Stopped first: what it would report now is the shutdown, and the control plane is about to go too.
             if (reporter is not null) await reporter.DisposeAsync().ConfigureAwait(false);
-            await supervisor.StopAllAsync().ConfigureAwait(false);
+            await MeshShutdown.StopAsync(supervisor, plan, topology, settings.DrainDeadline, Console.Out).ConfigureAwait(false);
             // After the processes: a namespace goes when its last process has left it.
             isolation?.Dispose();
             Say("stopped");
@@ -230,8 +241,7 @@ internal static class UpCommand
     /// </summary>
     private static Task WaitForAppsAsync(Topology topology, LaunchPlan plan, CancellationToken ct)
     {
-        var called = topology.Workloads.SelectMany(w => w.Upstreams).ToHashSet(StringComparer.Ordinal);
-        if (topology.Ingress is { } ingress) called.Add(ingress.Service);
+        var called = MeshShutdown.CalledServices(topology);
         return AppListening.WaitAsync(plan.Replicas.Where(r => called.Contains(r.Workload.Service)), ReadyDeadline, ct);
     }
 
