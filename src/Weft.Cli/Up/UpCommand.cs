@@ -102,6 +102,7 @@ internal static class UpCommand
         // What proxies run: this weft, or with isolation a copy the sidecars' own uid can read.
         var proxyWeft = weft;
         WorkloadReporter? reporter = null;
+        await using var replicas = new ReplicaControl(supervisor, settings.DrainDeadline, Console.Out);
         NetnsIsolation? isolation = null;
         LaunchPlan? plan = null;
         try
@@ -119,7 +120,7 @@ internal static class UpCommand
             supervisor.Start(weft.Spec("control", ProcessRole.ControlPlane, controlArgs, topology.Directory));
             if (!await ReadinessProbe.WaitAsync(new Uri(settings.Api, "/ready"), ReadyDeadline, shutdown.Token).ConfigureAwait(false))
                 return Fail("the control plane was not ready within 60 s; see its output above");
-            reporter = WorkloadReporter.Start(supervisor, settings.Api);
+            reporter = WorkloadReporter.Start(supervisor, settings.Api, replicas: replicas);
 
             if (await ApplyConfigAsync(settings, shutdown.Token).ConfigureAwait(false) is { } applyError)
                 return Fail(applyError);
@@ -149,6 +150,7 @@ internal static class UpCommand
             foreach (var r in plan.Replicas) Say($"proxy {r.Instance,-14} admin http://{r.Address}:{Text(r.AdminPort)}  inbound {r.Address}:{Text(r.InboundPort)}  app 127.0.0.1:{Text(r.AppPort)}{(r.Network is { } n ? " (netns " + n.Namespace + ")" : "")}");
             if (plan.Gateway is { } g) Say($"proxy {"ingress",-14} admin http://127.0.0.1:{Text(g.AdminPort)}");
             Say("mesh ready");
+            replicas.MeshReady(plan);
             try { await Task.Delay(Timeout.Infinite, shutdown.Token).ConfigureAwait(false); }
             catch (OperationCanceledException) { }
             Say($"stopping: new requests first (ingress gateway, apps that only call), then requests in flight finish (up to {settings.DrainDeadline.TotalSeconds:0.#} s), then apps, proxies, control plane");
@@ -169,6 +171,8 @@ internal static class UpCommand
         }
         finally
         {
+            // A restart under way gives up first, so nothing starts again while the mesh stops.
+            await replicas.DisposeAsync().ConfigureAwait(false);
             // Stopped first: what it would report now is the shutdown, and the control plane is about to go too.
             if (reporter is not null) await reporter.DisposeAsync().ConfigureAwait(false);
             await MeshShutdown.StopAsync(supervisor, plan, topology, settings.DrainDeadline, Console.Out).ConfigureAwait(false);

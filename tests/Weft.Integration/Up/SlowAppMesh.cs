@@ -125,6 +125,10 @@ internal sealed partial class SlowAppMesh : IAsyncDisposable
     public static HttpClient Client() =>
         new(new SocketsHttpHandler { UseProxy = false, PooledConnectionLifetime = TimeSpan.FromMinutes(5) }) { Timeout = TimeSpan.FromSeconds(60) };
 
+    /// <summary>Runs a client command (`weft restart`, `weft stop`...) against this mesh's control plane.</summary>
+    public Task<(int ExitCode, string Output)> WeftAsync(params string[] args) =>
+        WeftProcess.RunAsync([.. args, "--control", Control], TimeSpan.FromSeconds(120));
+
     /// <summary>What the app of <paramref name="instance"/> counts itself: requests inside it now, and answered since it started.</summary>
     public async Task<(int Active, int Served)?> AppCountsAsync(HttpClient http, string instance)
     {
