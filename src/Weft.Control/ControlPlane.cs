@@ -47,6 +47,9 @@ public sealed class ControlPlane : IAsyncDisposable
         Directory.CreateDirectory(_options.DataDir);
         _store = FileConfigStore.Open(_options.DataDir, TimeProvider.System, _loggers.CreateLogger<FileConfigStore>());
         _registry = new WorkloadRegistry(new RegistryOptions { DataDir = _options.DataDir }, TimeProvider.System, _loggers.CreateLogger<WorkloadRegistry>());
+        // What launchers drain (a graceful restart or stop) leaves every cluster's endpoints.
+        var registry = _registry;
+        _workloads.DrainingChanged += registry.SetDraining;
         var index = new MeshIndexCache();
         _snapshots = new TranslatedSnapshotSource(_store, _registry, index.Translate);
         Discovery = new DiscoveryService(_snapshots, _registry, new DiscoveryOptions(), TimeProvider.System, _loggers.CreateLogger<DiscoveryService>());

@@ -50,6 +50,10 @@ internal sealed class ApiClient : IDisposable
     public Task<ApiResponse> PostAsync<T>(string path, T body, CancellationToken ct) =>
         SendAsync(new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body, options: ApiJson.Options) }, DefaultTimeout, ct);
 
+    /// <summary>A POST whose path says it all (no body).</summary>
+    public Task<ApiResponse> PostAsync(string path, CancellationToken ct) =>
+        SendAsync(new HttpRequestMessage(HttpMethod.Post, path), DefaultTimeout, ct);
+
     public Task<ApiResponse> PutAsync<T>(string path, T body, CancellationToken ct, TimeSpan? timeout = null) =>
         SendAsync(new HttpRequestMessage(HttpMethod.Put, path) { Content = JsonContent.Create(body, options: ApiJson.Options) }, timeout ?? DefaultTimeout, ct);
 

@@ -1,9 +1,11 @@
 using System.CommandLine;
+using Weft.Control.Workloads;
 
 namespace Weft.Cli.Commands;
 
 /// <summary>
-/// The config commands over the control plane's HTTP API: apply, delete, get, history, rollback, status.
+/// The client commands over the control plane's HTTP API: apply, delete, get, history, rollback, status,
+/// and restart and stop of one replica.
 /// The root command adds these; each carries its own --control so it works without a global option.
 /// </summary>
 internal static class ConfigCommands
@@ -22,6 +24,8 @@ internal static class ConfigCommands
         HistoryCommand.Create(),
         RollbackCommand.Create(),
         StatusCommand.Create(),
+        ReplicaCommands.Create(WorkloadActions.Restart),
+        ReplicaCommands.Create(WorkloadActions.Stop),
     ];
 
     public static Option<string> CreateControlOption() => new("--control")

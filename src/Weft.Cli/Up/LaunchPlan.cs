@@ -10,12 +10,14 @@ namespace Weft.Cli.Up;
 /// <param name="Environment">Lookups for names the mesh does not set (the supervisor's own env).</param>
 /// <param name="Netns">`--isolation netns`: each replica in its own namespace of this layout, transparently intercepted.</param>
 /// <param name="ServicePorts">With Netns: "namespace/name" to each Service's port, for `WEFT_UPSTREAM_S=S:PORT` (else 8080).</param>
+/// <param name="DrainDeadline">How long the ingress gateway lets its requests in flight finish when it stops (its --drain-seconds); null: <see cref="MeshShutdown.DefaultDrainDeadline"/>.</param>
 internal sealed record LaunchOptions(
     string ControlAddress = "http://127.0.0.1:15010",
     int? IngressPort = null,
     Func<string, string?>? Environment = null,
     NetnsLayout? Netns = null,
-    IReadOnlyDictionary<string, int>? ServicePorts = null);
+    IReadOnlyDictionary<string, int>? ServicePorts = null,
+    TimeSpan? DrainDeadline = null);
 
 /// <summary>
 /// Everything `weft up` starts for a topology, with every port chosen: pure (ports come from the
@@ -39,10 +41,11 @@ internal sealed record LaunchPlan(IReadOnlyList<ReplicaLaunch> Replicas, Gateway
         {
             var port = options.IngressPort ?? ingress.Port;
             var admin = nextPort();
+            var drain = (options.DrainDeadline ?? MeshShutdown.DefaultDrainDeadline).TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture);
             gateway = new GatewayLaunch(port, admin, ingress.Service, topology.Directory,
             [
-                "proxy", "--gateway", "ingress", "--instance", "ingress", "--gateway-port", Text(port), "--default-service", ingress.Service,
-                "--admin-port", Text(admin), "--control", options.ControlAddress,
+                "proxy", "--gateway", "ingress", "--instance", GatewayLaunch.ProcessName, "--gateway-port", Text(port), "--default-service", ingress.Service,
+                "--admin-port", Text(admin), "--control", options.ControlAddress, "--drain-seconds", drain,
             ]);
         }
         return new LaunchPlan(replicas, gateway);
@@ -166,7 +169,13 @@ internal sealed record ReplicaLaunch(
     /// <summary>Where the sidecar's admin port and inbound listener are reached from `weft up`.</summary>
     public string Address => Network?.Address ?? "127.0.0.1";
 
-    public Uri AdminReadyUrl => new($"http://{Address}:{AdminPort.ToString(CultureInfo.InvariantCulture)}/ready");
+    /// <summary>The sidecar's admin endpoint (/ready, /stats/prometheus, /clusters are below it).</summary>
+    public Uri AdminUrl => new($"http://{Address}:{AdminPort.ToString(CultureInfo.InvariantCulture)}/");
+
+    public Uri AdminReadyUrl => new(AdminUrl, "ready");
+
+    /// <summary>The supervisor's name for the sidecar's process.</summary>
+    public string ProxyName => Instance + ProxySuffix;
 
     public ProcessSpec AppProcess() => Network is { } net
         ? new(Instance, ProcessRole.App, ReplicaNetwork.IpTool, ["netns", "exec", net.Namespace, AppFileName, .. AppArguments], AppEnvironment, WorkingDirectory)
@@ -174,7 +183,7 @@ internal sealed record ReplicaLaunch(
 
     public ProcessSpec ProxyProcess(WeftCommandLine weft)
     {
-        var spec = weft.Spec(Instance + ProxySuffix, ProcessRole.Proxy, ProxyArguments, WorkingDirectory);
+        var spec = weft.Spec(ProxyName, ProcessRole.Proxy, ProxyArguments, WorkingDirectory);
         if (Network is not { } net) return spec;
         // The sidecar runs as its own uid, which the namespace's rules exempt from redirection
         // (InterceptionRules); a uid change clears the parent-death signal, so it is set again.
@@ -185,6 +194,8 @@ internal sealed record ReplicaLaunch(
             Arguments = ["netns", "exec", net.Namespace, "setpriv", "--reuid", uid, "--regid", uid, "--clear-groups",
                 "--pdeathsig", "KILL", "--", spec.FileName, .. spec.Arguments],
             Environment = new Dictionary<string, string>(spec.Environment) { ["HOME"] = "/tmp" },
+            // The topology's folder may be one uid 1337 cannot enter; the sidecar needs no folder of its own.
+            WorkingDirectory = "/",
         };
     }
 }
@@ -192,14 +203,20 @@ internal sealed record ReplicaLaunch(
 /// <summary>The ingress gateway: a `weft proxy --gateway ingress` listening on Port.</summary>
 internal sealed record GatewayLaunch(int Port, int AdminPort, string DefaultService, string WorkingDirectory, IReadOnlyList<string> ProxyArguments)
 {
-    public Uri AdminReadyUrl => new($"http://127.0.0.1:{AdminPort.ToString(CultureInfo.InvariantCulture)}/ready");
+    /// <summary>The gateway's process name and proxy id.</summary>
+    public const string ProcessName = "ingress";
+
+    public Uri AdminUrl => new($"http://127.0.0.1:{AdminPort.ToString(CultureInfo.InvariantCulture)}/");
+
+    public Uri AdminReadyUrl => new(AdminUrl, "ready");
 
     public ProcessSpec ProxyProcess(WeftCommandLine weft) =>
-        weft.Spec("ingress", ProcessRole.Proxy, ProxyArguments, WorkingDirectory);
+        weft.Spec(ProcessName, ProcessRole.Proxy, ProxyArguments, WorkingDirectory);
 }
 
 /// <summary>How to run this same `weft` again (for `weft proxy`, `weft control` children).</summary>
-internal sealed record WeftCommandLine(string FileName, IReadOnlyList<string> Prefix)
+/// <param name="ProxyOnly">FileName is weft-proxy, the proxy command alone: it takes `weft proxy`'s options without the verb.</param>
+internal sealed record WeftCommandLine(string FileName, IReadOnlyList<string> Prefix, bool ProxyOnly = false)
 {
     /// <summary>The running weft: `dotnet weft.dll` when run through the dotnet host, else the apphost.</summary>
     public static WeftCommandLine Current()
@@ -209,6 +226,15 @@ internal sealed record WeftCommandLine(string FileName, IReadOnlyList<string> Pr
         return Path.GetFileNameWithoutExtension(host) == "dotnet" ? new(host, [assembly]) : new(host, []);
     }
 
-    public ProcessSpec Spec(string name, ProcessRole role, IReadOnlyList<string> arguments, string workingDirectory) =>
-        new(name, role, FileName, [.. Prefix, .. arguments], new Dictionary<string, string>(), workingDirectory);
+    /// <summary>The same weft with its files in <paramref name="directory"/> (a copy of its folder).</summary>
+    public WeftCommandLine Relocated(string directory) => Prefix is [var assembly]
+        ? this with { Prefix = [Path.Combine(directory, Path.GetFileName(assembly))] }
+        : this with { FileName = Path.Combine(directory, Path.GetFileName(FileName)) };
+
+    public ProcessSpec Spec(string name, ProcessRole role, IReadOnlyList<string> arguments, string workingDirectory)
+    {
+        if (ProxyOnly && arguments is not ["proxy", ..])
+            throw new ArgumentException($"{FileName} runs only the proxy command, not `{string.Join(' ', arguments)}`", nameof(arguments));
+        return new(name, role, FileName, [.. Prefix, .. ProxyOnly ? arguments.Skip(1) : arguments], new Dictionary<string, string>(), workingDirectory);
+    }
 }

@@ -52,6 +52,36 @@ internal sealed class ProcessSupervisor : IAsyncDisposable
 
     public IReadOnlyList<ProcessStatus> Status() => Processes.Select(p => p.Status).ToArray();
 
+    public ManagedProcess? Find(string name)
+    {
+        lock (_gate) return _processes.Find(p => p.Spec.Name == name);
+    }
+
+    /// <summary>
+    /// Stops the process named <paramref name="name"/> (SIGTERM, SIGKILL after <paramref name="grace"/>) if it
+    /// runs, and starts it again from the same spec, as a new process whose restart count starts at 0.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The supervisor is stopping.</exception>
+    public async Task<ManagedProcess> RestartAsync(string name, TimeSpan grace)
+    {
+        ManagedProcess old;
+        lock (_gate)
+        {
+            if (_stop is not null) throw new InvalidOperationException("the supervisor is stopping");
+            old = _processes.Find(p => p.Spec.Name == name) ?? throw new ArgumentException($"no process named {name}", nameof(name));
+        }
+        await old.StopAsync(grace);
+        var fresh = new ManagedProcess(old.Spec, Console, _policy, _time, () => StatusChanged?.Invoke());
+        lock (_gate)
+        {
+            if (_stop is not null) throw new InvalidOperationException("the supervisor is stopping");
+            _processes[_processes.IndexOf(old)] = fresh;
+        }
+        // A stop from here on finds it in the list; one that came first keeps it from ever starting.
+        fresh.Start();
+        return fresh;
+    }
+
     /// <summary>Stops everything, apps then proxies then the control plane, within <paramref name="budget"/> (default 10 s).</summary>
     public Task StopAllAsync(TimeSpan? budget = null)
     {

@@ -6,12 +6,6 @@ internal static class ReadinessProbe
     private static readonly TimeSpan PollEvery = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan AttemptTimeout = TimeSpan.FromSeconds(1);
 
-    // No proxy settings: these are our own loopback endpoints, never to go through HTTP_PROXY.
-    private static readonly HttpClient Http = new(new SocketsHttpHandler { UseProxy = false, PooledConnectionLifetime = TimeSpan.FromSeconds(5) })
-    {
-        Timeout = Timeout.InfiniteTimeSpan,
-    };
-
     /// <summary>True once <paramref name="url"/> answered 200; false if it had not by the deadline.</summary>
     public static async Task<bool> WaitAsync(Uri url, TimeSpan deadline, CancellationToken cancellationToken = default, TimeProvider? time = null)
     {
@@ -25,7 +19,7 @@ internal static class ReadinessProbe
                 attempt.CancelAfter(AttemptTimeout);
                 try
                 {
-                    using var response = await Http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, attempt.Token);
+                    using var response = await AdminHttp.Client.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, attempt.Token);
                     if (response.StatusCode == System.Net.HttpStatusCode.OK) return true;
                 }
                 catch (HttpRequestException)

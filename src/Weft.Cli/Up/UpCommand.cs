@@ -33,9 +33,14 @@ internal static class UpCommand
         var dataDir = new Option<string?>("--data-dir") { Description = "Control plane data (default: .weft/ beside the topology file)" };
         var discoveryPort = new Option<int>("--discovery-port") { Description = "Control plane discovery port", DefaultValueFactory = _ => 15010 };
         var apiPort = new Option<int>("--api-port") { Description = "Control plane HTTP API port", DefaultValueFactory = _ => 15014 };
+        var drainSeconds = new Option<double>("--drain-seconds")
+        {
+            Description = "On Ctrl-C/SIGTERM, how long requests in flight may take to finish before apps are stopped (then 10 s more at most for apps, proxies and control plane to exit)",
+            DefaultValueFactory = _ => MeshShutdown.DefaultDrainDeadline.TotalSeconds,
+        };
         var command = new Command("up", "Bring a whole mesh up on this machine: control plane, workloads with sidecars, ingress gateway")
         {
-            file, ingressPort, isolation, dataDir, discoveryPort, apiPort,
+            file, ingressPort, isolation, dataDir, discoveryPort, apiPort, drainSeconds,
         };
         command.SetAction(async (parse, _) =>
         {
@@ -62,14 +67,19 @@ internal static class UpCommand
                 foreach (var e in errors) Console.Error.WriteLine(e);
                 return 1;
             }
+            if (parse.GetValue(drainSeconds) is < 0 or > 3600 or double.NaN)
+            {
+                Console.Error.WriteLine($"weft up: --drain-seconds {parse.GetValue(drainSeconds)}: expected 0 to 3600");
+                return 2;
+            }
             var settings = new UpSettings(topology, parse.GetValue(dataDir) is { } d ? Path.GetFullPath(d) : Path.Combine(topology.Directory, ".weft"),
-                parse.GetValue(discoveryPort), parse.GetValue(apiPort), parse.GetValue(ingressPort), iso == "netns");
+                parse.GetValue(discoveryPort), parse.GetValue(apiPort), parse.GetValue(ingressPort), iso == "netns", TimeSpan.FromSeconds(parse.GetValue(drainSeconds)));
             return await RunAsync(settings).ConfigureAwait(false);
         });
         return command;
     }
 
-    private sealed record UpSettings(Topology Topology, string DataDir, int DiscoveryPort, int ApiPort, int? IngressPort, bool Netns)
+    private sealed record UpSettings(Topology Topology, string DataDir, int DiscoveryPort, int ApiPort, int? IngressPort, bool Netns, TimeSpan DrainDeadline)
     {
         public Uri Api => new($"http://127.0.0.1:{ApiPort.ToString(CultureInfo.InvariantCulture)}");
         public string Discovery => $"http://127.0.0.1:{DiscoveryPort.ToString(CultureInfo.InvariantCulture)}";
@@ -89,8 +99,12 @@ internal static class UpCommand
         using var shutdown = new ShutdownSignal();
         await using var supervisor = new ProcessSupervisor(Console.Out);
         var weft = WeftCommandLine.Current();
+        // What proxies run: this weft, or with isolation a copy the sidecars' own uid can read.
+        var proxyWeft = weft;
         WorkloadReporter? reporter = null;
+        await using var replicas = new ReplicaControl(supervisor, settings.DrainDeadline, Console.Out);
         NetnsIsolation? isolation = null;
+        LaunchPlan? plan = null;
         try
         {
             string[] controlArgs = ["control", "--data-dir", settings.DataDir, "--discovery-port", Text(settings.DiscoveryPort), "--api-port", Text(settings.ApiPort)];
@@ -99,18 +113,19 @@ internal static class UpCommand
                 NetnsIsolation.RemoveLeftovers(Console.Out);
                 isolation = NetnsIsolation.Create(Console.Out, Random.Shared);
                 Say($"isolation     network namespaces {isolation.Layout.Prefix}-* on bridge {isolation.Layout.Bridge} ({isolation.Layout.Cidr})");
+                proxyWeft = SidecarStage.Create(isolation.StageDirectory, AppContext.BaseDirectory, weft);
                 // Sidecars in the namespaces reach discovery on the bridge; the API stays on loopback.
                 controlArgs = [.. controlArgs, "--discovery-address", isolation.Layout.BridgeAddress];
             }
             supervisor.Start(weft.Spec("control", ProcessRole.ControlPlane, controlArgs, topology.Directory));
             if (!await ReadinessProbe.WaitAsync(new Uri(settings.Api, "/ready"), ReadyDeadline, shutdown.Token).ConfigureAwait(false))
                 return Fail("the control plane was not ready within 60 s; see its output above");
-            reporter = WorkloadReporter.Start(supervisor, settings.Api);
+            reporter = WorkloadReporter.Start(supervisor, settings.Api, replicas: replicas);
 
             if (await ApplyConfigAsync(settings, shutdown.Token).ConfigureAwait(false) is { } applyError)
                 return Fail(applyError);
 
-            var options = new LaunchOptions(settings.Discovery, settings.IngressPort);
+            var options = new LaunchOptions(settings.Discovery, settings.IngressPort, DrainDeadline: settings.DrainDeadline);
             ImmutableDictionary<(string Namespace, string Name), string>? vips = null;
             if (isolation is not null)
             {
@@ -123,11 +138,11 @@ internal static class UpCommand
                     ServicePorts = services.ToDictionary(s => s.Key.Namespace + "/" + s.Key.Name, s => s.Value, StringComparer.Ordinal),
                 };
             }
-            var plan = LaunchPlan.Create(topology, options, new PortAllocator().Next);
+            plan = LaunchPlan.Create(topology, options, new PortAllocator().Next);
             if (isolation is not null)
                 foreach (var r in plan.Replicas)
                     isolation.AddReplica(r.Network!, ServiceHosts.Render(r.Workload.Namespace, vips!));
-            await MeshStartup.StartAsync(plan, supervisor, weft, ReadyDeadline, shutdown.Token).ConfigureAwait(false);
+            await MeshStartup.StartAsync(plan, supervisor, proxyWeft, ReadyDeadline, shutdown.Token).ConfigureAwait(false);
             await WaitForAppsAsync(topology, plan, shutdown.Token).ConfigureAwait(false);
 
             if (plan.Gateway is { } gateway) Say($"ingress       http://127.0.0.1:{Text(gateway.Port)}");
@@ -135,9 +150,10 @@ internal static class UpCommand
             foreach (var r in plan.Replicas) Say($"proxy {r.Instance,-14} admin http://{r.Address}:{Text(r.AdminPort)}  inbound {r.Address}:{Text(r.InboundPort)}  app 127.0.0.1:{Text(r.AppPort)}{(r.Network is { } n ? " (netns " + n.Namespace + ")" : "")}");
             if (plan.Gateway is { } g) Say($"proxy {"ingress",-14} admin http://127.0.0.1:{Text(g.AdminPort)}");
             Say("mesh ready");
+            replicas.MeshReady(plan);
             try { await Task.Delay(Timeout.Infinite, shutdown.Token).ConfigureAwait(false); }
             catch (OperationCanceledException) { }
-            Say("stopping: draining apps, then proxies, then the control plane");
+            Say($"stopping: new requests first (ingress gateway, apps that only call), then requests in flight finish (up to {settings.DrainDeadline.TotalSeconds:0.#} s), then apps, proxies, control plane");
             return 0;
         }
         catch (OperationCanceledException) when (shutdown.Token.IsCancellationRequested)
@@ -155,9 +171,11 @@ internal static class UpCommand
         }
         finally
         {
+            // A restart under way gives up first, so nothing starts again while the mesh stops.
+            await replicas.DisposeAsync().ConfigureAwait(false);
             // Stopped first: what it would report now is the shutdown, and the control plane is about to go too.
             if (reporter is not null) await reporter.DisposeAsync().ConfigureAwait(false);
-            await supervisor.StopAllAsync().ConfigureAwait(false);
+            await MeshShutdown.StopAsync(supervisor, plan, topology, settings.DrainDeadline, Console.Out).ConfigureAwait(false);
             // After the processes: a namespace goes when its last process has left it.
             isolation?.Dispose();
             Say("stopped");
@@ -227,8 +245,7 @@ internal static class UpCommand
     /// </summary>
     private static Task WaitForAppsAsync(Topology topology, LaunchPlan plan, CancellationToken ct)
     {
-        var called = topology.Workloads.SelectMany(w => w.Upstreams).ToHashSet(StringComparer.Ordinal);
-        if (topology.Ingress is { } ingress) called.Add(ingress.Service);
+        var called = MeshShutdown.CalledServices(topology);
         return AppListening.WaitAsync(plan.Replicas.Where(r => called.Contains(r.Workload.Service)), ReadyDeadline, ct);
     }
 

@@ -9,7 +9,8 @@ namespace Weft.Cli.Up;
 /// Tells the control plane what `weft up` runs (PUT /api/v1/workloads), for `weft status`: every
 /// <see cref="DefaultInterval"/> and at once on every state change. A report that fails is dropped and the
 /// next one goes on the next tick or change: the control plane may be restarting, and the next report
-/// carries the whole picture anyway.
+/// carries the whole picture anyway. With <see cref="ReplicaControl"/>, reports also carry the
+/// instances it drains and its actions' progress, and the actions the control plane answers with go to it.
 /// </summary>
 internal sealed class WorkloadReporter : IAsyncDisposable
 {
@@ -18,6 +19,7 @@ internal sealed class WorkloadReporter : IAsyncDisposable
     private static readonly TimeSpan AttemptTimeout = TimeSpan.FromSeconds(2);
 
     private readonly ProcessSupervisor _supervisor;
+    private readonly ReplicaControl? _replicas;
     private readonly ApiClient _client;
     private readonly string _launcher;
     private readonly TimeSpan _interval;
@@ -26,9 +28,10 @@ internal sealed class WorkloadReporter : IAsyncDisposable
     private TaskCompletionSource _changed = NewSignal();
     private Task _run = Task.CompletedTask;
 
-    private WorkloadReporter(ProcessSupervisor supervisor, Uri control, string launcher, TimeSpan interval, TimeProvider time)
+    private WorkloadReporter(ProcessSupervisor supervisor, ReplicaControl? replicas, Uri control, string launcher, TimeSpan interval, TimeProvider time)
     {
         _supervisor = supervisor;
+        _replicas = replicas;
         _client = new ApiClient(control);
         _launcher = launcher;
         _interval = interval;
@@ -38,12 +41,13 @@ internal sealed class WorkloadReporter : IAsyncDisposable
     /// <summary>Starts reporting <paramref name="supervisor"/>'s processes to the control plane at <paramref name="control"/>.</summary>
     /// <param name="launcher">This launcher's name on the board; default host/pid.</param>
     public static WorkloadReporter Start(ProcessSupervisor supervisor, Uri control, string? launcher = null,
-        TimeSpan? interval = null, TimeProvider? time = null)
+        TimeSpan? interval = null, TimeProvider? time = null, ReplicaControl? replicas = null)
     {
-        var reporter = new WorkloadReporter(supervisor, control,
+        var reporter = new WorkloadReporter(supervisor, replicas, control,
             launcher ?? $"{Environment.MachineName}/{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}",
             interval ?? DefaultInterval, time ?? TimeProvider.System);
         supervisor.StatusChanged += reporter.OnStatusChanged;
+        if (replicas is not null) replicas.Changed += reporter.OnStatusChanged;
         reporter._run = Task.Run(reporter.RunAsync);
         return reporter;
     }
@@ -52,6 +56,7 @@ internal sealed class WorkloadReporter : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _supervisor.StatusChanged -= OnStatusChanged;
+        if (_replicas is not null) _replicas.Changed -= OnStatusChanged;
         await _stop.CancelAsync();
         await _run;
         _client.Dispose();
@@ -99,14 +104,20 @@ internal sealed class WorkloadReporter : IAsyncDisposable
 
     private async Task ReportAsync(CancellationToken stop)
     {
-        var report = new WorkloadsReport(_launcher, _supervisor.Processes.Select(Describe).ToList());
+        var report = new WorkloadsReport(_launcher, _supervisor.Processes.Select(Describe).ToList(), _replicas?.Draining, _replicas?.Actions);
         try
         {
             // Not OK (an older control plane without /workloads, a restart under way) is dropped like a failure.
-            await _client.PutAsync("workloads", report, stop, AttemptTimeout);
+            var response = await _client.PutAsync("workloads", report, stop, AttemptTimeout);
+            if (response.Ok && _replicas is not null && response.Read<WorkloadsResponse>().Actions is { Count: > 0 } actions)
+                _replicas.Take(actions);
         }
         catch (ControlUnreachableException)
         {
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidDataException)
+        {
+            // An answer we cannot read hands over no action; the next report asks again.
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {

@@ -50,10 +50,16 @@ public sealed record ProxiesResponse(long Revision, IReadOnlyList<ProxyStatus> P
 public sealed record SyncResponse(long Revision, bool Synced, IReadOnlyList<ProxyStatus> Pending);
 
 /// <summary>Body of PUT /workloads: everything <paramref name="Launcher"/> runs now, replacing its previous report.</summary>
-public sealed record WorkloadsReport(string Launcher, IReadOnlyList<WorkloadProcess> Processes);
+/// <param name="Draining">Instances whose endpoints are to leave every proxy's config while this launcher says so.</param>
+/// <param name="Actions">The launcher's word on the actions it took (state, message), by id.</param>
+public sealed record WorkloadsReport(string Launcher, IReadOnlyList<WorkloadProcess> Processes,
+    IReadOnlyList<string>? Draining = null, IReadOnlyList<WorkloadAction>? Actions = null);
 
-/// <summary>GET /workloads: every launcher's latest report (launchers silent for a while are left out).</summary>
-public sealed record WorkloadsResponse(IReadOnlyList<LauncherReport> Launchers);
+/// <summary>
+/// GET /workloads: every launcher's latest report (launchers silent for a while are left out) and the
+/// actions known. The answer to PUT /workloads: the stored report, and the actions for that launcher to take.
+/// </summary>
+public sealed record WorkloadsResponse(IReadOnlyList<LauncherReport> Launchers, IReadOnlyList<WorkloadAction>? Actions = null);
 
 public static class ApiJson
 {

@@ -6,10 +6,14 @@ using Weft.Control.Workloads;
 
 namespace Weft.Control.Api;
 
-/// <summary>/api/v1/workloads: launchers (`weft up`) report their processes; `weft status` reads them.</summary>
+/// <summary>
+/// /api/v1/workloads: launchers (`weft up`) report their processes; `weft status` reads them. Operators
+/// ask for a replica's graceful restart or stop (POST /workloads/INSTANCE/restart|stop); the launcher
+/// that runs it gets the request in the answer to its next report and reports its progress.
+/// </summary>
 public static class WorkloadEndpoints
 {
-    /// <summary>Maps PUT and GET /workloads onto the /api/v1 group <paramref name="api"/>.</summary>
+    /// <summary>Maps /workloads onto the /api/v1 group <paramref name="api"/>.</summary>
     public static void Map(RouteGroupBuilder api, WorkloadBoard board)
     {
         api.MapPut("/workloads", async (HttpContext http) =>
@@ -25,11 +29,26 @@ public static class WorkloadEndpoints
             }
             var errors = Validate(report);
             if (errors.Count > 0) return BadRequest(string.Join("; ", errors));
-            var stored = board.Report(report!.Launcher, report.Processes);
-            return Results.Json(new WorkloadsResponse([stored]), ApiJson.Options);
+            var stored = board.Report(report!.Launcher, report.Processes, report.Draining, report.Actions);
+            return Results.Json(new WorkloadsResponse([stored], board.PendingFor(report.Launcher)), ApiJson.Options);
         });
 
-        api.MapGet("/workloads", () => Results.Json(new WorkloadsResponse(board.Current()), ApiJson.Options));
+        api.MapGet("/workloads", () => Results.Json(new WorkloadsResponse(board.Current(), board.Actions()), ApiJson.Options));
+
+        foreach (var action in WorkloadActions.All)
+        {
+            api.MapPost("/workloads/{instance}/" + action, (string instance) =>
+                board.Request(instance, action) is { } request
+                    ? Results.Json(request, ApiJson.Options, statusCode: StatusCodes.Status202Accepted)
+                    : Results.Json(new ApiError($"no launcher runs an app of instance {instance} (`weft status` lists the instances)"), ApiJson.Options,
+                        statusCode: StatusCodes.Status404NotFound));
+        }
+
+        api.MapGet("/workloads/actions/{id}", (string id) =>
+            board.Action(id) is { } found
+                ? Results.Json(found, ApiJson.Options)
+                : Results.Json(new ApiError($"no action {id} (finished actions are kept for a while, not forever)"), ApiJson.Options,
+                    statusCode: StatusCodes.Status404NotFound));
     }
 
     /// <summary>Every problem of a report, each with its field path.</summary>
@@ -58,6 +77,19 @@ public static class WorkloadEndpoints
             if (!WorkloadRoles.All.Contains(p.Role)) errors.Add($"{path}.role: \"{p.Role}\" is not one of {string.Join(", ", WorkloadRoles.All)}");
             if (!WorkloadStates.All.Contains(p.State)) errors.Add($"{path}.state: \"{p.State}\" is not one of {string.Join(", ", WorkloadStates.All)}");
             if (p.Restarts < 0) errors.Add($"{path}.restarts: must not be negative");
+        }
+        for (var i = 0; i < (report.Draining?.Count ?? 0); i++)
+            if (string.IsNullOrEmpty(report.Draining![i])) errors.Add($"draining[{i}]: must be an instance name");
+        for (var i = 0; i < (report.Actions?.Count ?? 0); i++)
+        {
+            var path = $"actions[{i}]";
+            if (report.Actions![i] is not { } a)
+            {
+                errors.Add($"{path}: must be an object");
+                continue;
+            }
+            if (string.IsNullOrEmpty(a.Id)) errors.Add($"{path}.id: required");
+            if (!WorkloadActionStates.All.Contains(a.State)) errors.Add($"{path}.state: \"{a.State}\" is not one of {string.Join(", ", WorkloadActionStates.All)}");
         }
         return errors;
     }

@@ -63,6 +63,27 @@ public sealed partial class WorkloadRegistry : IDisposable
         return new Lease(this, workload.InstanceId);
     }
 
+    /// <summary>
+    /// Leaves the endpoints of <paramref name="instances"/> out of every cluster from now on (and brings
+    /// back those no longer named): what launchers drain for a graceful restart or stop. Not persisted:
+    /// launchers say it again in every report.
+    /// </summary>
+    public void SetDraining(IEnumerable<string> instances)
+    {
+        var draining = ImmutableSortedSet.CreateRange(StringComparer.Ordinal, instances);
+        RegistrySnapshot? changed = null;
+        lock (_gate)
+        {
+            if (!draining.SetEquals(_current.Draining))
+                changed = Publish(_current.Workloads, draining);
+        }
+        if (changed is not null)
+        {
+            Log.Draining(_logger, changed.Draining.Count == 0 ? "none" : string.Join(", ", changed.Draining));
+            Announce(changed);
+        }
+    }
+
     public void Dispose()
     {
         lock (_gate)
@@ -161,9 +182,9 @@ public sealed partial class WorkloadRegistry : IDisposable
     }
 
     // Caller holds _gate.
-    private RegistrySnapshot Publish(ImmutableSortedDictionary<string, Workload> workloads)
+    private RegistrySnapshot Publish(ImmutableSortedDictionary<string, Workload> workloads, ImmutableSortedSet<string>? draining = null)
     {
-        var next = new RegistrySnapshot(_current.Generation + 1, workloads);
+        var next = new RegistrySnapshot(_current.Generation + 1, workloads) { Draining = draining ?? _current.Draining };
         Volatile.Write(ref _current, next);
         return next;
     }
@@ -229,5 +250,8 @@ public sealed partial class WorkloadRegistry : IDisposable
 
         [LoggerMessage(EventId = 105, Level = LogLevel.Warning, Message = "Could not write {Path}; a restart will not know the current workloads")]
         public static partial void PersistFailed(ILogger logger, string path, Exception exception);
+
+        [LoggerMessage(EventId = 106, Level = LogLevel.Information, Message = "Draining (endpoints left out of every cluster): {Instances}")]
+        public static partial void Draining(ILogger logger, string instances);
     }
 }

@@ -75,8 +75,8 @@ public sealed class MeshIndex
     public EquatableMap SelectorOf(string ns, string name) =>
         Service(ns, name)?.Spec.Selector ?? EquatableMap.From([new(Workload.AppLabel, name)]);
 
-    /// <summary>Sidecar workloads in the namespace whose labels the Service's selector selects.</summary>
-    public IEnumerable<Workload> EndpointsOf(string ns, string name)
+    /// <summary>Sidecar workloads in the namespace whose labels the Service's selector selects, draining ones included.</summary>
+    public IEnumerable<Workload> WorkloadsOf(string ns, string name)
     {
         var selector = SelectorOf(ns, name);
         foreach (var w in Registry.Workloads.Values)
@@ -85,6 +85,10 @@ public sealed class MeshIndex
                 yield return w;
         }
     }
+
+    /// <summary>The Service's endpoints: its workloads but those being drained (<see cref="RegistrySnapshot.Draining"/>).</summary>
+    public IEnumerable<Workload> EndpointsOf(string ns, string name) =>
+        WorkloadsOf(ns, name).Where(w => !Registry.Draining.Contains(w.InstanceId));
 
     private void Attach(Resource route, EquatableList<ParentReference> parents)
     {

@@ -182,7 +182,8 @@ public static class ProxyTranslator
         if (protocol == Pb.Protocol.Auto)
         {
             // Undeclared: speak to the endpoints what they registered (h2c for grpc/http2 apps), else HTTP/1.1.
-            foreach (var w in mesh.EndpointsOf(ns, service))
+            // Draining ones count: a restart must not change how the Service is spoken to.
+            foreach (var w in mesh.WorkloadsOf(ns, service))
             {
                 protocol = ProtocolOf(w.AppProtocol);
                 break;
@@ -218,7 +219,7 @@ public static class ProxyTranslator
                 _ => Pb.Protocol.Http,
             };
         }
-        foreach (var w in mesh.EndpointsOf(ns, service)) return ProtocolOf(w.AppProtocol);
+        foreach (var w in mesh.WorkloadsOf(ns, service)) return ProtocolOf(w.AppProtocol);
         return Pb.Protocol.Http;
     }
 

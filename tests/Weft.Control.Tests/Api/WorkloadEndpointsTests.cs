@@ -74,6 +74,34 @@ public sealed class WorkloadEndpointsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_restart_is_accepted_for_a_reported_app_handed_to_its_launcher_and_followed_by_id()
+    {
+        await Client.PutAsJsonAsync("workloads", new WorkloadsReport("up", [App("catalog-v1-0", WorkloadStates.Running)]), ApiJson.Options);
+
+        var missing = await Client.PostAsync("workloads/nope-0/restart", null);
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Contains("nope-0", (await missing.Content.ReadFromJsonAsync<ApiError>(ApiJson.Options))!.Error);
+
+        var accepted = await Client.PostAsync("workloads/catalog-v1-0/restart", null);
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        var action = (await accepted.Content.ReadFromJsonAsync<WorkloadAction>(ApiJson.Options))!;
+        Assert.Equal(("catalog-v1-0", "restart", "up", "pending"), (action.Instance, action.Action, action.Launcher, action.State));
+
+        // The launcher's next report is answered with it; its following report carries its progress.
+        var answer = await (await Client.PutAsJsonAsync("workloads", new WorkloadsReport("up", [App("catalog-v1-0", WorkloadStates.Running)]), ApiJson.Options))
+            .Content.ReadFromJsonAsync<WorkloadsResponse>(ApiJson.Options);
+        Assert.Equal([action.Id], answer!.Actions!.Select(a => a.Id));
+        await Client.PutAsJsonAsync("workloads", new WorkloadsReport("up", [App("catalog-v1-0", WorkloadStates.Running)], ["catalog-v1-0"],
+            [action with { State = WorkloadActionStates.Done, Message = "restarted" }]), ApiJson.Options);
+
+        var followed = await Client.GetFromJsonAsync<WorkloadAction>($"workloads/actions/{action.Id}", ApiJson.Options);
+        Assert.Equal(("done", "restarted"), (followed!.State, followed.Message));
+        Assert.Equal(["catalog-v1-0"], Assert.Single((await GetAsync()).Launchers).Draining!);
+        Assert.Equal(HttpStatusCode.NotFound, (await Client.GetAsync("workloads/actions/nope")).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await Client.PostAsync("workloads/catalog-v1-0/stop", null)).StatusCode);
+    }
+
+    [Fact]
     public async Task An_invalid_report_is_400_naming_every_bad_field_and_stores_nothing()
     {
         var body = """

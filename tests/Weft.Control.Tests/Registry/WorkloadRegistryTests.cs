@@ -46,6 +46,28 @@ public sealed class WorkloadRegistryTests : IDisposable
     }
 
     [Fact]
+    public void Draining_instances_is_a_change_of_its_own_kept_across_registrations()
+    {
+        using var registry = NewRegistry();
+        registry.Connect(CatalogV2());
+
+        registry.SetDraining(["catalog-v2-0"]);
+        Assert.Equal(2, registry.Current.Generation);
+        Assert.Equal(["catalog-v2-0"], registry.Current.Draining);
+        registry.SetDraining(["catalog-v2-0"]);
+        Assert.Equal(2, registry.Current.Generation); // the same set again: no change, no push
+
+        registry.Connect(CatalogV2("catalog-v2-1"));
+        Assert.Equal(["catalog-v2-0"], registry.Current.Draining);
+        Assert.Equal(2, registry.Current.Workloads.Count);
+
+        registry.SetDraining([]);
+        Assert.Empty(registry.Current.Draining);
+        Assert.Equal(4, registry.Current.Generation);
+        Assert.Equal(4, _changes.Count);
+    }
+
+    [Fact]
     public void Registering_the_same_node_again_is_no_change()
     {
         using var registry = NewRegistry();

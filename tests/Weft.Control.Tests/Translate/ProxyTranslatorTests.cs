@@ -40,6 +40,31 @@ public class ProxyTranslatorTests
             TranslationInputs.Render(ProxyTranslator.Translate(new MeshIndex(reversed, registry), node)));
     }
 
+    [Theory]
+    [InlineData("shop-web-sidecar", "catalog-v2-0", "endpoints/default/catalog-v2")]
+    [InlineData("shop-web-sidecar", "ratings-0", "endpoints/default/ratings")]
+    [InlineData("auto-upstream", "mail-0", "endpoints/default/mail")]
+    public void A_draining_instance_leaves_every_cluster_but_not_how_its_service_is_spoken_to(string @case, string instance, string endpoints)
+    {
+        string Read(string file) => File.ReadAllText(Path.Combine(TranslationInputs.GoldenFolder(), @case, file));
+        var config = TranslationInputs.Config(Read("config.yaml"), @case);
+        var registry = TranslationInputs.Registry(Read("registry.json"));
+        var node = TranslationInputs.Node(Read("node.json"));
+        var drained = registry with { Generation = 2, Draining = ImmutableSortedSet.Create(StringComparer.Ordinal, instance) };
+
+        var before = ProxyTranslator.Translate(new MeshIndex(config, registry), node);
+        var during = ProxyTranslator.Translate(new MeshIndex(config, drained), node);
+
+        static IEnumerable<string> Instances(Weft.Protocol.Discovery.Resource r) => r.Endpoints.Endpoints.Select(e => e.InstanceId);
+        Assert.Contains(instance, Instances(before[endpoints]));
+        Assert.DoesNotContain(instance, Instances(during[endpoints]));
+        Assert.Equal(Instances(before[endpoints]).Where(i => i != instance), Instances(during[endpoints]));
+        // Only endpoints change: a cluster's protocol (taken from its workloads when the Service
+        // declares none) stays, so no listener or route is rebuilt for a restart.
+        Assert.Equal(before.Keys.Order(StringComparer.Ordinal), during.Keys.Order(StringComparer.Ordinal));
+        foreach (var (key, resource) in before.Where(r => r.Key != endpoints)) Assert.Equal(resource, during[key]);
+    }
+
     [Fact]
     public void Every_cluster_a_listener_or_route_names_arrives_with_its_endpoints()
     {

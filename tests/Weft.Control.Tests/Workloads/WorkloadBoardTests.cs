@@ -56,6 +56,52 @@ public sealed class WorkloadBoardTests
     }
 
     [Fact]
+    public void An_action_goes_to_the_launcher_that_runs_the_app_until_it_reports_taking_it()
+    {
+        var time = new FakeTime();
+        var board = new WorkloadBoard(time);
+        board.Report("up-a", [App("web-0")]);
+        board.Report("up-b", [App("catalog-0"), new("catalog-0/proxy", "catalog-0", WorkloadRoles.Proxy, WorkloadStates.Running, 7, 0, null, null)]);
+
+        Assert.Null(board.Request("ratings-0", WorkloadActions.Restart));
+        var request = board.Request("catalog-0", WorkloadActions.Restart)!;
+        Assert.Equal(("catalog-0", "restart", "up-b", WorkloadActionStates.Pending), (request.Instance, request.Action, request.Launcher, request.State));
+        Assert.Empty(board.PendingFor("up-a"));
+        Assert.Equal([request], board.PendingFor("up-b"));
+        // Handed over again in every answer until the launcher's report says it took it.
+        board.Report("up-b", [App("catalog-0")]);
+        Assert.Equal([request], board.PendingFor("up-b"));
+
+        board.Report("up-b", [App("catalog-0")], ["catalog-0"], [request with { State = WorkloadActionStates.Running, Message = "withdrawing" }]);
+        Assert.Empty(board.PendingFor("up-b"));
+        Assert.Equal((WorkloadActionStates.Running, "withdrawing"), (board.Action(request.Id)!.State, board.Action(request.Id)!.Message));
+        // A launcher speaks only for its own actions.
+        board.Report("up-a", [App("web-0")], null, [request with { State = WorkloadActionStates.Failed }]);
+        Assert.Equal(WorkloadActionStates.Running, board.Action(request.Id)!.State);
+
+        Assert.NotEqual(request.Id, board.Request("catalog-0", WorkloadActions.Stop)!.Id);
+        Assert.Equal(2, board.Actions().Count);
+    }
+
+    [Fact]
+    public void The_draining_set_is_what_live_launchers_drain_and_changes_are_announced()
+    {
+        var time = new FakeTime();
+        var board = new WorkloadBoard(time, TimeSpan.FromSeconds(10));
+        var announced = new List<string>();
+        board.DrainingChanged += set => announced.Add(string.Join(",", set.Order(StringComparer.Ordinal)));
+
+        board.Report("up-a", [App("web-0")], ["web-0"]);
+        board.Report("up-a", [App("web-0")], ["web-0"]);
+        board.Report("up-b", [App("catalog-0")], ["catalog-0"]);
+        time.Advance(TimeSpan.FromSeconds(11));
+        board.Report("up-b", [App("catalog-0")], ["catalog-0"]);   // up-a went silent: its draining goes with it
+        board.Report("up-b", [App("catalog-0")]);
+
+        Assert.Equal(["web-0", "catalog-0,web-0", "catalog-0", ""], announced);
+    }
+
+    [Fact]
     public void The_board_keeps_its_own_copy_of_the_reported_list()
     {
         var board = new WorkloadBoard(new FakeTime());

@@ -26,9 +26,15 @@ public sealed class WeftProcess : IAsyncDisposable
         get { lock (_gate) return string.Join('\n', _lines); }
     }
 
-    internal static WeftProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null, string? workingDirectory = null)
+    /// <param name="weftDll">Another build of weft to run (a copy somewhere else); default: this checkout's.</param>
+    internal static WeftProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null, string? workingDirectory = null,
+        string? weftDll = null) =>
+        StartCommand("dotnet", [weftDll ?? Repo.WeftDll, .. args], env, workingDirectory);
+
+    /// <summary>Any command (weft under a wrapper such as unshare), its output collected like weft's.</summary>
+    internal static WeftProcess StartCommand(string fileName, IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null, string? workingDirectory = null)
     {
-        var psi = new ProcessStartInfo("dotnet")
+        var psi = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -36,7 +42,6 @@ public sealed class WeftProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? Repo.Root,
         };
-        psi.ArgumentList.Add(Repo.WeftDll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
         var p = new WeftProcess(new Process { StartInfo = psi, EnableRaisingEvents = true });

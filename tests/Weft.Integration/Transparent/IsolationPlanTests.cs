@@ -104,5 +104,49 @@ public class IsolationPlanTests
         var proxy = replica.ProxyProcess(new WeftCommandLine("/usr/bin/dotnet", ["/weft.dll"]));
         Assert.Equal(["netns", "exec", "wf0001-client-0", "setpriv", "--reuid", "1337", "--regid", "1337", "--clear-groups", "--pdeathsig", "KILL", "--", "/usr/bin/dotnet", "/weft.dll", "proxy"],
             proxy.Arguments.Take(15));
+        Assert.Equal("/", proxy.WorkingDirectory); // the topology's folder may be closed to uid 1337
+
+        // Staged: weft-proxy runs directly, with the proxy command's options and no verb.
+        var staged = replica.ProxyProcess(new WeftCommandLine("/var/lib/weft/netns/wf0001/weft-proxy", [], ProxyOnly: true));
+        Assert.Equal(["--", "/var/lib/weft/netns/wf0001/weft-proxy", "--service", "client"], staged.Arguments.Skip(11).Take(4));
+    }
+
+    [Fact]
+    public void Sidecars_run_what_was_staged_for_them()
+    {
+        var dotnet = new WeftCommandLine("/usr/bin/dotnet", ["/root/src/weft/.build/bin/Weft.Cli/release/weft.dll"]);
+        var apphost = new WeftCommandLine("/root/src/weft/.build/bin/Weft.Cli/release/weft", []);
+        const string stage = "/var/lib/weft/netns/wf0001";
+
+        Assert.Equal(new WeftCommandLine(stage + "/weft-proxy", [], ProxyOnly: true), SidecarStage.Choose(stage, dotnet, nativeProxyBuilt: true, runtimeChoice: null));
+        Assert.Equal(new WeftCommandLine(stage + "/weft-proxy", [], ProxyOnly: true), SidecarStage.Choose(stage, dotnet, nativeProxyBuilt: true, runtimeChoice: "native"));
+        // WEFT_PROXY_RUNTIME=jit, or no weft-proxy: this weft, from the stage.
+        var jit = SidecarStage.Choose(stage, dotnet, nativeProxyBuilt: true, runtimeChoice: "jit");
+        Assert.Equal(("/usr/bin/dotnet", stage + "/weft.dll", false), (jit.FileName, jit.Prefix.Single(), jit.ProxyOnly));
+        var host = SidecarStage.Choose(stage, apphost, nativeProxyBuilt: false, runtimeChoice: null);
+        Assert.Equal((stage + "/weft", 0), (host.FileName, host.Prefix.Count));
+
+        Assert.Throws<ArgumentException>(() => new WeftCommandLine(stage + "/weft-proxy", [], ProxyOnly: true).Spec("control", ProcessRole.ControlPlane, ["control"], "/"));
+    }
+
+    [Fact]
+    public void Readable_by_others_means_every_folder_above_is_searchable()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "weft-readable-" + Guid.NewGuid().ToString("N")[..8]);
+        var file = Path.Combine(root, "home", "weft.dll");
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        File.WriteAllText(file, "");
+        try
+        {
+            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            File.SetUnixFileMode(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.OtherExecute);
+            Assert.True(SidecarStage.ReadableByOthers(file));
+            File.SetUnixFileMode(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute); // 0700, like a Debian 12 home
+            Assert.False(SidecarStage.ReadableByOthers(file));
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
     }
 }

@@ -103,8 +103,10 @@ public sealed class LaunchPlanTests
         Assert.Equal(
         [
             "proxy", "--gateway", "ingress", "--instance", "ingress", "--gateway-port", "8080", "--default-service", "web",
-            "--admin-port", "30013", "--control", "http://127.0.0.1:15010",
+            "--admin-port", "30013", "--control", "http://127.0.0.1:15010", "--drain-seconds", "10",
         ], gateway.ProxyArguments);
+        // Its requests in flight may take as long as `weft up --drain-seconds` allows.
+        Assert.Equal(["--drain-seconds", "2.5"], LaunchPlan.Create(Shop(), new LaunchOptions(DrainDeadline: TimeSpan.FromSeconds(2.5)), () => 1).Gateway!.ProxyArguments.TakeLast(2));
         Assert.Equal(18080, Plan(ingressPort: 18080).Gateway!.Port);
         Assert.Equal("ingress", gateway.ProxyProcess(new WeftCommandLine("weft", [])).Name);
         Assert.Null(LaunchPlan.Create(Shop() with { Ingress = null }, new LaunchOptions(), () => 1).Gateway);

@@ -169,6 +169,29 @@ public sealed class ProcessSupervisorTests
     }
 
     [Fact]
+    public async Task Restart_stops_the_process_and_starts_a_new_one_in_its_place_until_the_supervisor_stops()
+    {
+        var output = new CapturedOutput();
+        var supervisor = new ProcessSupervisor(output, Quick);
+        var first = supervisor.Start(Shell("app", "echo started; exec sleep 300"));
+        await WaitUntilAsync(() => first.Status.State == ProcessState.Running, "the app runs");
+        var oldPid = first.Status.Pid!.Value;
+
+        var second = await supervisor.RestartAsync("app", TimeSpan.FromSeconds(5));
+        await WaitUntilAsync(() => second.Status.State == ProcessState.Running, "the app runs again");
+
+        Assert.True(IsGone(oldPid));
+        Assert.Equal((ProcessState.Exited, 128 + 15), (first.Status.State, first.Status.LastExitCode));
+        Assert.NotEqual(oldPid, second.Status.Pid);
+        Assert.Same(second, Assert.Single(supervisor.Processes));
+        Assert.Equal(2, output.Lines.Count(l => l == "[app] started"));
+
+        await supervisor.StopAllAsync();
+        Assert.Equal(ProcessState.Exited, second.Status.State);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => supervisor.RestartAsync("app", TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
     public async Task Names_are_unique_and_status_lists_every_process()
     {
         var output = new CapturedOutput();

@@ -21,6 +21,17 @@ internal static class UpTestSupport
         }
     }
 
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan? deadline = null)
+    {
+        var limit = deadline ?? Deadline;
+        var watch = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (watch.Elapsed > limit) throw new TimeoutException($"not within {limit.TotalSeconds} s: {what}");
+            await Task.Delay(20);
+        }
+    }
+
     /// <summary>Gone, or a zombie waiting for a reaper (a container's pid 1 may never reap it): dead either way.</summary>
     public static bool IsGone(int pid)
     {

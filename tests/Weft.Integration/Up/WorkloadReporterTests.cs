@@ -93,6 +93,26 @@ public sealed class WorkloadReporterTests
     }
 
     [Fact]
+    public async Task An_action_requested_of_the_control_plane_reaches_the_replicas_and_its_progress_comes_back()
+    {
+        await using var control = await ControlApi.StartAsync();
+        await using var supervisor = new ProcessSupervisor(new CapturedOutput(), Quick);
+        var app = supervisor.Start(Sleeper("catalog-v1-0", ProcessRole.App));
+        await using var replicas = new ReplicaControl(supervisor, TimeSpan.FromSeconds(1), TextWriter.Null);
+        await using var reporter = WorkloadReporter.Start(supervisor, control.Url, launcher: "up", interval: TimeSpan.FromMilliseconds(50), replicas: replicas);
+        await WaitUntilAsync(() => Reported(control.Board, "catalog-v1-0")?.State == WorkloadStates.Running, "the app is reported running");
+
+        var request = control.Board.Request("catalog-v1-0", WorkloadActions.Restart)!;
+
+        // The mesh is not up (no plan yet): the action waits, queued, and the control plane hears so.
+        await WaitUntilAsync(() => replicas.Actions.Any(a => a.Id == request.Id), "the replicas took the action");
+        await WaitUntilAsync(() => control.Board.Action(request.Id) is { State: WorkloadActionStates.Running, Message: "queued" }, "the board hears it is queued");
+        Assert.Empty(control.Board.PendingFor("up"));
+        Assert.Single(replicas.Actions); // handed over again before the board heard: taken once
+        Assert.Equal(ProcessState.Running, app.Status.State);
+    }
+
+    [Fact]
     public async Task Describes_roles_by_process_and_tells_a_stop_from_an_exit()
     {
         await using var supervisor = new ProcessSupervisor(new CapturedOutput(), Quick);

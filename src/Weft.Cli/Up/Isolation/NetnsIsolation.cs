@@ -10,10 +10,21 @@ namespace Weft.Cli.Up.Isolation;
 /// (/run/weft/netns/PREFIX.pid) says which `weft up` owns it, so a later run removes what a crashed
 /// one left without touching a live run's.
 /// </summary>
+/// <remarks>
+/// The bridge's alias names the owner too (<c>weft up pid N</c>): /run belongs to a mount namespace,
+/// while links and /etc/netns are seen by every run on the machine. A run whose /run is another one
+/// (a container, `unshare --mount`, a fresh boot's) cannot read the owner's state file, and must not
+/// take the owner's live bridge and hosts folders for a crashed run's.
+/// Nothing here assumes a folder exists because an earlier run made it: /run/weft, /run/netns,
+/// /etc/netns and the stage folder may each be missing (a reboot empties /run but not /etc).
+/// </remarks>
 internal sealed class NetnsIsolation : IDisposable
 {
     private const string StateDirectory = "/run/weft/netns";
     private const string NetnsEtc = "/etc/netns";
+    /// <summary>Where a run stages what its sidecars execute (<see cref="SidecarStage"/>): not /run, which is often mounted noexec.</summary>
+    public const string StageRoot = "/var/lib/weft/netns";
+    private const string OwnerAliasPrefix = "weft up pid ";
     private readonly TextWriter _log;
     private bool _disposed;
 
@@ -45,6 +56,8 @@ internal sealed class NetnsIsolation : IDisposable
             foreach (var dir in Directory.EnumerateDirectories(NetnsEtc)) if (NetnsLayout.PrefixOf(Path.GetFileName(dir)) is { } p) prefixes.Add(p);
         if (Directory.Exists(StateDirectory))
             foreach (var file in Directory.EnumerateFiles(StateDirectory, "*.pid")) if (NetnsLayout.PrefixOf(Path.GetFileNameWithoutExtension(file) + "-") is { } p) prefixes.Add(p);
+        if (Directory.Exists(StageRoot))
+            foreach (var dir in Directory.EnumerateDirectories(StageRoot)) if (NetnsLayout.PrefixOf(Path.GetFileName(dir) + "-") is { } p) prefixes.Add(p);
         foreach (var prefix in prefixes.Where(p => !IsOwnerAlive(p)))
         {
             log.WriteLine($"weft: removing the network namespaces a previous run left ({prefix}-*)");
@@ -70,6 +83,7 @@ internal sealed class NetnsIsolation : IDisposable
         try
         {
             Run("ip", ["link", "add", layout.Bridge, "type", "bridge"]);
+            Run("ip", ["link", "set", "dev", layout.Bridge, "alias", OwnerAliasPrefix + Environment.ProcessId.ToString(CultureInfo.InvariantCulture)]);
             Run("ip", ["addr", "add", layout.BridgeAddress + "/24", "dev", layout.Bridge]);
             // Traffic between namespaces is bridged: keep the host's FORWARD rules (br_netfilter, e.g.
             // Docker's DROP policy) out of it, for this bridge only, without adding root rules to clean.
@@ -127,22 +141,44 @@ internal sealed class NetnsIsolation : IDisposable
         foreach (var link in Links().Where(l => l.StartsWith(mine, StringComparison.Ordinal)))
             TryRun("ip", ["link", "delete", link]);
         if (Directory.Exists(NetnsEtc))
-            foreach (var dir in Directory.EnumerateDirectories(NetnsEtc, mine + "*")) Directory.Delete(dir, recursive: true);
-        File.Delete(StatePath(prefix));
+            foreach (var dir in Directory.EnumerateDirectories(NetnsEtc, mine + "*")) DeleteFolder(dir);
+        DeleteFolder(StagePath(prefix));
+        // A run started since /run was emptied (reboot, another mount namespace) finds leftovers here
+        // without a state folder: File.Delete throws for a missing folder, not for a missing file.
+        if (Directory.Exists(StateDirectory)) File.Delete(StatePath(prefix));
     }
 
+    /// <summary>Deletes a folder if it is there; another run cleaning the same leftovers may have been first.</summary>
+    private static void DeleteFolder(string path)
+    {
+        try { Directory.Delete(path, recursive: true); }
+        catch (DirectoryNotFoundException) { }
+    }
+
+    /// <summary>Whether a live `weft up` other than this one owns the prefix: its state file or its bridge's alias names it.</summary>
     private static bool IsOwnerAlive(string prefix)
     {
-        try
+        return IsOtherLiveProcess(ReadOrNull(StatePath(prefix))?.Trim())
+            || IsOtherLiveProcess(ReadOrNull($"/sys/class/net/{NetnsLayout.BridgeOf(prefix)}/ifalias")?.Trim() is { } alias && alias.StartsWith(OwnerAliasPrefix, StringComparison.Ordinal)
+                ? alias[OwnerAliasPrefix.Length..] : null);
+
+        static bool IsOtherLiveProcess(string? pidText) =>
+            int.TryParse(pidText, NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
+            && pid != Environment.ProcessId && Directory.Exists($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}");
+
+        static string? ReadOrNull(string path)
         {
-            var text = File.ReadAllText(StatePath(prefix)).Trim();
-            return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
-                && pid != Environment.ProcessId && Directory.Exists($"/proc/{pid}");
+            try { return File.ReadAllText(path); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
         }
-        catch (IOException) { return false; }
     }
 
     private static string StatePath(string prefix) => Path.Combine(StateDirectory, prefix + ".pid");
+
+    /// <summary>The run's stage folder (<see cref="SidecarStage"/>), removed with the rest of the run.</summary>
+    public string StageDirectory => StagePath(Layout.Prefix);
+
+    private static string StagePath(string prefix) => Path.Combine(StageRoot, prefix);
 
     public static IEnumerable<string> Namespaces() =>
         TryRun("ip", ["netns", "list"]).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ')[0]);

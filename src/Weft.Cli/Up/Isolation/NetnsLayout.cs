@@ -34,7 +34,9 @@ internal sealed partial record NetnsLayout(string Prefix, int Subnet)
     [GeneratedRegex("^(wf[0-9a-f]{4})-")]
     private static partial Regex PrefixPattern();
 
-    public string Bridge => Prefix + "-br";
+    public string Bridge => BridgeOf(Prefix);
+
+    public static string BridgeOf(string prefix) => prefix + "-br";
     public string BridgeAddress => Address(1);
     public string Cidr => $"10.254.{Text(Subnet)}.0/24";
 
