@@ -116,6 +116,10 @@ internal sealed class LoopReader(LoopConnection connection) : PipeReader, IValue
                 return true;
             }
         }
+        // Bytes the kernel holds count too (an idle pooled connection is checked this way before reuse):
+        // when the socket may have data, receive it now rather than report nothing.
+        if (_end <= _examined && !_eof && Volatile.Read(ref _readable))
+            Fill();
         if (_end > _examined || _eof)
         {
             result = Result(canceled: false);

@@ -101,9 +101,12 @@ internal sealed class KestrelCodec(RuntimeState state, RequestPipeline pipeline)
         return rate;
     }
 
+    /// <summary>Kestrel's form of the minimum rate; its grace must exceed its 1 s heartbeat, so a shorter one is that.</summary>
     internal static MinDataRate? RateOf(ProxyLimits limits) => limits.MinBodyBytesPerSecond <= 0
         ? null
-        : new MinDataRate(limits.MinBodyBytesPerSecond, limits.MinBodyRateGrace <= TimeSpan.Zero ? TimeSpan.FromTicks(1) : limits.MinBodyRateGrace);
+        : new MinDataRate(limits.MinBodyBytesPerSecond, limits.MinBodyRateGrace > KestrelHeartbeat ? limits.MinBodyRateGrace : KestrelHeartbeat + TimeSpan.FromMilliseconds(1));
+
+    private static readonly TimeSpan KestrelHeartbeat = TimeSpan.FromSeconds(1);
 
     /// <summary>
     /// Draining: an HTTP/1 client is told to take its next request elsewhere. Set when the response
