@@ -58,7 +58,8 @@ internal sealed class RequestPipeline
         active.Increment();
         try
         {
-            if (Decide(ctx))
+            // A codec may have refused the request already (a path that cannot be routed safely).
+            if (ctx.Flag == ResponseFlag.None && Decide(ctx))
                 await ForwardAsync(ctx, down).ConfigureAwait(false);
             if (ctx.Flag != ResponseFlag.None)
                 await AnswerAsync(ctx, down).ConfigureAwait(false);

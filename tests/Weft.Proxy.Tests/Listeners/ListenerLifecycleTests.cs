@@ -104,3 +104,55 @@ public sealed class ListenerLifecycleTests
         Assert.DoesNotContain("x-weft-source", echo);
     }
 }
+
+public sealed class NackedListenerTests
+{
+    [Fact]
+    public async Task A_config_nacked_for_a_port_in_use_leaves_every_listener_of_the_last_good_one_serving()
+    {
+        await using var backend = await Backend.StartAsync("app");
+        await using var proxy = await TestProxy.StartAsync();
+        int moved = TestProxy.FreePort(), kept = TestProxy.FreePort();
+        using var squatter = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        squatter.Start();
+        var taken = ((System.Net.IPEndPoint)squatter.LocalEndpoint).Port;
+
+        var good = new ConfigBuilder().Listener(moved).Listener(kept).Routes("rt", ConfigBuilder.Route("app")).Cluster("app", backend.Port);
+        await proxy.ApplyOkAsync(good.Build(1));
+        using var client = TestProxy.Client(moved);
+        Assert.Contains("backend: app", await client.GetStringAsync("/before"));
+
+        // The next config moves one listener to another address and adds one on a port someone else
+        // holds: it cannot be applied, and nothing of the running config may go with it.
+        var bad = new ConfigBuilder().Listener(moved, address: "127.0.0.2").Listener(kept).Listener(taken)
+            .Routes("rt", ConfigBuilder.Route("app")).Cluster("app", backend.Port);
+        var error = await proxy.ApplyAsync(bad.Build(2));
+        Assert.NotNull(error);
+        Assert.Contains($"cannot listen on 127.0.0.1:{taken}", error);
+
+        // The old listeners serve: the connection open before, and new ones.
+        Assert.Contains("backend: app", await client.GetStringAsync("/after"));
+        using var fresh = TestProxy.Client(moved);
+        Assert.Contains("backend: app", await fresh.GetStringAsync("/fresh"));
+        using var other = TestProxy.Client(kept);
+        Assert.Contains("backend: app", await other.GetStringAsync("/kept"));
+        Assert.Contains("\"revision\": 1", await proxy.Admin.GetStringAsync("/config_dump"));
+    }
+
+    [Fact]
+    public async Task A_config_whose_moved_listener_cannot_bind_rebinds_the_old_address()
+    {
+        await using var backend = await Backend.StartAsync("app");
+        await using var proxy = await TestProxy.StartAsync();
+        var port = TestProxy.FreePort();
+        // Someone else holds the new address's port, so the move fails after the old socket was given up.
+        using var squatter = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Parse("127.0.0.3"), port);
+        squatter.Start();
+        await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port).Routes("rt", ConfigBuilder.Route("app")).Cluster("app", backend.Port).Build(1));
+        var error = await proxy.ApplyAsync(new ConfigBuilder().Listener(port, address: "127.0.0.3").Routes("rt", ConfigBuilder.Route("app"))
+            .Cluster("app", backend.Port).Build(2));
+        Assert.NotNull(error);
+        using var client = TestProxy.Client(port);
+        Assert.Contains("backend: app", await client.GetStringAsync("/still-here"));
+    }
+}

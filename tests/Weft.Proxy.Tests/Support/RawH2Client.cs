@@ -32,6 +32,7 @@ internal sealed class RawH2Client : IAsyncDisposable
     private readonly ConcurrentDictionary<int, uint> _resets = new();
     private readonly ConcurrentDictionary<int, int> _statuses = new();
     private readonly ConcurrentDictionary<int, bool> _ended = new();
+    private readonly ConcurrentDictionary<int, StringBuilder> _bodies = new();
     private readonly Task _reading;
     private volatile IReadOnlyDictionary<ushort, uint>? _serverSettings;
     private volatile GoAwayFrame? _goAway;
@@ -69,6 +70,17 @@ internal sealed class RawH2Client : IAsyncDisposable
     public int? StatusOf(int streamId) => _statuses.TryGetValue(streamId, out var s) ? s : null;
 
     public bool Ended(int streamId) => _ended.ContainsKey(streamId);
+
+    /// <summary>The DATA a stream's response carried so far (no padding), as Latin-1 text.</summary>
+    public string BodyOf(int streamId) => _bodies.TryGetValue(streamId, out var body) ? body.ToString() : "";
+
+    /// <summary>One GET with exactly this :path (nothing normalizes it on the way): its status and body once the stream ended.</summary>
+    public async Task<(int Status, string Body)> GetAsync(string path, int streamId = 1)
+    {
+        await SendAsync(Get(streamId, path));
+        await Eventually.TrueAsync(() => Task.FromResult(Ended(streamId) || ResetOf(streamId) is not null || Closed), "the response to " + path);
+        return (StatusOf(streamId) ?? 0, BodyOf(streamId));
+    }
 
     /// <summary>Connects; with <paramref name="greet"/>, sends the preface, SETTINGS and a connection WINDOW_UPDATE.</summary>
     public static async Task<RawH2Client> ConnectAsync(int port, bool greet = true)
@@ -306,7 +318,10 @@ internal sealed class RawH2Client : IAsyncDisposable
                 break;
             case Data:
                 if (payload.Length > 0)
+                {
+                    _bodies.GetOrAdd(streamId, _ => new StringBuilder()).Append(Encoding.Latin1.GetString(payload));
                     await TrySendAsync(WindowUpdateFrame(0, payload.Length));
+                }
                 break;
         }
         if (type is Headers or Data && (flags & EndStream) != 0)

@@ -77,8 +77,12 @@ internal sealed class Http1HeaderView : HeaderView
             if (field.NameLength == name.Length && Ascii.EqualsIgnoreCase(head.Name(i), name))
                 field.Removed = field.Drop = true;
         }
-        if (_added.Count != 0)
-            _added.RemoveAll(f => string.Equals(f.Key, name, StringComparison.OrdinalIgnoreCase));
+        // A loop, not RemoveAll with a lambda: capturing the parameter would allocate on every call.
+        for (var i = _added.Count - 1; i >= 0; i--)
+        {
+            if (string.Equals(_added[i].Key, name, StringComparison.OrdinalIgnoreCase))
+                _added.RemoveAt(i);
+        }
     }
 
     public override void RemoveWithPrefix(string prefix)
@@ -91,8 +95,11 @@ internal sealed class Http1HeaderView : HeaderView
             if (fieldName.Length >= prefix.Length && Ascii.EqualsIgnoreCase(fieldName[..prefix.Length], prefix))
                 field.Removed = field.Drop = true;
         }
-        if (_added.Count != 0)
-            _added.RemoveAll(f => f.Key.StartsWith(prefix, StringComparison.OrdinalIgnoreCase));
+        for (var i = _added.Count - 1; i >= 0; i--)
+        {
+            if (_added[i].Key.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
+                _added.RemoveAt(i);
+        }
     }
 
     public override void CopyTo(IHeaderSink sink, bool toHttp2)

@@ -54,7 +54,11 @@ public sealed class AllocationTests(ITestOutputHelper output)
         }
         var perRequest = windows.Min();
         output.WriteLine($"allocated per proxied request (whole process), quietest of {windows.Count} windows of {n}: {perRequest:F1} bytes (all: {string.Join(", ", windows.Select(x => x.ToString("F1")))})");
-        Assert.True(perRequest < 64, $"{perRequest:F1} bytes per request");
+        // On Weft's transport a request's code resumes on its loop's thread, where the pooled async state
+        // machines wait in a per-thread cache: close to nothing. .NET's sockets resume on any thread-pool
+        // thread, so a box returned on one thread is missed on another: a few boxes per request.
+        var bound = Environment.GetEnvironmentVariable("WEFT_PROXY_TRANSPORT") == "sockets" ? 256 : 16;
+        Assert.True(perRequest < bound, $"{perRequest:F1} bytes per request (bound {bound})");
     }
 }
 

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http;
 using Weft.Proxy.Codecs.Http1;
 using Weft.Proxy.Tests.Support;
 
@@ -49,7 +50,50 @@ public sealed class StrictnessTests
         { "two spaces after method", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n" },
         { "bare LF request line", "GET / HTTP/1.1\nHost: a\r\n\r\n" },
         { "DEL in value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\u007Fb\r\n\r\n" },
+        // Chunk extensions to RFC 9112 7.1.1's grammar: *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] ).
+        { "chunk ext without a name", Chunked("5;\r\nhello\r\n0\r\n\r\n") },
+        { "chunk ext name missing before =", Chunked("5;=x\r\nhello\r\n0\r\n\r\n") },
+        { "chunk ext value missing", Chunked("5;a=\r\nhello\r\n0\r\n\r\n") },
+        { "chunk ext name with a space inside", Chunked("5;a b\r\nhello\r\n0\r\n\r\n") },
+        { "chunk ext value with a space inside", Chunked("5;a=b c\r\nhello\r\n0\r\n\r\n") },
+        { "chunk ext name not a token", Chunked("5;a@b\r\nhello\r\n0\r\n\r\n") },
+        { "chunk ext quoted string unterminated", Chunked("5;a=\"b\r\nhello\r\n0\r\n\r\n") },
+        { "chunk ext quoted string with a CTL", Chunked("5;a=\"b\u0001c\"\r\nhello\r\n0\r\n\r\n") },
+        { "chunk ext after a quoted string without ;", Chunked("5;a=\"b\"c\r\nhello\r\n0\r\n\r\n") },
+        { "whitespace after the chunk size before the line end", Chunked("5 \r\nhello\r\n0\r\n\r\n") },
+        { "whitespace after a chunk ext before the line end", Chunked("5;a=b \r\nhello\r\n0\r\n\r\n") },
+        { "chunk ext on the last chunk malformed", Chunked("5\r\nhello\r\n0;\r\n\r\n") },
     };
+
+    private static string Chunked(string body) => "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + body;
+
+    public static TheoryData<string, string> ValidExtensions => new()
+    {
+        { "name only", "5;name\r\nhello\r\n0\r\n\r\n" },
+        { "name=token", "5;name=value\r\nhello\r\n0\r\n\r\n" },
+        { "quoted string with an escaped quote", "5;name=\"a \\\" b\"\r\nhello\r\n0\r\n\r\n" },
+        { "several, with BWS around ; and =", "5 ; a ; b = c\t;d=\"e\"\r\nhello\r\n0;last=1\r\n\r\n" },
+        { "upper-case hex size", "A\r\nhellohello\r\n0\r\n\r\n" },
+    };
+
+    [Theory]
+    [MemberData(nameof(ValidExtensions))]
+    public async Task Chunk_extensions_that_follow_the_grammar_are_accepted_and_dropped(string what, string body)
+    {
+        await using var backend = await Backend.StartAsync("app", async ctx =>
+        {
+            var text = await new StreamReader(ctx.Request.Body).ReadToEndAsync();
+            await ctx.Response.WriteAsync("body: " + text);
+        });
+        await using var proxy = await TestProxy.StartAsync();
+        var port = TestProxy.FreePort();
+        await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port).Routes("rt", ConfigBuilder.Route("app")).Cluster("app", backend.Port).Build());
+        await using var client = await RawClient.ConnectAsync(port);
+        await client.SendAsync(Chunked(body));
+        var response = await client.ReadResponseAsync();
+        Assert.True(response.StartsWith("HTTP/1.1 200", StringComparison.Ordinal), what + ": " + response);
+        Assert.Contains("body: hello", response);
+    }
 
     [Theory]
     [MemberData(nameof(Malformed))]
