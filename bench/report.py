@@ -89,6 +89,10 @@ def main():
       f"wrk {meta['wrk']}, .NET SDK {meta['dotnet']}; {meta['cpu_model']}.")
     w(f"Server core (CPU {meta['server_cpu']}) busy with other work while the bench idled: {bg['before']}% before, "
       f"{bg['after']}% after; load average at the end {meta['loadavg_end']}.")
+    if meta.get("weft_extra_env"):
+        w("")
+        w(f"**Not Weft's defaults**: the weft sidecars ran with BENCH_WEFT_ENV=`{meta['weft_extra_env']}`; "
+          "these figures are an experiment and are not quoted as Weft's.")
     if noisy:
         w("")
         w(f"**Noisy run**: the server core was more than {NOISY_PCT}% busy with other work, so throughput, latency "
@@ -139,7 +143,7 @@ def main():
       f"PSS of the two fresh sidecars together: {mb(idle.get('fresh_pss_both', 0)):.1f}.")
     w("")
 
-    # Issue 3's targets.
+    # Issue 10's targets (Weft with the settings weft up uses by default).
     targets = []
 
     def target(name, ok, detail, timing=True):
@@ -148,10 +152,10 @@ def main():
 
     hc, h1, wc, w1 = (med.get(k) for k in ["haproxy-chain", "haproxy-1hop", "weft-chain", "weft-1hop"])
     if hc and wc:
-        target("weft chain peak >= 1.0x haproxy chain", wc["rps"] >= hc["rps"],
+        target("weft chain peak >= 1.1x haproxy chain", wc["rps"] >= 1.1 * hc["rps"],
                f"{fmt_int(wc['rps'])} vs {fmt_int(hc['rps'])} rps = {wc['rps'] / hc['rps']:.2f}x")
     if h1 and w1:
-        target("weft 1 hop peak >= 1.1x haproxy 1 hop", w1["rps"] >= 1.1 * h1["rps"],
+        target("weft 1 hop peak >= 1.15x haproxy 1 hop", w1["rps"] >= 1.15 * h1["rps"],
                f"{fmt_int(w1['rps'])} vs {fmt_int(h1['rps'])} rps = {w1['rps'] / h1['rps']:.2f}x")
     if hc and wc:
         target("weft chain added p99 <= haproxy chain added p99", wc["added_p99"] <= hc["added_p99"],
@@ -162,17 +166,17 @@ def main():
                     + (f" = {wx['added_cpu'] / hx['added_cpu']:.2f}x" if hx["added_cpu"] > 0 else ""))
             proc = (f"process {wx['added_proc_cpu']:.1f} vs {hx['added_proc_cpu']:.1f}"
                     + (f" = {wx['added_proc_cpu'] / hx['added_proc_cpu']:.2f}x" if hx["added_proc_cpu"] > 0 else ""))
-            name = f"weft server CPU/req <= 1.2x haproxy's ({shape}, added over direct)"
+            name = f"weft server CPU/req <= haproxy's ({shape}, added over direct)"
             key, basis = ("added_proc_cpu", "process CPU (noisy run)") if noisy else ("added_cpu", "core CPU")
             detail = f"judged on {basis}: {core}; {proc} µs/req"
-            target(name, None if hx[key] <= 0 else wx[key] <= 1.2 * hx[key], detail, timing=False)
+            target(name, None if hx[key] <= 0 else wx[key] <= hx[key], detail, timing=False)
     many_weft = max(many.get("weft-client", 0), many.get("weft-server", 0))
     target(f"weft sidecar RSS under {meta['many_connections']} keep-alive conns < 60 MB", 0 < many_weft < 60 * 1024,
            f"{mb(many_weft):.1f} MB (the larger sidecar)", timing=False)
     idle_weft = max(list(idle["fresh"].values()) + list(idle["after_load"].values()))
     target("weft sidecar idle RSS < 40 MB", 0 < idle_weft < 40 * 1024,
            f"{mb(idle_weft):.1f} MB (the larger sidecar, fresh or idle after load)", timing=False)
-    w("Issue 3 targets:")
+    w("Issue 10 targets:")
     w("")
     w("| target | result | measured |")
     w("| --- | --- | --- |")

@@ -324,14 +324,11 @@ start haproxy-client "$SERVER_CPU" haproxy -db -f "$WORK/haproxy-client.cfg"
 start nginx-server "$SERVER_CPU" nginx -p "$WORK" -c "$WORK/nginx-server.conf" -e "$WORK/nginx-server.err"
 start nginx-client "$SERVER_CPU" nginx -p "$WORK" -c "$WORK/nginx-client.conf" -e "$WORK/nginx-client.err"
 
-# Weft: control plane on the load core (it idles), the two sidecars on the server core.
-# Settings a sidecar on one core should have: Weft's own transport (the default; set explicitly, docs/proxy.md "Transport"),
-# socket continuations and request handling inline (no
-# thread-pool hop), workstation non-concurrent GC (no server GC heaps or background GC thread),
-# tiered compilation with dynamic PGO (warmed up before measuring).
+# Weft: control plane on the load core (it idles), the two sidecars on the server core. The sidecars
+# run exactly as `weft up` and `weft proxy` start them: no setting of their own (BENCH.md, "Settings").
+# BENCH_WEFT_ENV is for experiments only; a figure measured with it is not Weft's.
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-weft_env=(env WEFT_PROXY_TRANSPORT=loop DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 WEFT_PROXY_INLINE_COMPLETIONS=1
-  DOTNET_gcServer=0 DOTNET_gcConcurrent=0 DOTNET_TieredCompilation=1 DOTNET_TieredPGO=1 DOTNET_ReadyToRun=1)
+weft_env=(env)
 # shellcheck disable=SC2206 # word splitting wanted: VAR=VALUE pairs
 weft_env+=(${BENCH_WEFT_ENV:-})
 start weft-control "$LOAD_CPU" dotnet "$weft_dll" control --data-dir "$WORK/control" --listen 127.0.0.1 \
@@ -436,6 +433,7 @@ print(json.dumps({
   "peak_connections": $PEAK_CONNS, "many_connections": $MANY_CONNS,
   "weft_commit": "$weft_rev" + ("+dirty" if "$weft_dirty" else ""),
   "weft_proxy_image": "$weft_image",
+  "weft_extra_env": "${BENCH_WEFT_ENV:-}",
   "haproxy": "$(haproxy -v | head -1 | awk '{print $3}')", "nginx": "$(nginx -v 2>&1 | sed 's/.*nginx\///')",
   "wrk": "$(wrk -v 2>&1 | head -1 | awk '{print $2}')", "dotnet": "$(dotnet --version 2>/dev/null)",
   "cpu_model": "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)",

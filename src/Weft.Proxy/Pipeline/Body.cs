@@ -48,8 +48,39 @@ internal static class BodyPump
     /// When the source has nothing yet on the first read (a stream, a long poll, a slow uploader), flush
     /// the sink first: a head written but held back goes out now instead of waiting for the first bytes.
     /// </param>
+    public static ValueTask<CopyStatus> CopyAsync(PipeReader source, IBodySink sink, bool flushWhenIdle = true)
+    {
+        // The whole body at hand already (a small answer that came with its head): copied with no async step.
+        try
+        {
+            if (source.TryRead(out var result))
+            {
+                var buffer = result.Buffer;
+                if (result.IsCompleted && !result.IsCanceled)
+                {
+                    if (!buffer.IsEmpty)
+                        sink.Write(buffer);
+                    source.AdvanceTo(buffer.End);
+                    sink.WriteEnd();
+                    return new ValueTask<CopyStatus>(CopyStatus.Done);
+                }
+                // Not all of it: the loop below reads it again.
+                source.AdvanceTo(buffer.Start);
+            }
+        }
+        catch (MalformedBodyException)
+        {
+            return new ValueTask<CopyStatus>(CopyStatus.Malformed);
+        }
+        catch (Exception)
+        {
+            return new ValueTask<CopyStatus>(CopyStatus.SourceFailed);
+        }
+        return CopyLoopAsync(source, sink, flushWhenIdle);
+    }
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public static async ValueTask<CopyStatus> CopyAsync(PipeReader source, IBodySink sink, bool flushWhenIdle = true)
+    private static async ValueTask<CopyStatus> CopyLoopAsync(PipeReader source, IBodySink sink, bool flushWhenIdle)
     {
         var first = flushWhenIdle;
         while (true)

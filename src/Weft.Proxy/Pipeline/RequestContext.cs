@@ -52,6 +52,13 @@ internal sealed class RequestContext
     /// <summary>Upstream attempts made (connects that failed over included).</summary>
     public int Attempts;
 
+    /// <summary>The upstream's answer, once its head arrived (the cluster client's result).</summary>
+    public Upstream.UpstreamResponse? Upstream;
+
+    /// <summary>The metrics series the previous request of this context counted in, and its labels: a repeat skips the lookup.</summary>
+    public Telemetry.RequestSeries? LastSeries;
+    public Telemetry.RequestLabels LastLabels;
+
     // --- How it ended.
     /// <summary>The status the client got (0: none, the client went away first).</summary>
     public int StatusCode;
@@ -84,6 +91,7 @@ internal sealed class RequestContext
         Endpoint = null;
         Deadline = 0;
         Attempts = 0;
+        Upstream = null;
         StatusCode = 0;
         GrpcStatus = "";
         Flag = ResponseFlag.None;

@@ -59,11 +59,52 @@ internal sealed class RequestPipeline
         try
         {
             // A codec may have refused the request already (a path that cannot be routed safely).
-            if (ctx.Flag == ResponseFlag.None && Decide(ctx))
-                await ForwardAsync(ctx, down).ConfigureAwait(false);
+            // Steps 8-9 are here, not in a method of their own: this is where a request waits for its
+            // upstream, and every async frame on that path is paid again at each resume.
+            if (ctx.Flag == ResponseFlag.None && Decide(ctx)
+                && await _clusters.SendAsync(ctx, down).ConfigureAwait(false))                  // 8
+            {
+                var response = ctx.Upstream!;
+                var copied = CopyStatus.Done;
+                try
+                {
+                    var head = response.Head;
+                    var modifiers = ctx.Route!.ResponseModifiers;                                // 9
+                    if (modifiers.Length != 0)
+                        HeaderModifierRuntime.Apply(modifiers, head.Headers);
+                    ctx.StatusCode = head.Status;
+                    if (response.Upgraded is { } tunnel)
+                    {
+                        copied = await TunnelAsync(ctx, down, head, tunnel).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        down.WriteResponseHead(head);
+                        if (response.Body is { } body)
+                            copied = await BodyPump.CopyAsync(body, down.ResponseBody).ConfigureAwait(false);
+                        if (copied == CopyStatus.Done)
+                        {
+                            if (response.Trailers is { } trailers)
+                                down.WriteTrailers(trailers);
+                            ctx.GrpcStatus = response.GrpcStatus;
+                        }
+                        else
+                        {
+                            // Only a client that left cancels the upstream's read (the exchange's abort watch).
+                            ctx.Flag = copied is CopyStatus.DestinationFailed or CopyStatus.Canceled ? ResponseFlag.ClientAborted : ResponseFlag.ResponseBodyFailed;
+                            if (ctx.Flag == ResponseFlag.ResponseBodyFailed)
+                                _clusters.RecordFailure(ctx, ctx.Endpoint!);
+                        }
+                    }
+                }
+                finally
+                {
+                    await response.FinishAsync(copied).ConfigureAwait(false);
+                }
+            }
             if (ctx.Flag != ResponseFlag.None)
-                await AnswerAsync(ctx, down).ConfigureAwait(false);
-            Record(ctx);
+                await AnswerAsync(ctx, down).ConfigureAwait(false);                              // 10
+            Record(ctx);                                                                         // 11
         }
         finally
         {
@@ -92,11 +133,23 @@ internal sealed class RequestPipeline
         }
         if (route.RequestModifiers.Length != 0)                                  // 7
             HeaderModifierRuntime.Apply(route.RequestModifiers, ctx.Headers);
-        var timeout = ctx.Runtime.Limits.RequestTimeout;
         // gRPC calls carry their own deadline (grpc-timeout, issue 13) and may stream for hours.
-        if (timeout > TimeSpan.Zero && !ctx.IsGrpc)
-            ctx.Deadline = _heartbeat.DeadlineAfter(timeout);
+        if (!ctx.IsGrpc && TimeoutTicks(ctx.Runtime.Limits) is var ticks and > 0)
+            ctx.Deadline = _heartbeat.Now + ticks;
         return true;
+    }
+
+    private (Config.ProxyLimits Limits, long Ticks) _timeout = (Config.ProxyLimits.Default, -1);
+
+    /// <summary>The request timeout in heartbeat ticks, worked out once per runtime.</summary>
+    private long TimeoutTicks(Config.ProxyLimits limits)
+    {
+        var cached = _timeout;
+        if (ReferenceEquals(cached.Limits, limits) && cached.Ticks >= 0)
+            return cached.Ticks;
+        var ticks = _heartbeat.Ticks(limits.RequestTimeout);
+        _timeout = (limits, ticks);
+        return ticks;
     }
 
     /// <summary>
@@ -132,49 +185,6 @@ internal sealed class RequestPipeline
             return null;
         var backend = route.Backends.Length == 1 ? route.Backends[0] : route.PickBackend(_random.Next(route.TotalWeight));
         return backend?.Cluster;
-    }
-
-    /// <summary>Steps 8-9: the cluster client's answer, modified by the route, streamed to the client.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask ForwardAsync(RequestContext ctx, IDownstream down)
-    {
-        var response = await _clusters.SendAsync(ctx, down).ConfigureAwait(false);  // 8
-        if (response is null)
-            return;
-        var copied = CopyStatus.Done;
-        try
-        {
-            var head = response.Head;
-            var modifiers = ctx.Route!.ResponseModifiers;                             // 9
-            if (modifiers.Length != 0)
-                HeaderModifierRuntime.Apply(modifiers, head.Headers);
-            ctx.StatusCode = head.Status;
-            if (response.Upgraded is { } tunnel)
-            {
-                copied = await TunnelAsync(ctx, down, head, tunnel).ConfigureAwait(false);
-                return;
-            }
-            down.WriteResponseHead(head);
-            if (response.Body is { } body)
-            {
-                copied = await BodyPump.CopyAsync(body, down.ResponseBody).ConfigureAwait(false);
-                if (copied != CopyStatus.Done)
-                {
-                    // Only a client that left cancels the upstream's read (the exchange's abort watch).
-                    ctx.Flag = copied is CopyStatus.DestinationFailed or CopyStatus.Canceled ? ResponseFlag.ClientAborted : ResponseFlag.ResponseBodyFailed;
-                    if (ctx.Flag == ResponseFlag.ResponseBodyFailed)
-                        _clusters.RecordFailure(ctx, ctx.Endpoint!);
-                    return;
-                }
-            }
-            if (response.Trailers is { } trailers)
-                down.WriteTrailers(trailers);
-            ctx.GrpcStatus = response.GrpcStatus;
-        }
-        finally
-        {
-            await response.FinishAsync(copied).ConfigureAwait(false);
-        }
     }
 
     /// <summary>After a 101 the exchange is a tunnel: the client's connection and the upstream's, spliced until either ends.</summary>
@@ -237,8 +247,13 @@ internal sealed class RequestPipeline
             destinationVersion = ctx.Endpoint?.Version is { Length: > 0 } v ? v : SourceIdentity.Unknown;
         }
         var code = ctx.Flag == ResponseFlag.ClientAborted && ctx.StatusCode == 0 ? 0 : ctx.StatusCode;
-        _metrics.RecordRequest(new RequestLabels(direction, sourceService, sourceVersion, destinationService, destinationVersion,
-            ProxyMetrics.StatusCodeText(code), GrpcStatusLabel(ctx.GrpcStatus), ctx.Protocol, "false"), Stopwatch.GetTimestamp() - ctx.Started);
+        var labels = new RequestLabels(direction, sourceService, sourceVersion, destinationService, destinationVersion,
+            ProxyMetrics.StatusCodeText(code), GrpcStatusLabel(ctx.GrpcStatus), ctx.Protocol, "false");
+        // A connection's requests mostly repeat the labels of the one before: then the series is known.
+        var series = ctx.LastSeries is { } last && labels.SameInstances(ctx.LastLabels) ? last : _metrics.SeriesFor(labels);
+        ctx.LastSeries = series;
+        ctx.LastLabels = labels;
+        series.Record(Stopwatch.GetTimestamp() - ctx.Started);
     }
 
     /// <summary>gRPC codes are 0-16: anything else an upstream sends is "unknown", so it cannot blow up the series count.</summary>

@@ -13,7 +13,15 @@ internal readonly record struct RequestLabels(
     string ResponseCode,
     string GrpcStatus,
     string Protocol,
-    string Mtls);
+    string Mtls)
+{
+    /// <summary>The same strings, by reference: what a repeated request of a connection has (no hashing, no comparing characters).</summary>
+    public bool SameInstances(in RequestLabels other) =>
+        ReferenceEquals(Direction, other.Direction) && ReferenceEquals(SourceService, other.SourceService)
+        && ReferenceEquals(SourceVersion, other.SourceVersion) && ReferenceEquals(DestinationService, other.DestinationService)
+        && ReferenceEquals(DestinationVersion, other.DestinationVersion) && ReferenceEquals(ResponseCode, other.ResponseCode)
+        && ReferenceEquals(GrpcStatus, other.GrpcStatus) && ReferenceEquals(Protocol, other.Protocol) && ReferenceEquals(Mtls, other.Mtls);
+}
 
 /// <summary>
 /// One weft_requests_total series and its duration histogram, found with one lookup per request.
@@ -95,12 +103,11 @@ internal sealed class ProxyMetrics
     public static string StatusCodeText(int code) =>
         (uint)code < (uint)StatusCodes.Length ? StatusCodes[code] : code.ToString(CultureInfo.InvariantCulture);
 
-    public void RecordRequest(in RequestLabels labels, long elapsedTicks = 0)
-    {
-        if (!_requests.TryGetValue(labels, out var series))
-            series = _requests.GetOrAdd(labels, static _ => new RequestSeries());
-        series.Record(elapsedTicks);
-    }
+    public void RecordRequest(in RequestLabels labels, long elapsedTicks = 0) => SeriesFor(labels).Record(elapsedTicks);
+
+    /// <summary>The series of a label set (made on its first request).</summary>
+    public RequestSeries SeriesFor(in RequestLabels labels) =>
+        _requests.TryGetValue(labels, out var series) ? series : _requests.GetOrAdd(labels, static _ => new RequestSeries());
 
     /// <summary>Requests in flight, inbound (inside this workload's app) and outbound (sent by it or, on a gateway, through it).</summary>
     public Counter ActiveInbound { get; } = new();

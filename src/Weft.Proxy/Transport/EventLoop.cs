@@ -60,7 +60,10 @@ internal sealed class EventLoop : IDisposable
             throw;
         }
         _thread = new Thread(Run) { IsBackground = true, Name = name };
-        _thread.Start();
+        // UnsafeStart: the loop must not run under whatever ExecutionContext its creator had (a config
+        // apply inside a discovery call): every request's code resumes on this thread, and a captured
+        // context would make each resume go through ExecutionContext.Run.
+        _thread.UnsafeStart();
         _started.Wait();
         _started.Dispose();
     }

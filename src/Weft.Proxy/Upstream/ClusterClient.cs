@@ -13,7 +13,7 @@ namespace Weft.Proxy.Upstream;
 /// </summary>
 internal sealed class ClusterClient : IDisposable
 {
-    private readonly Http1Client _http1;
+    private readonly Codecs.Http1.Http1Limits _limits;
     private readonly Http2Client _http2;
     private readonly Connector _connector;
     private readonly ILogger _logger;
@@ -22,7 +22,7 @@ internal sealed class ClusterClient : IDisposable
     {
         _connector = connector;
         Pools = pools;
-        _http1 = new Http1Client(pools, limits);
+        _limits = limits;
         _http2 = new Http2Client(connector, heartbeat);
         _logger = logger;
     }
@@ -32,23 +32,25 @@ internal sealed class ClusterClient : IDisposable
     public Connector Connector => _connector;
 
     /// <summary>
-    /// Sends the request to an endpoint of the context's cluster and returns its answer once the head
-    /// arrived; null with the context's flag saying why when there is none.
+    /// Sends the request to an endpoint of the context's cluster; true once its answer's head arrived
+    /// (<see cref="RequestContext.Upstream"/>), false with the context's flag saying why there is none.
+    /// The HTTP/1.1 exchange is awaited right here (no method in between): every async step on the
+    /// path where a request waits for its upstream is paid again at each resume.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<UpstreamResponse?> SendAsync(RequestContext ctx, IDownstream down)
+    public async ValueTask<bool> SendAsync(RequestContext ctx, IDownstream down)
     {
         var cluster = ctx.Cluster!;
         if (down.UpgradeOffer is not null && cluster.UsesHttp2)
         {
             ctx.Flag = ResponseFlag.UpgradeUnsupported;
-            return null;
+            return false;
         }
         var endpoints = cluster.Endpoints;
         if (endpoints.Length == 0)
         {
             ctx.Flag = ResponseFlag.NoEndpoints;
-            return null;
+            return false;
         }
         var start = cluster.Balancer.PickStart(endpoints);
         for (var attempt = 0; ; attempt++)
@@ -58,27 +60,58 @@ internal sealed class ClusterClient : IDisposable
             ctx.Attempts++;
             endpoint.Stats.RecordRequest();
             endpoint.Stats.AttemptStarted();
-            UpstreamResponse? response;
+            bool answered;
             try
             {
-                response = cluster.UsesHttp2
-                    ? await _http2.SendAsync(ctx, down, endpoint).ConfigureAwait(false)
-                    : await _http1.SendAsync(ctx, down, endpoint).ConfigureAwait(false);
+                if (cluster.UsesHttp2)
+                {
+                    ctx.Upstream = await _http2.SendAsync(ctx, down, endpoint).ConfigureAwait(false);
+                    answered = ctx.Upstream is not null;
+                }
+                else
+                {
+                    var connection = Pools.TryTakeIdle(ctx, endpoint) ?? await Pools.AcquireAsync(ctx, endpoint).ConfigureAwait(false);
+                    answered = false;
+                    if (connection is not null)
+                    {
+                        var exchange = connection.Exchange ??= new Http1Exchange(connection, Pools, _limits);
+                        answered = await exchange.StartAsync(ctx, down, endpoint).ConfigureAwait(false);
+                        if (!answered && exchange.FailedStale(ctx))
+                        {
+                            // The upstream closed this pooled connection meanwhile; nothing reached an app: once more on a new one.
+                            ctx.Flag = ResponseFlag.None;
+                            ctx.Error = null;
+                            var fresh = connection.Pool.TryReserve(ctx.Runtime.Limits.MaxUpstreamConnectionsPerEndpoint)
+                                ? await Pools.ConnectAsync(ctx, connection.Pool, endpoint).ConfigureAwait(false)
+                                : null;
+                            if (fresh is null && ctx.Flag == ResponseFlag.None)
+                                ctx.Flag = ResponseFlag.UpstreamReset;
+                            if (fresh is not null)
+                            {
+                                exchange = fresh.Exchange ??= new Http1Exchange(fresh, Pools, _limits);
+                                answered = await exchange.StartAsync(ctx, down, endpoint).ConfigureAwait(false);
+                            }
+                        }
+                        if (answered)
+                            ctx.Upstream = exchange;
+                    }
+                }
             }
             finally
             {
                 endpoint.Stats.AttemptEnded();
             }
-            if (response is not null)
-                return response;
+            if (answered)
+                return true;
             RecordFailure(ctx, endpoint);
             // A connect that failed sent nothing: the next endpoint may serve (each is tried once).
+            // Retries and outlier detection (issue 13) plug in here.
             if (ctx.Flag == ResponseFlag.ConnectFailed && attempt + 1 < endpoints.Length)
             {
                 ctx.Flag = ResponseFlag.None;
                 continue;
             }
-            return null;
+            return false;
         }
     }
 

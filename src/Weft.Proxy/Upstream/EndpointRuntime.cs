@@ -34,6 +34,9 @@ internal sealed class EndpointRuntime
 
     /// <summary>Outlives config changes: the same endpoint of the same cluster keeps its counters.</summary>
     public EndpointStats Stats { get; }
+
+    /// <summary>Its HTTP/1.1 connection pool, found once per runtime (pools are kept by authority, across runtimes).</summary>
+    internal EndpointPool? Pool;
 }
 
 /// <summary>Per-endpoint counters for /clusters and the balancer; written with Interlocked, read without locks.</summary>

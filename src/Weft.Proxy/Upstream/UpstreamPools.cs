@@ -35,7 +35,7 @@ internal sealed class UpstreamPools : IHeartbeatWatch, IDisposable
 
 
     public EndpointPool For(EndpointRuntime endpoint) =>
-        _pools.TryGetValue(endpoint.Authority, out var pool) ? pool : _pools.GetOrAdd(endpoint.Authority, static (_, e) => new EndpointPool(e.Address, e.Port), endpoint);
+        endpoint.Pool ??= _pools.GetOrAdd(endpoint.Authority, static (_, e) => new EndpointPool(e.Address, e.Port), endpoint);
 
     /// <summary>
     /// A connection to <paramref name="endpoint"/>: the warmest idle one, a new one, or (at the
@@ -50,6 +50,15 @@ internal sealed class UpstreamPools : IHeartbeatWatch, IDisposable
         var connection = TakeIdle(pool, limits);
         if (connection is not null)
             return connection;
+        return await ReserveOrWaitAsync(ctx, pool, endpoint, limits).ConfigureAwait(false);
+    }
+
+    /// <summary>The warmest idle connection of the endpoint, when there is one: the common case, with no async step.</summary>
+    public UpstreamConnection? TryTakeIdle(RequestContext ctx, EndpointRuntime endpoint) => TakeIdle(For(endpoint), ctx.Runtime.Limits);
+
+    private async ValueTask<UpstreamConnection?> ReserveOrWaitAsync(RequestContext ctx, EndpointPool pool, EndpointRuntime endpoint, ProxyLimits limits)
+    {
+        UpstreamConnection? connection;
         if (!pool.TryReserve(limits.MaxUpstreamConnectionsPerEndpoint))
         {
             var waiting = pool.Wait(limits.MaxPendingRequestsPerEndpoint);
@@ -109,10 +118,15 @@ internal sealed class UpstreamPools : IHeartbeatWatch, IDisposable
         return connection;
     }
 
+    private (ProxyLimits Limits, long Ticks) _idleTimeout = (ProxyLimits.Default, -1);
+
     private UpstreamConnection? TakeIdle(EndpointPool pool, ProxyLimits limits)
     {
+        var idle = _idleTimeout;
+        if (!ReferenceEquals(idle.Limits, limits) || idle.Ticks < 0)
+            _idleTimeout = idle = (limits, _heartbeat.Ticks(limits.UpstreamIdleTimeout));
         List<UpstreamConnection>? stale = null;
-        var connection = pool.TryTakeIdle(_heartbeat.Now, _heartbeat.Ticks(limits.UpstreamIdleTimeout), stale ??= StaleList());
+        var connection = pool.TryTakeIdle(_heartbeat.Now, idle.Ticks, stale ??= StaleList());
         foreach (var s in stale)
             Close(s, reset: false);
         stale.Clear();

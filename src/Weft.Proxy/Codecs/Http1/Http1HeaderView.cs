@@ -24,13 +24,25 @@ internal sealed class Http1HeaderView : HeaderView
         _added.Clear();
     }
 
+    /// <summary>
+    /// Whether field <paramref name="i"/> is named <paramref name="name"/>. The identity header, asked
+    /// for on every request, is known by the kind the parser gave it: no name comparison.
+    /// </summary>
+    private bool Is(int i, string name)
+    {
+        ref var field = ref Head.Fields[i];
+        if (ReferenceEquals(name, SourceIdentity.HeaderName))
+            return field.Kind == FieldKind.WeftSource;
+        return field.NameLength == name.Length && Ascii.EqualsIgnoreCase(Head.Name(i), name);
+    }
+
     public override string? Get(string name)
     {
         string? joined = null;
         var head = Head;
         for (var i = 0; i < head.FieldCount; i++)
         {
-            if (head.Fields[i].Removed || !Ascii.EqualsIgnoreCase(head.Name(i), name))
+            if (head.Fields[i].Removed || !Is(i, name))
                 continue;
             var value = Encoding.Latin1.GetString(head.Value(i));
             joined = joined is null ? value : joined + ", " + value;
@@ -49,7 +61,7 @@ internal sealed class Http1HeaderView : HeaderView
         var head = Head;
         for (var i = 0; i < head.FieldCount; i++)
         {
-            if (!head.Fields[i].Removed && Ascii.EqualsIgnoreCase(head.Name(i), name))
+            if (!head.Fields[i].Removed && Is(i, name))
                 count++;
         }
         foreach (var (n, _) in _added)
@@ -73,9 +85,8 @@ internal sealed class Http1HeaderView : HeaderView
         var head = Head;
         for (var i = 0; i < head.FieldCount; i++)
         {
-            ref var field = ref head.Fields[i];
-            if (field.NameLength == name.Length && Ascii.EqualsIgnoreCase(head.Name(i), name))
-                field.Removed = field.Drop = true;
+            if (Is(i, name))
+                head.Fields[i].Removed = head.Fields[i].Drop = true;
         }
         // A loop, not RemoveAll with a lambda: capturing the parameter would allocate on every call.
         for (var i = _added.Count - 1; i >= 0; i--)

@@ -28,7 +28,10 @@ internal sealed class KestrelLogFilter(ILoggerFactory inner) : ILoggerFactory
 
     private sealed class Filtered(ILogger inner) : ILogger
     {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => inner.BeginScope(state);
+        // No scopes: Kestrel opens one per connection, an AsyncLocal that every request's async code on
+        // that connection would then capture and restore at each resume (ExecutionContext.Run), for a
+        // connection id our log lines do not print.
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
         public bool IsEnabled(LogLevel logLevel) => inner.IsEnabled(logLevel);
 

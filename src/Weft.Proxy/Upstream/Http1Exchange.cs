@@ -7,41 +7,6 @@ using Weft.Proxy.Pipeline;
 namespace Weft.Proxy.Upstream;
 
 /// <summary>
-/// The cluster client's HTTP/1.1 side: one attempt of a request on one endpoint, over a pooled
-/// connection (or a new one), whatever codec the request arrived on. A pooled connection that turns
-/// out to have been closed by the upstream meanwhile is replaced once, when nothing of the request can
-/// have reached an app.
-/// </summary>
-internal sealed class Http1Client(UpstreamPools pools, Http1Limits limits)
-{
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<UpstreamResponse?> SendAsync(RequestContext ctx, IDownstream down, EndpointRuntime endpoint)
-    {
-        var connection = await pools.AcquireAsync(ctx, endpoint).ConfigureAwait(false);
-        if (connection is null)
-            return null;
-        var exchange = connection.Exchange ??= new Http1Exchange(connection, pools, limits);
-        if (await exchange.StartAsync(ctx, down, endpoint).ConfigureAwait(false))
-            return exchange;
-        if (ctx.Flag != ResponseFlag.UpstreamReset || !connection.Reused || exchange.BodyStarted || exchange.UpstreamBytesSeen)
-            return null;
-        // A pooled connection the upstream closed meanwhile: nothing reached an app; once more on a new one.
-        ctx.Flag = ResponseFlag.None;
-        ctx.Error = null;
-        if (!connection.Pool.TryReserve(ctx.Runtime.Limits.MaxUpstreamConnectionsPerEndpoint))
-        {
-            ctx.Flag = ResponseFlag.UpstreamReset;
-            return null;
-        }
-        var fresh = await pools.ConnectAsync(ctx, connection.Pool, endpoint).ConfigureAwait(false);
-        if (fresh is null)
-            return null;
-        exchange = fresh.Exchange ??= new Http1Exchange(fresh, pools, limits);
-        return await exchange.StartAsync(ctx, down, endpoint).ConfigureAwait(false) ? exchange : null;
-    }
-}
-
-/// <summary>
 /// One request/response on one upstream HTTP/1.1 connection; reused for every exchange the connection
 /// carries. The request goes out (head, then the body copied alongside: an upstream may answer before
 /// it read the whole body), the response head comes back (interim 1xx but 101 skipped), and the
@@ -69,6 +34,13 @@ internal sealed class Http1Exchange(UpstreamConnection connection, UpstreamPools
     public bool BodyStarted { get; private set; }
 
     public bool UpstreamBytesSeen { get; private set; }
+
+    /// <summary>
+    /// The attempt failed on a pooled connection the upstream had closed meanwhile, before any of the
+    /// request could have reached an app: a new connection may carry it once more.
+    /// </summary>
+    public bool FailedStale(RequestContext ctx) =>
+        ctx.Flag == ResponseFlag.UpstreamReset && connection.Reused && !BodyStarted && !UpstreamBytesSeen;
 
     public override ResponseHead Head => connection.Response;
 
