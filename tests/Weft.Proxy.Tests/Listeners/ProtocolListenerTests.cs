@@ -369,6 +369,61 @@ public class ProtocolListenerTests
     }
 
     /// <summary>A TLS app: handshakes with its own certificate, then answers one line with "echo: " + the line.</summary>
+    [Fact]
+    public async Task An_idle_tls_passthrough_connection_is_closed_after_the_tcp_idle_timeout()
+    {
+        using var cert = TlsTestSupport.SelfSigned("db.example.com");
+        // An app that answers one line and then keeps the connection open until the client closes it.
+        await using var app = RawServer.Start(async (socket, ct) =>
+        {
+            await using var ssl = new SslStream(new NetworkStream(socket, ownsSocket: false));
+            await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = cert }, ct);
+            using var reader = new StreamReader(ssl, leaveOpen: true);
+            var line = await reader.ReadLineAsync(ct);
+            await ssl.WriteAsync(Encoding.UTF8.GetBytes("echo: " + line + "\n"), ct);
+            await ssl.FlushAsync(ct);
+            try
+            {
+                await reader.ReadLineAsync(ct);
+            }
+            catch (Exception)
+            {
+                // The proxy ended it.
+            }
+        });
+        await using var proxy = await TestProxy.StartAsync();
+        var port = TestProxy.FreePort();
+        await proxy.ApplyOkAsync(new ConfigBuilder()
+            .Add(Listener(port, Protocol.Tls, sni: [Sni("default/db", "db.example.com")]))
+            .Cluster("db", Protocol.Tcp, (app.Port, "v1"))
+            .Settings(new ProxySettings { TcpIdleTimeoutMs = 800 }).Build());
+
+        using var socket = await RawClient.ConnectAsync(port);
+        await using var ssl = new SslStream(new NetworkStream(socket, ownsSocket: false));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "db.example.com",
+            RemoteCertificateValidationCallback = (_, _, _, _) => true,
+        }, cts.Token);
+        await ssl.WriteAsync("hello\n"u8.ToArray(), cts.Token);
+        await ssl.FlushAsync(cts.Token);
+        using var reader = new StreamReader(ssl, leaveOpen: true);
+        Assert.Equal("echo: hello", await reader.ReadLineAsync(cts.Token));
+        // Then nothing either way: the proxy closes both sides.
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        try
+        {
+            Assert.Null(await reader.ReadLineAsync(cts.Token));
+        }
+        catch (IOException)
+        {
+            // Closed under the TLS stream: as good as an end.
+        }
+        Assert.False(cts.IsCancellationRequested, "the idle passthrough connection was not closed");
+        Assert.InRange(watch.Elapsed, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(10));
+    }
+
     private static RawServer TlsEchoServer(X509Certificate2 cert) => RawServer.Start(async (socket, ct) =>
     {
         await using var ssl = new SslStream(new NetworkStream(socket, ownsSocket: false));
