@@ -19,21 +19,23 @@ public sealed class IdleTimeoutTests
         await using var proxy = await TestProxy.StartAsync();
         var port = TestProxy.FreePort();
         await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port, "default/echo", protocol: Protocol.Tcp).Cluster("echo", Protocol.Tcp, (echo.Port, "v1"))
-            .Settings(new ProxySettings { TcpIdleTimeoutMs = 800 }).Build());
+            .Settings(new ProxySettings { TcpIdleTimeoutMs = 2000 }).Build());
 
+        // 2 s: long enough that a loaded machine (the suite runs in parallel) never stalls the busy one
+        // that long between two of its messages.
         using var idle = await RawClient.ConnectAsync(port);
         using var busy = await RawClient.ConnectAsync(port);
         await idle.SendAsync("hello"u8.ToArray());
         Assert.Equal("hello", Encoding.ASCII.GetString(await RawClient.ReadAsync(idle, 5)));
 
-        // The busy one talks every 200 ms for 2.5 s, three times the idle timeout.
+        // The busy one talks every 250 ms for 5 s, two and a half times the idle timeout.
         var busyRun = Task.Run(async () =>
         {
-            for (var i = 0; i < 12; i++)
+            for (var i = 0; i < 20; i++)
             {
                 await busy.SendAsync(Encoding.ASCII.GetBytes($"m{i:D2}"));
                 Assert.Equal($"m{i:D2}", Encoding.ASCII.GetString(await RawClient.ReadAsync(busy, 3)));
-                await Task.Delay(200);
+                await Task.Delay(250);
             }
         });
         // The idle one ends (FIN: a zero read) within the timeout and one heartbeat, give or take a loaded machine.
