@@ -18,7 +18,8 @@
 # Environment: BENCH_PORT_BASE (default 24180; 20 ports from there), BENCH_LOAD_CPU (0),
 # BENCH_SERVER_CPU (1), BENCH_KEEP=1 keeps the work dir (configs, logs) after a successful run;
 # for experiments: BENCH_SCENARIOS="direct weft-1hop ..." (a subset; direct is always measured),
-# BENCH_WEFT_ENV="DOTNET_X=1 ..." (extra environment for the weft proxies, overriding the defaults).
+# BENCH_WEFT_ENV="DOTNET_X=1 ..." (extra environment for the weft proxies, overriding the defaults),
+# BENCH_REPEATS=N (default 3: more repeats steady the medians on a noisy host).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,7 +38,7 @@ done
 if ((quick)); then
   REPEATS=1 PEAK_S=3 LAT_S=3 LAT_WARM_MS=500 WARM_S=1 JIT_WARM_S=3 CONN_S=3 out_name=quick
 else
-  REPEATS=3 PEAK_S=10 LAT_S=8 LAT_WARM_MS=1000 WARM_S=1 JIT_WARM_S=5 CONN_S=4 out_name=latest
+  REPEATS=${BENCH_REPEATS:-3} PEAK_S=10 LAT_S=8 LAT_WARM_MS=1000 WARM_S=1 JIT_WARM_S=5 CONN_S=4 out_name=latest
 fi
 LOAD_CPU=${BENCH_LOAD_CPU:-0}
 SERVER_CPU=${BENCH_SERVER_CPU:-1}
