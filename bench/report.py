@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Turns one bench run into the results table and issue 3's target checks.
+"""Turns one bench run into the results table and issue 10's target checks.
 
 Usage: report.py META.json RUNS.jsonl OUT_PREFIX
 Reads the run's metadata (written by run.sh) and one JSON line per measured run; writes

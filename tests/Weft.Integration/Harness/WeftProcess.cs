@@ -27,9 +27,14 @@ public sealed class WeftProcess : IAsyncDisposable
     }
 
     /// <param name="weftDll">Another build of weft to run (a copy somewhere else); default: this checkout's.</param>
+    /// <remarks>
+    /// Started as a terminal starts it, with SIGINT at its default: a test run launched in the background
+    /// by a non-interactive shell inherits SIGINT ignored, .NET then leaves it ignored, and a test's
+    /// "Ctrl-C" would never reach weft up (GNU env's --default-signal undoes that, then execs).
+    /// </remarks>
     internal static WeftProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null, string? workingDirectory = null,
         string? weftDll = null) =>
-        StartCommand("dotnet", [weftDll ?? Repo.WeftDll, .. args], env, workingDirectory);
+        StartCommand("env", ["--default-signal=INT", "dotnet", weftDll ?? Repo.WeftDll, .. args], env, workingDirectory);
 
     /// <summary>Any command (weft under a wrapper such as unshare), its output collected like weft's.</summary>
     internal static WeftProcess StartCommand(string fileName, IEnumerable<string> args, IReadOnlyDictionary<string, string>? env = null, string? workingDirectory = null)
