@@ -123,7 +123,7 @@ public sealed class ProxyHost : IAsyncDisposable
         var pipeline = new RequestPipeline(identity, _clusters, _metrics, _heartbeat, options.Random ?? Random.Shared);
         var kestrel = new KestrelCodec(_state, pipeline);
         var http1 = options.LeanHttp1
-            ? new Http1Codec(_state, pipeline, options.Http1Limits, _heartbeat, loggerFactory.CreateLogger("Weft.Proxy.Http1"))
+            ? new Http1Codec(_state, pipeline, options.Http1Limits, _heartbeat)
             : null;
         var tcp = new TcpProxy(_state, _clusters, _metrics, _heartbeat);
         var resets = new Http2ResetGuard(options.Http2Limits, _metrics, loggerFactory.CreateLogger("Weft.Proxy.Listeners"));

@@ -53,7 +53,7 @@ internal sealed class CaptureDispatch(RuntimeState state, TcpProxy tcp, Connecti
         }
         // HTTP: the same codecs as any listener, bound to this destination's listener (resolved per request).
         var binding = new ListenerBinding(port, original);
-        if (await ProtocolDetection.DetectHttpAsync(connection, TimeProvider.System).ConfigureAwait(false) == DetectionOutcome.Http2)
+        if (await dispatch.DetectHttpAsync(connection, target).ConfigureAwait(false) == DetectedProtocol.Http2)
         {
             connection.Items[ItemKey] = original;
             await dispatch.ServeHttp2Async(connection, port, http).ConfigureAwait(false);

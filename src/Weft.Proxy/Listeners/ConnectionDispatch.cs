@@ -48,7 +48,7 @@ internal sealed class ConnectionDispatch(RuntimeState state, TcpProxy tcp, TlsPa
                 protocol = Count(listener, await ProtocolDetection.DetectAsync(connection, listener.DetectTimeout, time).ConfigureAwait(false));
                 break;
             default:
-                protocol = Count(listener, await ProtocolDetection.DetectHttpAsync(connection, time).ConfigureAwait(false));
+                protocol = await DetectHttpAsync(connection, listener).ConfigureAwait(false);
                 break;
         }
 
@@ -68,6 +68,10 @@ internal sealed class ConnectionDispatch(RuntimeState state, TcpProxy tcp, TlsPa
                 break;
         }
     }
+
+    /// <summary>An HTTP listener's connection: HTTP/2 prior knowledge or HTTP/1, counted under <paramref name="listener"/>.</summary>
+    public async ValueTask<DetectedProtocol> DetectHttpAsync(ConnectionContext connection, ListenerRuntime listener) =>
+        Count(listener, await ProtocolDetection.DetectHttpAsync(connection, time).ConfigureAwait(false));
 
     /// <summary>HTTP/1.x: the lean codec, or Kestrel's HTTP/1.1 (<c>http</c>) where it is off.</summary>
     public Task ServeHttp1Async(ConnectionContext connection, ListenerBinding binding, ConnectionDelegate http) =>

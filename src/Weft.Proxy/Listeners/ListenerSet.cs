@@ -54,6 +54,9 @@ internal sealed class ListenerSet
         _loops = loops;
     }
 
+    // The limits of the config in force, for a listener bound again after a rolled-back change.
+    private ProxyLimits _committedLimits = ProxyLimits.Default;
+
     private sealed class BoundListener(KestrelServer server, IPAddress address, int port, bool capture)
     {
         public KestrelServer Server { get; } = server;
@@ -133,7 +136,7 @@ internal sealed class ListenerSet
     {
         try
         {
-            _bound[old.Port] = await BindAsync(old.Address, old.Port, old.Capture, ProxyLimits.Default, CancellationToken.None)
+            _bound[old.Port] = await BindAsync(old.Address, old.Port, old.Capture, _committedLimits, CancellationToken.None)
                 .ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -153,6 +156,7 @@ internal sealed class ListenerSet
     /// <summary>After <paramref name="current"/> is published: removed listeners drain in the background, and the bound ones take its limits.</summary>
     public void Commit(ProxyRuntime current)
     {
+        _committedLimits = current.Limits;
         List<int>? removed = null;
         foreach (var (port, listener) in _bound)
         {

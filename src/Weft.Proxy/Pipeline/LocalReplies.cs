@@ -9,10 +9,10 @@ internal static class LocalReplies
     public const string ReasonHeader = "x-weft-reason";
 
     /// <summary>Null when nothing can be answered (the client left, or the response already started).</summary>
-    public static (int Status, string Reason, string Message)? For(ResponseFlag flag, ListenerRuntime listener, ClusterRuntime? cluster) => flag switch
+    public static (int Status, string Reason, string Message)? For(ResponseFlag flag, ListenerRuntime? listener, ClusterRuntime? cluster) => flag switch
     {
         ResponseFlag.ListenerDraining => (503, "listener_draining", "this listener is being removed\n"),
-        ResponseFlag.NoRoute => (404, "no_route", listener.NoRouteMessage),
+        ResponseFlag.NoRoute => (404, "no_route", listener!.NoRouteMessage),
         ResponseFlag.BackendNotFound => (500, "backend_not_found", "the route's backend is not configured or carries no weight\n"),
         ResponseFlag.NoEndpoints => (503, "no_endpoints", cluster!.NoEndpointsMessage),
         ResponseFlag.ConnectFailed => (503, "connect_failed", cluster!.ConnectFailedMessage),
@@ -22,6 +22,7 @@ internal static class LocalReplies
         ResponseFlag.UpgradeUnsupported => (502, "upgrade_unsupported", cluster!.UpgradeUnsupportedMessage),
         ResponseFlag.RequestBodyFailed => (400, "request_body_failed", "reading the request body failed\n"),
         ResponseFlag.BadPath => (400, "bad_path", "the request path is ambiguous or malformed\n"),
+        ResponseFlag.ConnectUnsupported => (405, "connect_unsupported", "CONNECT is not supported: the mesh routes HTTP requests\n"),
         _ => null,
     };
 }

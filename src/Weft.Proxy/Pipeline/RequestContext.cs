@@ -112,15 +112,17 @@ internal sealed class ResponseHead
 
     /// <summary>False for a response that has no body by its nature (1xx, 204, 304, an answer to HEAD).</summary>
     public bool HasBody = true;
-
-    /// <summary>The upstream's HTTP/1.x answer ended its connection (close-delimited, Connection: close).</summary>
-    public bool CloseDelimited;
 }
 
 /// <summary>What waits on an upstream for a client, and must stop when the client is gone.</summary>
 internal interface IAbortWatcher
 {
-    void OnClientAborted();
+    /// <summary>
+    /// <paramref name="client"/> gave up. The watcher may already serve another client's request (the
+    /// news can arrive just after the watch ended), so it acts only if <paramref name="client"/> is
+    /// still the one it serves.
+    /// </summary>
+    void OnClientAborted(IDownstream client);
 }
 
 /// <summary>

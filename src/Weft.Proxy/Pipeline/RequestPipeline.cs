@@ -12,6 +12,7 @@ namespace Weft.Proxy.Pipeline;
 /// Every request, whatever codec it arrived on (the lean HTTP/1.1 codec, Kestrel's HTTP/2 and HTTP/1.1,
 /// the capture listener's connections), takes these steps in this order, written once here:
 /// <code>
+///  0 method            CONNECT is refused: 405 connect_unsupported (a codec may have refused the request already: 400 bad_path)
 ///  1 identity          who is asking (the caller's claim inbound; ours outbound)
 ///  2 authorization     (issue 12: an empty slot)
 ///  3 route             the listener's first route whose matches hold      else 404 no_route
@@ -48,8 +49,6 @@ internal sealed class RequestPipeline
     /// <summary>This proxy's own workload, the source of what it sends out.</summary>
     public SourceIdentity Self { get; }
 
-    public ProxyMetrics Metrics => _metrics;
-
     /// <summary>Runs every step for one request. The codec flushes the answer's end afterwards, so whoever sees the end also sees it counted.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ServeAsync(RequestContext ctx, IDownstream down)
@@ -58,6 +57,8 @@ internal sealed class RequestPipeline
         active.Increment();
         try
         {
+            if (ctx.Method == "CONNECT")                                                         // 0
+                ctx.Flag = ResponseFlag.ConnectUnsupported;
             // A codec may have refused the request already (a path that cannot be routed safely).
             // Steps 8-9 are here, not in a method of their own: this is where a request waits for its
             // upstream, and every async frame on that path is paid again at each resume.
@@ -139,16 +140,17 @@ internal sealed class RequestPipeline
         return true;
     }
 
-    private (Config.ProxyLimits Limits, long Ticks) _timeout = (Config.ProxyLimits.Default, -1);
+    // A reference, replaced whole: requests on other threads read either the old pair or the new one.
+    private sealed record LimitTicks(Config.ProxyLimits Limits, long Ticks);
+    private LimitTicks? _timeout;
 
     /// <summary>The request timeout in heartbeat ticks, worked out once per runtime.</summary>
     private long TimeoutTicks(Config.ProxyLimits limits)
     {
-        var cached = _timeout;
-        if (ReferenceEquals(cached.Limits, limits) && cached.Ticks >= 0)
+        if (_timeout is { } cached && ReferenceEquals(cached.Limits, limits))
             return cached.Ticks;
         var ticks = _heartbeat.Ticks(limits.RequestTimeout);
-        _timeout = (limits, ticks);
+        _timeout = new LimitTicks(limits, ticks);
         return ticks;
     }
 
@@ -202,19 +204,25 @@ internal sealed class RequestPipeline
         return CopyStatus.Done;
     }
 
+    /// <summary>
+    /// A request whose listener was removed while it arrived, answered before any step: 503
+    /// listener_draining. With no listener there is no direction to count it under.
+    /// </summary>
+    public static ValueTask RefuseUnboundAsync(IDownstream down)
+    {
+        var reply = LocalReplies.For(ResponseFlag.ListenerDraining, null, null)!.Value;
+        return down.WriteLocalReplyAsync(reply.Status, reply.Reason, reply.Message);
+    }
+
     /// <summary>Step 10: the proxy's own answer (status, x-weft-reason, one line), or a reset when the answer had started.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private static async ValueTask AnswerAsync(RequestContext ctx, IDownstream down)
     {
-        if (ctx.Flag == ResponseFlag.ClientAborted)
+        // A client that left gets nothing more; its connection (HTTP/1.1) or stream (HTTP/2) is reset, so
+        // nothing waits on it if it is in fact still there.
+        if (ctx.Flag == ResponseFlag.ClientAborted || down.ResponseStarted)
         {
-            if (down.ResponseStarted)
-                down.Reset();
-            return;
-        }
-        if (down.ResponseStarted)
-        {
-            // Headers are out already: a truncated response must not look complete.
+            // Headers may be out already: a truncated response must not look complete.
             down.Reset();
             return;
         }

@@ -30,6 +30,8 @@ internal enum ResponseFlag : byte
     RequestBodyFailed,
     /// <summary>The path is ambiguous (encoded slash, backslash, dot segment with parameters) or malformed: 400 bad_path.</summary>
     BadPath,
+    /// <summary>CONNECT: the mesh routes HTTP requests, it is no forward proxy: 405 connect_unsupported.</summary>
+    ConnectUnsupported,
     /// <summary>The upstream failed while the response body streamed: the client's response is reset.</summary>
     ResponseBodyFailed,
     /// <summary>The client went away (or read too slowly); nothing more is written to it.</summary>

@@ -15,4 +15,15 @@ internal static class UpgradeOffer
         var value = upgrade.Trim();
         return !value.IsEmpty && !value.Equals("h2c", StringComparison.OrdinalIgnoreCase);
     }
+
+    /// <summary>Whether a Connection field value (comma-separated tokens, any case) names upgrade.</summary>
+    public static bool NamesUpgrade(ReadOnlySpan<char> connection)
+    {
+        foreach (var range in connection.Split(','))
+        {
+            if (connection[range].Trim().Equals("upgrade", StringComparison.OrdinalIgnoreCase))
+                return true;
+        }
+        return false;
+    }
 }

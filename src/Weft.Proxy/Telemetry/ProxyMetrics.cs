@@ -103,8 +103,6 @@ internal sealed class ProxyMetrics
     public static string StatusCodeText(int code) =>
         (uint)code < (uint)StatusCodes.Length ? StatusCodes[code] : code.ToString(CultureInfo.InvariantCulture);
 
-    public void RecordRequest(in RequestLabels labels, long elapsedTicks = 0) => SeriesFor(labels).Record(elapsedTicks);
-
     /// <summary>The series of a label set (made on its first request).</summary>
     public RequestSeries SeriesFor(in RequestLabels labels) =>
         _requests.TryGetValue(labels, out var series) ? series : _requests.GetOrAdd(labels, static _ => new RequestSeries());

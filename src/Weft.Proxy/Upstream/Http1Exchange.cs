@@ -18,15 +18,19 @@ internal sealed class Http1Exchange(UpstreamConnection connection, UpstreamPools
     private const int HeadOverhead = 200;
 
     private readonly HeaderList _scratch = new();
-    private IDownstream _down = null!;
+    private IDownstream? _down;
     private Task<CopyStatus>? _requestBody;
     private bool _upgrade;
     private bool _closeAfter;
     private volatile bool _clientAborted;
 
     /// <summary>The client gave up: a head still awaited is not awaited any more, and the upstream is reset when the exchange ends.</summary>
-    public void OnClientAborted()
+    public void OnClientAborted(IDownstream client)
     {
+        // A client whose exchange ended (this connection may carry another client's request now) is
+        // none of this exchange's business.
+        if (!ReferenceEquals(Volatile.Read(ref _down), client))
+            return;
         _clientAborted = true;
         connection.Input.CancelPendingRead();
     }
@@ -56,10 +60,10 @@ internal sealed class Http1Exchange(UpstreamConnection connection, UpstreamPools
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<bool> StartAsync(RequestContext ctx, IDownstream down, EndpointRuntime endpoint)
     {
-        _down = down;
         _requestBody = null;
         _upgrade = false;
         _clientAborted = false;
+        Volatile.Write(ref _down, down);
         down.WatchAborted(this);
         BodyStarted = false;
         UpstreamBytesSeen = false;
@@ -70,6 +74,7 @@ internal sealed class Http1Exchange(UpstreamConnection connection, UpstreamPools
             if (!await down.UpstreamReadyAsync().ConfigureAwait(false))
             {
                 down.WatchAborted(null);
+                Volatile.Write(ref _down, null);
                 pools.Close(connection, reset: true);
                 ctx.Flag = ResponseFlag.ClientAborted;
                 return false;
@@ -120,7 +125,6 @@ internal sealed class Http1Exchange(UpstreamConnection connection, UpstreamPools
         response.Headers = connection.HeadView;
         response.ContentLength = head.ContentLength;
         response.HasBody = !noBody;
-        response.CloseDelimited = closeDelimited;
         connection.Body.Start(connection.Input,
             noBody ? BodyFraming.None : head.ContentLength >= 0 ? BodyFraming.Length : head.Chunked ? BodyFraming.Chunked : BodyFraming.ToEnd,
             head.ContentLength);
@@ -132,7 +136,7 @@ internal sealed class Http1Exchange(UpstreamConnection connection, UpstreamPools
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public override async ValueTask FinishAsync(CopyStatus body)
     {
-        _down.WatchAborted(null);
+        _down!.WatchAborted(null);
         var reusable = body == CopyStatus.Done && !_closeAfter && (!connection.Response.HasBody || connection.Body.IsComplete);
         if (_requestBody is { } requestBody)
         {
@@ -151,13 +155,13 @@ internal sealed class Http1Exchange(UpstreamConnection connection, UpstreamPools
             pools.Return(connection);
         else
             pools.Close(connection, reset: body != CopyStatus.Done && !_upgrade);
-        _down = null!;
+        Volatile.Write(ref _down, null);
     }
 
     private void StopRequestBody()
     {
         connection.Reset();
-        _down.RequestBody?.CancelPendingRead();
+        _down?.RequestBody?.CancelPendingRead();
     }
 
     /// <summary>
@@ -168,7 +172,7 @@ internal sealed class Http1Exchange(UpstreamConnection connection, UpstreamPools
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> NoAnswerAsync(RequestContext ctx)
     {
-        _down.WatchAborted(null);
+        _down!.WatchAborted(null);
         connection.HeadReceived();
         var flag = _clientAborted ? ResponseFlag.ClientAborted : connection.TimedOut ? ResponseFlag.Timeout : ResponseFlag.UpstreamReset;
         if (_requestBody is { } requestBody)
@@ -189,7 +193,7 @@ internal sealed class Http1Exchange(UpstreamConnection connection, UpstreamPools
         }
         ctx.Flag = flag;
         pools.Close(connection, reset: true);
-        _down = null!;
+        Volatile.Write(ref _down, null);
         return false;
     }
 

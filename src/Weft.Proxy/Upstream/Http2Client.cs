@@ -189,7 +189,6 @@ internal sealed class Http2Response : UpstreamResponse
         }
         _head.ContentLength = _response.Content.Headers.ContentLength ?? -1;
         _head.HasBody = _head.Status is not (204 or 304) && _request.Method != HttpMethod.Head;
-        _head.CloseDelimited = false;
     }
 
     public override ResponseHead Head => _head;

@@ -19,9 +19,9 @@ public sealed class PrometheusTextTests
     {
         var metrics = new ProxyMetrics { ConfigRevision = 12 };
         var labels = new RequestLabels("outbound", "web", "v1", "cat\"alog", "v2", "200", "", "http", "false");
-        metrics.RecordRequest(labels, Stopwatch.Frequency / 1000);   // 1 ms
-        metrics.RecordRequest(labels, Stopwatch.Frequency * 60);     // above every bound
-        metrics.RecordRequest(labels with { ResponseCode = "503" });
+        metrics.SeriesFor(labels).Record(Stopwatch.Frequency / 1000);   // 1 ms
+        metrics.SeriesFor(labels).Record(Stopwatch.Frequency * 60);     // above every bound
+        metrics.SeriesFor(labels with { ResponseCode = "503" }).Record(0);
         metrics.ConnectionOpened(15001);
         var text = PrometheusText.Write(metrics);
         Assert.Contains("# TYPE weft_requests_total counter\n", text);
@@ -41,9 +41,9 @@ public sealed class PrometheusTextTests
     {
         var metrics = new ProxyMetrics();
         var labels = new RequestLabels("inbound", "a", "v1", "b", "v1", "200", "", "http", "false");
-        metrics.RecordRequest(labels, Stopwatch.Frequency / 5000);   // 0.2 ms
-        metrics.RecordRequest(labels, Stopwatch.Frequency / 50);     // 20 ms
-        metrics.RecordRequest(labels with { ResponseCode = "204" }, Stopwatch.Frequency * 2); // 2 s, same class
+        metrics.SeriesFor(labels).Record(Stopwatch.Frequency / 5000);   // 0.2 ms
+        metrics.SeriesFor(labels).Record(Stopwatch.Frequency / 50);     // 20 ms
+        metrics.SeriesFor(labels with { ResponseCode = "204" }).Record(Stopwatch.Frequency * 2); // 2 s, same class
         var text = PrometheusText.Write(metrics);
         Assert.Contains("le=\"0.0005\"} 1\n", text);
         Assert.Contains("le=\"0.01\"} 1\n", text);
@@ -61,7 +61,7 @@ public sealed class PrometheusTextTests
         await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() =>
         {
             for (var i = 0; i < 10_000; i++)
-                metrics.RecordRequest(labels);
+                metrics.SeriesFor(labels).Record(0);
         })));
         Assert.Contains("mtls=\"false\"} 80000\n", PrometheusText.Write(metrics));
     }

@@ -1,5 +1,4 @@
 using Microsoft.AspNetCore.Connections;
-using Microsoft.Extensions.Logging;
 using Weft.Proxy.Config;
 using Weft.Proxy.Listeners;
 using Weft.Proxy.Pipeline;
@@ -12,13 +11,12 @@ namespace Weft.Proxy.Codecs.Http1;
 /// strictly, fills the pipeline's request context and serves the answer; every request decision is the
 /// pipeline's.
 /// </summary>
-internal sealed class Http1Codec(RuntimeState state, RequestPipeline pipeline, Http1Limits limits, Heartbeat heartbeat, ILogger logger)
+internal sealed class Http1Codec(RuntimeState state, RequestPipeline pipeline, Http1Limits limits, Heartbeat heartbeat)
 {
     public RuntimeState State { get; } = state;
     public RequestPipeline Pipeline { get; } = pipeline;
     public Http1Limits Limits { get; } = limits;
     public Heartbeat Heartbeat { get; } = heartbeat;
-    public ILogger Logger { get; } = logger;
 
     public Task ServeAsync(ConnectionContext connection, ListenerBinding binding) =>
         new Http1Connection(this, connection, binding).RunAsync();

@@ -199,12 +199,6 @@ internal sealed class Http1Connection : IDownstream, IHeartbeatWatch
             await RejectAsync(error).ConfigureAwait(false);
             return Next.Close;
         }
-        if (_request.Method.SequenceEqual("CONNECT"u8))
-        {
-            await RejectAsync(405, "connect_unsupported", "CONNECT is not supported: the mesh routes HTTP requests\n").ConfigureAwait(false);
-            return Next.Close;
-        }
-
         // The request, then its end, here rather than in methods of their own (fewer async frames on the path every request takes).
         if (PrepareRequest(started))
         {
@@ -212,9 +206,8 @@ internal sealed class Http1Connection : IDownstream, IHeartbeatWatch
         }
         else
         {
-            // The listener was removed while this request arrived: answered, counted nowhere.
             _closeAfter = true;
-            await WriteLocalReplyAsync(503, "listener_draining", "this listener is being removed\n").ConfigureAwait(false);
+            await RequestPipeline.RefuseUnboundAsync(this).ConfigureAwait(false);
         }
         _request.Shrink();
         if (_upgraded)
@@ -238,9 +231,10 @@ internal sealed class Http1Connection : IDownstream, IHeartbeatWatch
         ctx.Started = started;
         _responseStarted = false;
         _upgraded = false;
-        _closeAfter = _request.ConnectionClose || (_request.Http10 && !_request.ConnectionKeepAlive);
         _headers.Bind(_request);
         ctx.Method = MethodString(_request.Method);
+        // After a CONNECT (refused: the pipeline's step 0) a client may send what it meant for a tunnel.
+        _closeAfter = _request.ConnectionClose || (_request.Http10 && !_request.ConnectionKeepAlive) || ctx.Method == "CONNECT";
         ctx.IsGrpc = _request.ContentTypeGrpc;
         ctx.Protocol = ctx.IsGrpc ? "grpc" : "http";
         _hasBody = _request.HasBody;
@@ -297,6 +291,7 @@ internal sealed class Http1Connection : IDownstream, IHeartbeatWatch
         5 when method.SequenceEqual("PATCH"u8) => "PATCH",
         6 when method.SequenceEqual("DELETE"u8) => "DELETE",
         7 when method.SequenceEqual("OPTIONS"u8) => "OPTIONS",
+        7 when method.SequenceEqual("CONNECT"u8) => "CONNECT",
         _ => Encoding.ASCII.GetString(method),
     };
 
@@ -315,7 +310,7 @@ internal sealed class Http1Connection : IDownstream, IHeartbeatWatch
     // One registration per connection (made in RunAsync), not one per request: it tells whoever waits now.
     public void WatchAborted(IAbortWatcher? watcher) => Volatile.Write(ref _abortWatcher, watcher);
 
-    private void OnConnectionClosed() => Volatile.Read(ref _abortWatcher)?.OnClientAborted();
+    private void OnConnectionClosed() => Volatile.Read(ref _abortWatcher)?.OnClientAborted(this);
 
     public bool ResponseStarted => _responseStarted;
 
@@ -399,7 +394,7 @@ internal sealed class Http1Connection : IDownstream, IHeartbeatWatch
         // The request body may be unread: after a refusal the connection cannot be reused.
         if (_hasBody && !_body.IsComplete)
             _closeAfter = true;
-        return WriteReplyAsync(status, reason, message);
+        return WriteReplyAsync(status, reason, message, headRequest: _ctx.Method == "HEAD");
     }
 
     public void Reset()
@@ -462,12 +457,16 @@ internal sealed class Http1Connection : IDownstream, IHeartbeatWatch
     private async ValueTask RejectAsync(int status, string reason, string message)
     {
         _closeAfter = true;
-        await WriteReplyAsync(status, reason, message).ConfigureAwait(false);
+        await WriteReplyAsync(status, reason, message, headRequest: false).ConfigureAwait(false);
         await Http1BodyWriter.Flush(_output).ConfigureAwait(false);
     }
 
-    /// <summary>An answer of the proxy's own: status, content type, x-weft-reason, the one-line body. Flushed with the connection's next flush.</summary>
-    private ValueTask WriteReplyAsync(int status, string reason, string message)
+    /// <summary>
+    /// An answer of the proxy's own: status, content type, x-weft-reason, the one-line body (its length
+    /// only, for HEAD: a body there would be read as the next response). Flushed with the connection's
+    /// next flush.
+    /// </summary>
+    private ValueTask WriteReplyAsync(int status, string reason, string message, bool headRequest)
     {
         _responseStarted = true;
         if (Draining)
@@ -484,7 +483,8 @@ internal sealed class Http1Connection : IDownstream, IHeartbeatWatch
         w.Add("\r\n"u8);
         w.AddLine("Content-Length: "u8, Encoding.UTF8.GetByteCount(message));
         w.Add(_closeAfter ? "Connection: close\r\n\r\n"u8 : "\r\n"u8);
-        w.AddUtf8(message);
+        if (!headRequest)
+            w.AddUtf8(message);
         w.Commit();
         return ValueTask.CompletedTask;
     }

@@ -259,7 +259,7 @@ internal static class Http1Parser
                 head.SourceCount++;
                 break;
             case FieldKind.ContentType:
-                head.ContentTypeGrpc = value.StartsWith("application/grpc"u8);
+                head.ContentTypeGrpc = Pipeline.GrpcContentType.Is(value);
                 break;
         }
         return HeadError.None;

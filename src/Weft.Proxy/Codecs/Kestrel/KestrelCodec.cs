@@ -20,7 +20,9 @@ namespace Weft.Proxy.Codecs.Kestrel;
 /// </summary>
 internal sealed class KestrelCodec(RuntimeState state, RequestPipeline pipeline)
 {
-    private (ProxyLimits Limits, MinDataRate? Rate) _rate = (ProxyLimits.Default, RateOf(ProxyLimits.Default));
+    // A reference, replaced whole: requests on other threads read either the old pair or the new one.
+    private sealed record LimitRate(ProxyLimits Limits, MinDataRate? Rate);
+    private LimitRate _rate = new(ProxyLimits.Default, RateOf(ProxyLimits.Default));
 
     public async Task HandleAsync(HttpContext http, ListenerBinding binding)
     {
@@ -34,7 +36,7 @@ internal sealed class KestrelCodec(RuntimeState state, RequestPipeline pipeline)
         var listener = binding.Resolve(runtime);
         if (listener is null)
         {
-            await down.WriteLocalReplyAsync(503, "listener_draining", "this listener is being removed\n").ConfigureAwait(false);
+            await RequestPipeline.RefuseUnboundAsync(down).ConfigureAwait(false);
             return;
         }
         var ctx = new RequestContext
@@ -45,7 +47,7 @@ internal sealed class KestrelCodec(RuntimeState state, RequestPipeline pipeline)
             Method = request.Method,
             Headers = new DictionaryHeaderView(request.Headers),
         };
-        ctx.IsGrpc = request.ContentType is { } type && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase);
+        ctx.IsGrpc = request.ContentType is { } type && GrpcContentType.Is(type);
         ctx.Protocol = ctx.IsGrpc ? "grpc" : http2 ? "http2" : "http";
         if (!ResolveTarget(http, ctx, runtime.Limits.KeepAmbiguousPaths))
             ctx.Flag = ResponseFlag.BadPath;
@@ -97,7 +99,7 @@ internal sealed class KestrelCodec(RuntimeState state, RequestPipeline pipeline)
         if (ReferenceEquals(cached.Limits, limits))
             return cached.Rate;
         var rate = RateOf(limits);
-        _rate = (limits, rate);
+        _rate = new LimitRate(limits, rate);
         return rate;
     }
 
@@ -136,13 +138,15 @@ internal sealed class KestrelDownstream : IDownstream
         _http = http;
         var request = http.Request;
         var upgrade = http.Features.Get<IHttpUpgradeFeature>();
-        // Kestrel finds a bodiless HTTP/1.1 request with Connection: upgrade upgradable; its body is then
-        // the raw connection, which must not be read before a 101.
+        // Kestrel finds an HTTP/1.1 request with Connection: upgrade upgradable (and refuses one with a
+        // body itself); its body is then the raw connection, which must not be read before a 101.
         if (upgrade is { IsUpgradableRequest: true })
         {
             _upgrade = upgrade;
             var offered = request.Headers.Upgrade.ToString();
-            UpgradeOffer = Pipeline.UpgradeOffer.IsForwarded(HttpProtocol.IsHttp11(request.Protocol), true, offered, hasBody: false)
+            var connectionUpgrade = Pipeline.UpgradeOffer.NamesUpgrade(request.Headers.Connection.ToString());
+            var hasBody = request.ContentLength > 0 || request.Headers.ContainsKey("Transfer-Encoding");
+            UpgradeOffer = Pipeline.UpgradeOffer.IsForwarded(HttpProtocol.IsHttp11(request.Protocol), connectionUpgrade, offered, hasBody)
                 ? offered.Trim()
                 : null;
         }
@@ -161,12 +165,16 @@ internal sealed class KestrelDownstream : IDownstream
     public CancellationToken Aborted => _http.RequestAborted;
 
     private CancellationTokenRegistration _abortWatch;
+    private IAbortWatcher? _watcher;
 
     public void WatchAborted(IAbortWatcher? watcher)
     {
         _abortWatch.Dispose();
-        _abortWatch = watcher is null ? default : _http.RequestAborted.UnsafeRegister(static w => ((IAbortWatcher)w!).OnClientAborted(), watcher);
+        Volatile.Write(ref _watcher, watcher);
+        _abortWatch = watcher is null ? default : _http.RequestAborted.UnsafeRegister(static s => ((KestrelDownstream)s!).OnAborted(), this);
     }
+
+    private void OnAborted() => Volatile.Read(ref _watcher)?.OnClientAborted(this);
 
     public bool ResponseStarted => _headWritten || _http.Response.HasStarted;
 
@@ -227,6 +235,12 @@ internal sealed class KestrelDownstream : IDownstream
         response.StatusCode = status;
         response.Headers[LocalReplies.ReasonHeader] = reason;
         response.ContentType = "text/plain; charset=utf-8";
+        if (HttpMethods.IsHead(_http.Request.Method))
+        {
+            // The length the answer would have, and no body (Kestrel sends none for HEAD anyway).
+            response.ContentLength = Encoding.UTF8.GetByteCount(message);
+            return;
+        }
         try
         {
             await response.WriteAsync(message, _http.RequestAborted).ConfigureAwait(false);

@@ -31,7 +31,7 @@ public sealed class UpgradeTests
     [InlineData("/chat%2Droom")]
     [InlineData("/x/../chat")]
     [InlineData("/./chat?room=1")]
-    public async Task WebSocket_whose_target_kestrel_normalizes_echoes_both_ways_and_closes_cleanly(string target)
+    public async Task WebSocket_whose_target_is_normalized_echoes_both_ways_and_closes_cleanly(string target)
     {
         await using var app = await WebSocketApp.StartAsync();
         var (proxy, port) = await ProxyToAsync(app.Port);
@@ -42,18 +42,17 @@ public sealed class UpgradeTests
     }
 
     [Fact]
-    public async Task WebSocket_on_a_connection_already_handed_to_kestrel_echoes_both_ways_and_closes_cleanly()
+    public async Task WebSocket_after_a_normalized_request_on_the_same_connection_echoes_both_ways_and_closes_cleanly()
     {
         await using var app = await WebSocketApp.StartAsync();
         var (proxy, port) = await ProxyToAsync(app.Port);
         await using var _ = proxy;
         await using var client = await RawClient.ConnectAsync(port);
-        // Dot segments: the lean path hands this connection to Kestrel, for good.
+        // A target with dot segments first, then an upgrade on the same kept-alive connection.
         await client.SendAsync("GET /x/../plain HTTP/1.1\r\nHost: a\r\n\r\n");
         var first = await client.ReadResponseAsync();
         Assert.StartsWith("HTTP/1.1 200", first);
         Assert.EndsWith("\r\n\r\nok", first);
-        // A plain target the lean path would take, on the same connection: Kestrel serves it now.
         using var ws = await UpgradeAsync(client, "/chat");
         await ConverseAsync(ws, app);
     }
