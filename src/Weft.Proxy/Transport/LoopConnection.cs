@@ -138,7 +138,7 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
             return;
         }
         if ((events & (Native.EPOLLIN | Native.EPOLLRDHUP | Native.EPOLLHUP | Native.EPOLLERR)) != 0)
-            _reader.OnReadable((events & (Native.EPOLLRDHUP | Native.EPOLLHUP | Native.EPOLLERR)) != 0);
+            _reader.OnReadable((events & (Native.EPOLLRDHUP | Native.EPOLLHUP | Native.EPOLLERR)) != 0, (events & (Native.EPOLLHUP | Native.EPOLLERR)) != 0);
         if ((events & (Native.EPOLLOUT | Native.EPOLLHUP | Native.EPOLLERR)) != 0)
             _writer.OnWritable();
     }
@@ -156,8 +156,15 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
 
     internal void ExitSend() => _handle.DangerousRelease();
 
-    /// <summary>The peer closed or reset: whoever watches ConnectionClosed hears it (off the loop's thread).</summary>
+    /// <summary>
+    /// The peer reset, or ended its sending (FIN) while nobody read and nothing it sent was left unread:
+    /// whoever watches ConnectionClosed hears it (off the loop's thread). A FIN a reader meets is its
+    /// end of input only: the pipes half-close, bytes go on flowing the other way.
+    /// </summary>
     internal void OnPeerClosed() => SignalClosed();
+
+    /// <summary>See <see cref="LoopSocketHandle.PeerEnded"/>.</summary>
+    internal bool PeerEnded() => _handle.PeerEnded();
 
     private void SignalClosed()
     {

@@ -32,9 +32,13 @@ internal sealed class LoopReader(LoopConnection connection) : PipeReader, IValue
     private CancellationTokenRegistration _registration;
     private CancellationToken _readToken;
 
-    /// <summary>From the loop: the socket became readable; <paramref name="hangup"/> when the peer's FIN (or an error) came with it.</summary>
-    public void OnReadable(bool hangup)
+    /// <summary>
+    /// From the loop: the socket became readable; <paramref name="hangup"/> when the peer's FIN (or an
+    /// error) came with it, <paramref name="failed"/> when it was a reset or a close both ways.
+    /// </summary>
+    public void OnReadable(bool hangup, bool failed)
     {
+        var parked = false;
         lock (_gate)
         {
             _readable = true;
@@ -43,9 +47,26 @@ internal sealed class LoopReader(LoopConnection connection) : PipeReader, IValue
             _hangup |= hangup;
             _edges++;
             if (!_waiting)
-                return;
-            _waiting = false;
-            _loopFilling = true;
+            {
+                // Bytes received but not consumed yet (a pipelined request) come before a FIN.
+                if (!hangup || _eof || (!failed && _end > _start))
+                    return;
+            }
+            else
+            {
+                _waiting = false;
+                _loopFilling = true;
+                parked = true;
+            }
+        }
+        if (!parked)
+        {
+            // Nobody reads now (a request is with its upstream): a client that left must still be heard
+            // at once, or its upstream work runs on for nobody. A reset is; a FIN is when nothing is left
+            // unread before it (a peek, as nginx does), else the reader meets it after those bytes.
+            if (failed || connection.PeerEnded())
+                connection.OnPeerClosed();
+            return;
         }
         try
         {

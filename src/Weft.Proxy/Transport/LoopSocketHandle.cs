@@ -39,6 +39,27 @@ internal sealed class LoopSocketHandle : SafeHandle
         }
     }
 
+    /// <summary>
+    /// Whether the peer's sending has ended with nothing left unread: a FIN with no byte before it (a
+    /// peek returns 0), or a failure. One byte peeked, nothing consumed, so the reader still gets every
+    /// byte and a failure's error stays for the next receive unless this peek was the one to see it.
+    /// </summary>
+    public bool PeerEnded()
+    {
+        if (!Enter())
+            return true;
+        try
+        {
+            byte probe = 0;
+            var n = Native.recv(handle, ref probe, 1, Native.MSG_PEEK | Native.MSG_DONTWAIT);
+            return n == 0 || (n < 0 && Native.LastError != Native.EAGAIN);
+        }
+        finally
+        {
+            DangerousRelease();
+        }
+    }
+
     public nint Send(ReadOnlySpan<byte> buffer, out int errno)
     {
         if (!Enter())

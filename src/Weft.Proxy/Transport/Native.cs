@@ -35,6 +35,8 @@ internal static class Native
     public const int EPOLL_CLOEXEC = 0x80000;
     public const int SOCK_NONBLOCK = 0x800;
     public const int SOCK_CLOEXEC = 0x80000;
+    public const int MSG_PEEK = 0x2;
+    public const int MSG_DONTWAIT = 0x40;
     public const int MSG_NOSIGNAL = 0x4000;
     public const int EFD_NONBLOCK = 0x800;
     public const int EFD_CLOEXEC = 0x80000;
