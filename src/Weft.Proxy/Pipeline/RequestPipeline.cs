@@ -189,19 +189,40 @@ internal sealed class RequestPipeline
         return backend?.Cluster;
     }
 
-    /// <summary>After a 101 the exchange is a tunnel: the client's connection and the upstream's, spliced until either ends.</summary>
+    /// <summary>
+    /// After a 101 the exchange is a tunnel: the client's connection and the upstream's, spliced until
+    /// both ends are done. An orderly end (FIN) reaches the other side as a FIN, a failure (a reset, a
+    /// peer that stopped reading) as a reset both ways; the flag names the side that failed.
+    /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<CopyStatus> TunnelAsync(RequestContext ctx, IDownstream down, ResponseHead head, System.IO.Pipelines.IDuplexPipe upstream)
     {
+        // Upgraded is the upstream's connection itself: its reset is the splice's abort of that side.
+        var connection = (UpstreamTransport)upstream;
+        // The splice's own reads see the client's end from here. The exchange's watch would cancel the
+        // upstream's read instead, and on .NET's sockets it fires on a FIN too: a half-close, no failure.
+        down.WatchAborted(null);
         var client = await down.UpgradeAsync(head).ConfigureAwait(false);
         if (client is null)
         {
+            connection.Reset();                  // the app switched protocols for a client that is gone
             ctx.Flag = ResponseFlag.ClientAborted;
             return CopyStatus.DestinationFailed;
         }
-        await Splice.RunAsync(_heartbeat, client, down.Reset, upstream, () => { }, ctx.Runtime.Limits.TcpIdleTimeout, null, null, primeClient: false)
+        var end = await Splice.RunAsync(_heartbeat, client, down.Reset, connection, ctx.Runtime.Limits.TcpIdleTimeout, null, null, primeClient: false)
             .ConfigureAwait(false);
-        return CopyStatus.Done;
+        switch (end)
+        {
+            case SpliceEnd.ClientFailed:
+                ctx.Flag = ResponseFlag.ClientAborted;
+                return CopyStatus.DestinationFailed;
+            case SpliceEnd.UpstreamFailed:
+                ctx.Flag = ResponseFlag.ResponseBodyFailed;
+                _clusters.RecordFailure(ctx, ctx.Endpoint!);
+                return CopyStatus.SourceFailed;
+            default:
+                return CopyStatus.Done;
+        }
     }
 
     /// <summary>

@@ -50,7 +50,7 @@ internal sealed class Http1Exchange(UpstreamConnection connection, UpstreamPools
 
     public override PipeReader? Body => connection.Response.HasBody ? connection.Body : null;
 
-    public override IDuplexPipe? Upgraded => _upgrade ? connection.Transport : null;
+    public override UpstreamTransport? Upgraded => _upgrade ? connection.Transport : null;
 
     public override HeaderView? Trailers => null;
 

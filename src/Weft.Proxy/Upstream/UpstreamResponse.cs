@@ -15,7 +15,10 @@ internal abstract class UpstreamResponse
     /// <summary>The body as decoded bytes; null when the answer has none (or is a 101).</summary>
     public abstract PipeReader? Body { get; }
 
-    /// <summary>After a 101: the upstream connection, now a tunnel (spliced by the pipeline, then finished).</summary>
+    /// <summary>
+    /// After a 101: the upstream connection, now a tunnel (spliced by the pipeline, then finished). It is
+    /// the <see cref="UpstreamTransport"/> itself: the splice resets it when the client's side fails.
+    /// </summary>
     public abstract IDuplexPipe? Upgraded { get; }
 
     /// <summary>Trailers that came after the body (HTTP/2: gRPC's grpc-status); null when none.</summary>

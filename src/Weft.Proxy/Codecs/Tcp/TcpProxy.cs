@@ -29,7 +29,8 @@ internal sealed class TcpProxy(RuntimeState state, ClusterClient clusters, Proxy
     {
         try
         {
-            await Splice.RunAsync(heartbeat, connection.Transport, () => ClientReset.Abort(connection), upstream, upstream.Reset,
+            // A failure was already passed on as a reset both ways; there is nobody else to tell.
+            await Splice.RunAsync(heartbeat, connection.Transport, () => ClientReset.Abort(connection), upstream,
                 state.Current.Limits.TcpIdleTimeout, metrics.TcpReceived(port), metrics.TcpSent(port), primeClient: true).ConfigureAwait(false);
         }
         finally
