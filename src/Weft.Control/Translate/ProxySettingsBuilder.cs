@@ -21,6 +21,7 @@ internal static class ProxySettingsBuilder
         if (settings.MinBodyDataRate?.BytesPerSecond is { } rate) result.MinBodyBytesPerSecond = (uint)rate;
         if (settings.MinBodyDataRate?.Grace is { } grace) result.MinBodyRateGraceMs = Milliseconds(grace);
         if (settings.MaxUpstreamConnectionsPerEndpoint is { } upstream) result.MaxUpstreamConnectionsPerEndpoint = (uint)upstream;
+        if (settings.MaxPendingRequestsPerEndpoint is { } pending) result.MaxPendingRequestsPerEndpoint = (uint)pending;
         if (settings.UpstreamIdleTimeout is { } upstreamIdle) result.UpstreamIdleTimeoutMs = Milliseconds(upstreamIdle);
         // Not optional on the wire: its zero, REJECT, is the proxy's default.
         result.AmbiguousPaths = settings.AmbiguousPaths == AmbiguousPathAction.Keep ? Pb.AmbiguousPathAction.AmbiguousPathKeep : Pb.AmbiguousPathAction.AmbiguousPathReject;

@@ -78,11 +78,12 @@ public sealed record ProxySettings(
     TimeSpan? TcpIdleTimeout,
     MinBodyDataRate? MinBodyDataRate,
     int? MaxUpstreamConnectionsPerEndpoint,
+    int? MaxPendingRequestsPerEndpoint,
     TimeSpan? UpstreamIdleTimeout,
     AmbiguousPathAction? AmbiguousPaths)
 {
     /// <summary>Nothing set: every proxy default applies.</summary>
-    public static readonly ProxySettings Default = new(null, null, null, null, null, null, null, null, null, null);
+    public static readonly ProxySettings Default = new(null, null, null, null, null, null, null, null, null, null, null);
 }
 
 /// <param name="BytesPerSecond">Zero means no minimum rate.</param>

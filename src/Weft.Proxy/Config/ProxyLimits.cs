@@ -35,13 +35,13 @@ public sealed record ProxyLimits
     /// <summary>How long a body may move slower than the minimum before the rate applies.</summary>
     public TimeSpan MinBodyRateGrace { get; init; } = TimeSpan.FromSeconds(5);
 
-    /// <summary>Upstream connections per endpoint, busy and idle (Envoy's circuit-breaker max_connections).</summary>
+    /// <summary>HTTP/1.1 upstream connections per endpoint, busy and idle (Envoy's circuit-breaker max_connections); HTTP/2 multiplexes instead (docs/proxy.md, "Limits").</summary>
     public int MaxUpstreamConnectionsPerEndpoint { get; init; } = 1024;
 
     /// <summary>Requests that may wait for a connection to an endpoint at its limit; beyond, 503 overflow (Envoy's max_pending_requests).</summary>
     public int MaxPendingRequestsPerEndpoint { get; init; } = 1024;
 
-    /// <summary>An idle pooled upstream connection is closed after this.</summary>
+    /// <summary>An idle pooled upstream connection, HTTP/1.1 or HTTP/2, is closed after this.</summary>
     public TimeSpan UpstreamIdleTimeout { get; init; } = TimeSpan.FromSeconds(90);
 
     /// <summary>Ambiguous paths (%2F, %5C, '\', dot segments with parameters) are matched and forwarded as sent instead of refused.</summary>
@@ -65,6 +65,8 @@ public sealed record ProxyLimits
             MinBodyRateGrace = settings.HasMinBodyRateGraceMs ? Ms(settings.MinBodyRateGraceMs) : d.MinBodyRateGrace,
             MaxUpstreamConnectionsPerEndpoint = settings.HasMaxUpstreamConnectionsPerEndpoint
                 ? (int)Math.Min(settings.MaxUpstreamConnectionsPerEndpoint, int.MaxValue) : d.MaxUpstreamConnectionsPerEndpoint,
+            MaxPendingRequestsPerEndpoint = settings.HasMaxPendingRequestsPerEndpoint
+                ? (int)Math.Min(settings.MaxPendingRequestsPerEndpoint, int.MaxValue) : d.MaxPendingRequestsPerEndpoint,
             UpstreamIdleTimeout = settings.HasUpstreamIdleTimeoutMs ? Ms(settings.UpstreamIdleTimeoutMs) : d.UpstreamIdleTimeout,
             KeepAmbiguousPaths = settings.AmbiguousPaths == AmbiguousPathAction.AmbiguousPathKeep,
         };
@@ -83,6 +85,8 @@ public sealed record ProxyLimits
             errors.Add(key + ": http_idle_timeout_ms: must be at least 1");
         if (settings.HasMaxUpstreamConnectionsPerEndpoint && settings.MaxUpstreamConnectionsPerEndpoint == 0)
             errors.Add(key + ": max_upstream_connections_per_endpoint: must be at least 1");
+        if (settings.HasMaxPendingRequestsPerEndpoint && settings.MaxPendingRequestsPerEndpoint == 0)
+            errors.Add(key + ": max_pending_requests_per_endpoint: must be at least 1");
         if (settings.HasUpstreamIdleTimeoutMs && settings.UpstreamIdleTimeoutMs == 0)
             errors.Add(key + ": upstream_idle_timeout_ms: must be at least 1");
         if (!Enum.IsDefined(settings.AmbiguousPaths))

@@ -23,7 +23,7 @@ internal sealed class ClusterClient : IDisposable
         _connector = connector;
         Pools = pools;
         _limits = limits;
-        _http2 = new Http2Client(connector, heartbeat);
+        _http2 = new Http2Client(pools.Http2, heartbeat);
         _logger = logger;
     }
 
@@ -70,7 +70,7 @@ internal sealed class ClusterClient : IDisposable
                 }
                 else
                 {
-                    var connection = Pools.TryTakeIdle(ctx, endpoint) ?? await Pools.AcquireAsync(ctx, endpoint).ConfigureAwait(false);
+                    var connection = Pools.TryTakeIdle(ctx, endpoint) ?? await Pools.AcquireAsync(ctx, down, endpoint).ConfigureAwait(false);
                     answered = false;
                     if (connection is not null)
                     {
@@ -155,7 +155,6 @@ internal sealed class ClusterClient : IDisposable
 
     public void Dispose()
     {
-        _http2.Dispose();
         Pools.Dispose();
         _connector.Dispose();
     }

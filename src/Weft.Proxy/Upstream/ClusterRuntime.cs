@@ -7,13 +7,16 @@ using Protocol = Weft.Protocol.Discovery.Protocol;
 /// <summary>A cluster as one runtime sees it: its endpoints (immutable for this runtime) and its balancer.</summary>
 internal sealed class ClusterRuntime
 {
+    /// <summary>A cluster's connect timeout when its spec sets none.</summary>
+    public static readonly TimeSpan DefaultConnectTimeout = TimeSpan.FromSeconds(10);
+
     public ClusterRuntime(string name, Cluster spec, EndpointRuntime[] endpoints, ILoadBalancer balancer)
     {
         Name = name;
         Service = spec.Service;
         Namespace = spec.Namespace;
         Protocol = spec.Protocol;
-        ConnectTimeout = spec.ConnectTimeoutMs == 0 ? TimeSpan.FromSeconds(10) : TimeSpan.FromMilliseconds(spec.ConnectTimeoutMs);
+        ConnectTimeout = spec.ConnectTimeoutMs == 0 ? DefaultConnectTimeout : TimeSpan.FromMilliseconds(spec.ConnectTimeoutMs);
         Endpoints = endpoints;
         Balancer = balancer;
         var display = string.IsNullOrEmpty(spec.Namespace) ? spec.Service : spec.Namespace + "/" + spec.Service;

@@ -4,7 +4,11 @@ using System.Net.Sockets;
 namespace Weft.Proxy.Upstream;
 
 /// <summary>A failed connect, told apart from a reset with certainty (never by parsing a message).</summary>
-internal sealed class UpstreamConnectException(string message, Exception inner) : IOException(message, inner);
+internal sealed class UpstreamConnectException(string message, Exception inner, bool timedOut) : IOException(message, inner)
+{
+    /// <summary>The connect's time ran out (no answer), rather than a refusal or an unknown host.</summary>
+    public bool TimedOut { get; } = timedOut;
+}
 
 /// <summary>
 /// The one place an upstream connection is opened, for every protocol: HTTP/1.1 pools, HTTP/2
@@ -41,7 +45,7 @@ internal sealed class Connector(Transport.LoopTransport? loops, bool inlineCompl
         catch (Exception ex) when (ex is SocketException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
             throw new UpstreamConnectException("connect to " + host + ":" + port.ToString(System.Globalization.CultureInfo.InvariantCulture) +
-                " failed: " + (ex is OperationCanceledException ? "timed out" : ex.Message), ex);
+                " failed: " + (ex is OperationCanceledException ? "timed out" : ex.Message), ex, timedOut: ex is OperationCanceledException);
         }
     }
 

@@ -3,14 +3,16 @@ namespace Weft.Proxy.Upstream;
 /// <summary>
 /// The HTTP/1.1 connections of one endpoint: idle ones last in first out (the warmest socket first),
 /// the count of all that are open (busy, idle or connecting) against the per-endpoint limit, and the
-/// requests waiting for one when the endpoint is at its limit. A lock over small collections: no
-/// allocation per take or return; waiting allocates, but only past the limit.
+/// requests waiting for one when the endpoint is at its limit, first come first served. A lock over
+/// small collections: no allocation per take or return; waiting allocates, but only past the limit.
 /// </summary>
 internal sealed class EndpointPool(string host, int port)
 {
     private readonly Lock _lock = new();
     private readonly List<UpstreamConnection> _idle = [];      // the end is the top: the most recently returned
-    private readonly Queue<TaskCompletionSource<UpstreamConnection?>> _waiters = new();
+    private PoolWaiter? _first;                                 // the waiting list: a waiter that gives up leaves it at once
+    private PoolWaiter? _last;
+    private int _waiting;
     private int _open;
     private bool _dropped;
 
@@ -26,6 +28,12 @@ internal sealed class EndpointPool(string host, int port)
     public int Idle
     {
         get { lock (_lock) return _idle.Count; }
+    }
+
+    /// <summary>Requests waiting for a connection now.</summary>
+    public int Waiting
+    {
+        get { lock (_lock) return _waiting; }
     }
 
     /// <summary>The warmest idle connection that is still fit to use, or null. Stale ones are handed back for closing.</summary>
@@ -76,22 +84,35 @@ internal sealed class EndpointPool(string host, int port)
     }
 
     /// <summary>
-    /// Waits for a connection (a returned one, or null: the right to open one) when the endpoint is at
-    /// its limit; null when <paramref name="maxWaiting"/> requests already wait.
+    /// A place in the waiting list for a connection (a returned one, or the right to open one) when the
+    /// endpoint is at its limit, until <paramref name="deadline"/> (0: none); null when
+    /// <paramref name="maxWaiting"/> requests already wait.
     /// </summary>
-    public Task<UpstreamConnection?>? Wait(int maxWaiting)
+    public PoolWaiter? Wait(int maxWaiting, long deadline)
     {
         lock (_lock)
         {
-            if (_waiters.Count >= maxWaiting)
+            if (_waiting >= maxWaiting)
                 return null;
-            var waiter = new TaskCompletionSource<UpstreamConnection?>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _waiters.Enqueue(waiter);
-            return waiter.Task;
+            var waiter = new PoolWaiter(this, deadline);
+            Append(waiter);
+            return waiter;
         }
     }
 
-    /// <summary>A connection done with its exchange: to a waiting request, else idle. False: the pool was dropped, close it.</summary>
+    /// <summary>Ends a wait with <paramref name="end"/> unless it ended already (a connection or a place came first).</summary>
+    public void Cancel(PoolWaiter waiter, WaitEnd end)
+    {
+        lock (_lock)
+        {
+            if (!waiter.Listed)
+                return;
+            Unlink(waiter);
+            waiter.End(end, null);
+        }
+    }
+
+    /// <summary>A connection done with its exchange: to the first waiting request, else idle. False: the pool was dropped, close it.</summary>
     public bool Return(UpstreamConnection connection, long now)
     {
         connection.IdleSince = now;
@@ -99,34 +120,79 @@ internal sealed class EndpointPool(string host, int port)
         {
             if (_dropped)
                 return false;
-            while (_waiters.TryDequeue(out var waiter))
+            if (_first is { } waiter)
             {
-                if (waiter.TrySetResult(connection))
-                {
-                    connection.Reused = true;
-                    return true;
-                }
+                Unlink(waiter);
+                connection.Reused = true;
+                waiter.End(WaitEnd.Connection, connection);
+                return true;
             }
             _idle.Add(connection);
             return true;
         }
     }
 
-    /// <summary>A connection closed (or a reserved connect failed): its place goes to a waiting request, if any.</summary>
+    /// <summary>A connection closed (or a reserved connect failed): its place goes to the first waiting request, if any.</summary>
     public void Closed()
     {
         lock (_lock)
         {
-            _open--;
-            while (_waiters.TryDequeue(out var waiter))
+            if (_first is { } waiter)
             {
-                if (waiter.TrySetResult(null))
+                Unlink(waiter);
+                waiter.End(WaitEnd.Place, null);     // the place changes hands: the count stays
+                return;
+            }
+            _open--;
+        }
+    }
+
+    /// <summary>From the heartbeat: requests whose deadline passed while they waited stop waiting.</summary>
+    public void ExpireWaiters(long now)
+    {
+        if (Volatile.Read(ref _waiting) == 0)
+            return;
+        lock (_lock)
+        {
+            for (var waiter = _first; waiter is not null;)
+            {
+                var next = waiter.Next;
+                if (waiter.Deadline != 0 && now > waiter.Deadline)
                 {
-                    _open++;
-                    return;
+                    Unlink(waiter);
+                    waiter.End(WaitEnd.TimedOut, null);
                 }
+                waiter = next;
             }
         }
+    }
+
+    private void Append(PoolWaiter waiter)
+    {
+        waiter.Previous = _last;
+        waiter.Next = null;
+        if (_last is null)
+            _first = waiter;
+        else
+            _last.Next = waiter;
+        _last = waiter;
+        waiter.Listed = true;
+        _waiting++;
+    }
+
+    private void Unlink(PoolWaiter waiter)
+    {
+        if (waiter.Previous is null)
+            _first = waiter.Next;
+        else
+            waiter.Previous.Next = waiter.Next;
+        if (waiter.Next is null)
+            _last = waiter.Previous;
+        else
+            waiter.Next.Previous = waiter.Previous;
+        waiter.Previous = waiter.Next = null;
+        waiter.Listed = false;
+        _waiting--;
     }
 
     /// <summary>Idle connections that waited longer than <paramref name="maxIdleTicks"/> (the oldest are at the bottom).</summary>
@@ -152,8 +218,13 @@ internal sealed class EndpointPool(string host, int port)
             _dropped = true;
             idle.AddRange(_idle);
             _idle.Clear();
-            while (_waiters.TryDequeue(out var waiter))
-                waiter.TrySetResult(null);
+            // Each waiting request opens its own connection, closed after its exchange.
+            while (_first is { } waiter)
+            {
+                Unlink(waiter);
+                _open++;
+                waiter.End(WaitEnd.Place, null);
+            }
         }
     }
 }

@@ -37,6 +37,9 @@ internal sealed class EndpointRuntime
 
     /// <summary>Its HTTP/1.1 connection pool, found once per runtime (pools are kept by authority, across runtimes).</summary>
     internal EndpointPool? Pool;
+
+    /// <summary>Its HTTP/2 pool, found once per runtime (kept by authority across runtimes, as the HTTP/1.1 one).</summary>
+    internal Http2Pool? Http2;
 }
 
 /// <summary>Per-endpoint counters for /clusters and the balancer; written with Interlocked, read without locks.</summary>

@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.IO.Pipelines;
-using System.Net;
 using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
 using Weft.Proxy.Pipeline;
@@ -9,41 +7,41 @@ namespace Weft.Proxy.Upstream;
 
 /// <summary>
 /// The cluster client's HTTP/2 side (grpc and http2 clusters): one attempt of a request on one endpoint
-/// over SocketsHttpHandler, which keeps multiplexed connections per endpoint and opens them through
-/// the <see cref="Connector"/>. Issue 11 replaces it with Weft's own HTTP/2 codec; the pipeline does not
-/// change for that.
+/// over the endpoint's SocketsHttpHandler (<see cref="Http2Pools"/>), which multiplexes it on the
+/// endpoint's connections, opened through the <see cref="Connector"/>. Issue 11 replaces it with Weft's
+/// own HTTP/2 codec; the pipeline does not change for that.
 /// </summary>
-internal sealed class Http2Client(Connector connector, Heartbeat heartbeat) : IDisposable
+internal sealed class Http2Client(Http2Pools pools, Heartbeat heartbeat)
 {
     private static readonly Version Http20 = new(2, 0);
-
-    // One handler per distinct connect timeout (clusters almost always share one), so connection pools,
-    // keyed by endpoint inside the handler, outlive config changes. Disposed only at shutdown.
-    private readonly ConcurrentDictionary<TimeSpan, HttpMessageInvoker> _invokers = new();
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<UpstreamResponse?> SendAsync(RequestContext ctx, IDownstream down, EndpointRuntime endpoint)
     {
         var cluster = ctx.Cluster!;
         var content = down.RequestBody is { } body ? new StreamingRequestContent(body, down.Aborted) : null;
-        var request = new HttpRequestMessage
+        var request = new Http2Request
         {
             Method = HttpMethodFor(ctx.Method),
             Content = content,
             Version = Http20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
             RequestUri = new Uri(endpoint.BaseUri + ctx.Path + ctx.Query, UriKind.Absolute),
+            ConnectTimeout = cluster.ConnectTimeout,
         };
         ctx.Headers.CopyTo(new RequestHeaders(request, content), toHttp2: true);
         if (content is not null && down.RequestBodyLength >= 0)
             content.Headers.ContentLength = down.RequestBodyLength;
+        // The request's deadline bounds everything up to the response head: waiting for a connection
+        // or a stream, connecting (the handler's connect goes on for others; this request stops waiting).
         var stop = CancellationTokenSource.CreateLinkedTokenSource(down.Aborted);
         if (ctx.Deadline != 0)
             stop.CancelAfter(heartbeat.Time.GetElapsedTime(heartbeat.Now, ctx.Deadline) is { } left && left > TimeSpan.Zero ? left : TimeSpan.Zero);
         HttpResponseMessage response;
+        var pool = pools.Enter(endpoint, ctx.Runtime);
         try
         {
-            response = await For(cluster.ConnectTimeout).SendAsync(request, stop.Token).ConfigureAwait(false);
+            response = await pool.Invoker.SendAsync(request, stop.Token).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -54,6 +52,10 @@ internal sealed class Http2Client(Connector connector, Heartbeat heartbeat) : ID
             request.Dispose();
             stop.Dispose();
             return null;
+        }
+        finally
+        {
+            pool.Exit();
         }
         // The deadline is for the response head; the body streams as long as both sides do.
         stop.CancelAfter(Timeout.InfiniteTimeSpan);
@@ -74,31 +76,6 @@ internal sealed class Http2Client(Connector connector, Heartbeat heartbeat) : ID
         return stop.IsCancellationRequested ? ResponseFlag.Timeout : ResponseFlag.UpstreamReset;
     }
 
-    private HttpMessageInvoker For(TimeSpan connectTimeout) =>
-        _invokers.TryGetValue(connectTimeout, out var invoker) ? invoker : _invokers.GetOrAdd(connectTimeout, Create);
-
-    private HttpMessageInvoker Create(TimeSpan connectTimeout)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            UseProxy = false,
-            AllowAutoRedirect = false,
-            AutomaticDecompression = DecompressionMethods.None,
-            UseCookies = false,
-            ConnectTimeout = connectTimeout,
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(90),
-            EnableMultipleHttp2Connections = true,
-            // Trace headers are the proxy's business (later: its own spans), not the handler's.
-            ActivityHeadersPropagator = null,
-            ConnectCallback = async (context, token) =>
-            {
-                var transport = await connector.ConnectAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, connectTimeout, token, halfClose: true).ConfigureAwait(false);
-                return transport.AsStream();
-            },
-        };
-        return new HttpMessageInvoker(handler, disposeHandler: true);
-    }
-
     private static HttpMethod HttpMethodFor(string method) => method switch
     {
         "GET" => HttpMethod.Get,
@@ -110,13 +87,6 @@ internal sealed class Http2Client(Connector connector, Heartbeat heartbeat) : ID
         "OPTIONS" => HttpMethod.Options,
         _ => HttpMethod.Parse(method),
     };
-
-    public void Dispose()
-    {
-        foreach (var invoker in _invokers.Values)
-            invoker.Dispose();
-        _invokers.Clear();
-    }
 
     /// <summary>Request fields into HttpClient's message: content fields where the message refuses them.</summary>
     private sealed class RequestHeaders(HttpRequestMessage request, HttpContent? content) : IHeaderSink

@@ -7,10 +7,11 @@ using Weft.Proxy.Pipeline;
 namespace Weft.Proxy.Upstream;
 
 /// <summary>
-/// Every pooled HTTP/1.1 upstream connection, by endpoint authority, so pools outlive config changes
-/// (an endpoint that stays keeps its warm connections). The heartbeat closes connections idle past the
-/// upstream idle timeout and ends head reads past their request's deadline; pools of endpoints that
-/// left the config are dropped when the config is published.
+/// Every pooled upstream connection, by endpoint authority, so pools outlive config changes (an
+/// endpoint that stays keeps its warm connections): the HTTP/1.1 pools here, the HTTP/2 ones in
+/// <see cref="Http2Pools"/>. The heartbeat closes HTTP/1.1 connections idle past the upstream idle
+/// timeout, ends head reads past their request's deadline and ends waits for a connection past it;
+/// pools of endpoints that left the config are dropped when the config is published.
 /// </summary>
 internal sealed class UpstreamPools : IHeartbeatWatch, IDisposable
 {
@@ -27,12 +28,15 @@ internal sealed class UpstreamPools : IHeartbeatWatch, IDisposable
         _limits = limits;
         _heartbeat = heartbeat;
         _state = state;
+        Http2 = new Http2Pools(connector, state);
         heartbeat.Add(this);
     }
 
-    /// <summary>Open upstream connections of every endpoint (what the idle timeout test counts).</summary>
-    public int LiveConnections => _live.Count;
+    /// <summary>The HTTP/2 connections of every endpoint (grpc and http2 clusters).</summary>
+    public Http2Pools Http2 { get; }
 
+    /// <summary>Open HTTP/1.1 upstream connections of every endpoint (what the idle timeout test counts).</summary>
+    public int LiveConnections => _live.Count;
 
     public EndpointPool For(EndpointRuntime endpoint) =>
         endpoint.Pool ??= _pools.GetOrAdd(endpoint.Authority, static (_, e) => new EndpointPool(e.Address, e.Port), endpoint);
@@ -40,76 +44,104 @@ internal sealed class UpstreamPools : IHeartbeatWatch, IDisposable
     /// <summary>
     /// A connection to <paramref name="endpoint"/>: the warmest idle one, a new one, or (at the
     /// endpoint's limit) one a finished exchange hands over. Null with the reason in the context's flag:
-    /// ConnectFailed, Overflow (too many waiting) or Timeout (the request's deadline passed waiting).
+    /// ConnectFailed, Overflow (too many waiting), Timeout (the request's deadline passed waiting or
+    /// connecting) or ClientAborted (the client left while its request waited).
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<UpstreamConnection?> AcquireAsync(RequestContext ctx, EndpointRuntime endpoint)
+    public async ValueTask<UpstreamConnection?> AcquireAsync(RequestContext ctx, IDownstream down, EndpointRuntime endpoint)
     {
         var limits = ctx.Runtime.Limits;
         var pool = For(endpoint);
         var connection = TakeIdle(pool, limits);
         if (connection is not null)
             return connection;
-        return await ReserveOrWaitAsync(ctx, pool, endpoint, limits).ConfigureAwait(false);
+        if (pool.TryReserve(limits.MaxUpstreamConnectionsPerEndpoint))
+            return await ConnectAsync(ctx, pool, endpoint).ConfigureAwait(false);
+        return await WaitAsync(ctx, down, pool, endpoint, limits).ConfigureAwait(false);
     }
 
     /// <summary>The warmest idle connection of the endpoint, when there is one: the common case, with no async step.</summary>
     public UpstreamConnection? TryTakeIdle(RequestContext ctx, EndpointRuntime endpoint) => TakeIdle(For(endpoint), ctx.Runtime.Limits);
 
-    private async ValueTask<UpstreamConnection?> ReserveOrWaitAsync(RequestContext ctx, EndpointPool pool, EndpointRuntime endpoint, ProxyLimits limits)
+    /// <summary>
+    /// The endpoint is at its limit: the request waits in line for a connection or a place, until its
+    /// deadline (the heartbeat ends the wait) or until its client leaves (the abort watch ends it).
+    /// </summary>
+    private async ValueTask<UpstreamConnection?> WaitAsync(RequestContext ctx, IDownstream down, EndpointPool pool, EndpointRuntime endpoint, ProxyLimits limits)
     {
-        UpstreamConnection? connection;
-        if (!pool.TryReserve(limits.MaxUpstreamConnectionsPerEndpoint))
+        if (ctx.Deadline != 0 && _heartbeat.Now > ctx.Deadline)
         {
-            var waiting = pool.Wait(limits.MaxPendingRequestsPerEndpoint);
-            if (waiting is null)
-            {
-                ctx.Flag = ResponseFlag.Overflow;
+            ctx.Flag = ResponseFlag.Timeout;
+            return null;
+        }
+        var waiter = pool.Wait(limits.MaxPendingRequestsPerEndpoint, ctx.Deadline);
+        if (waiter is null)
+        {
+            ctx.Flag = ResponseFlag.Overflow;
+            return null;
+        }
+        down.WatchAborted(waiter);
+        if (down.Aborted.IsCancellationRequested)
+            waiter.OnClientAborted(down);      // it left before the watch was set
+        var end = await waiter.Ended.ConfigureAwait(false);
+        down.WatchAborted(null);
+        if (end is WaitEnd.Connection or WaitEnd.Place && down.Aborted.IsCancellationRequested)
+        {
+            // The client left as the wait ended: what it got goes to the next in line.
+            if (end == WaitEnd.Connection)
+                Return(waiter.Connection!);
+            else
+                pool.Closed();
+            end = WaitEnd.ClientLeft;
+        }
+        switch (end)
+        {
+            case WaitEnd.Connection:
+                return waiter.Connection;
+            case WaitEnd.TimedOut:
+                ctx.Flag = ResponseFlag.Timeout;
                 return null;
-            }
-            try
+            case WaitEnd.ClientLeft:
+                ctx.Flag = ResponseFlag.ClientAborted;
+                return null;
+            default:
+                return await ConnectAsync(ctx, pool, endpoint).ConfigureAwait(false);   // a connection closed and its place is ours
+        }
+    }
+
+    /// <summary>
+    /// A new connection in place of one reserved (a stale pooled one, or the endpoint's free place). The
+    /// connect ends at the cluster's connect timeout or at the request's deadline, whichever comes
+    /// first; when the deadline ended it, the request has timed out (504), no other endpoint is tried.
+    /// </summary>
+    public async ValueTask<UpstreamConnection?> ConnectAsync(RequestContext ctx, EndpointPool pool, EndpointRuntime endpoint)
+    {
+        var timeout = ctx.Cluster!.ConnectTimeout;
+        var deadlineFirst = false;
+        if (ctx.Deadline != 0)
+        {
+            var left = _heartbeat.Time.GetElapsedTime(_heartbeat.Now, ctx.Deadline);
+            if (left <= TimeSpan.Zero)
             {
-                var remaining = ctx.Deadline == 0 ? Timeout.InfiniteTimeSpan : _heartbeat.Time.GetElapsedTime(_heartbeat.Now, ctx.Deadline);
-                connection = ctx.Deadline == 0 || remaining > TimeSpan.Zero
-                    ? await waiting.WaitAsync(remaining, _heartbeat.Time).ConfigureAwait(false)
-                    : throw new TimeoutException();
-            }
-            catch (TimeoutException)
-            {
-                // Whatever the pool hands this waiter later is handed back (Return skips finished waiters).
-                AbandonWaiter(pool, waiting);
+                pool.Closed();
                 ctx.Flag = ResponseFlag.Timeout;
                 return null;
             }
-            if (connection is not null)
-                return connection;
-            // Null: a connection closed and its place is ours.
+            if (left < timeout)
+            {
+                timeout = left;
+                deadlineFirst = true;
+            }
         }
-        return await ConnectAsync(ctx, pool, endpoint).ConfigureAwait(false);
-    }
-
-    /// <summary>A waiter that gave up still gets what the pool hands it later: a connection goes back, a place is freed.</summary>
-    private void AbandonWaiter(EndpointPool pool, Task<UpstreamConnection?> waiting) =>
-        _ = waiting.ContinueWith(t =>
-        {
-            if (t.Result is { } connection)
-                Return(connection);
-            else
-                pool.Closed();
-        }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-
-    /// <summary>A new connection in place of one reserved (a stale pooled one, or the endpoint's free place).</summary>
-    public async ValueTask<UpstreamConnection?> ConnectAsync(RequestContext ctx, EndpointPool pool, EndpointRuntime endpoint)
-    {
         UpstreamTransport transport;
         try
         {
-            transport = await _connector.ConnectAsync(pool.Host, pool.Port, ctx.Cluster!.ConnectTimeout).ConfigureAwait(false);
+            transport = await _connector.ConnectAsync(pool.Host, pool.Port, timeout).ConfigureAwait(false);
         }
         catch (UpstreamConnectException ex)
         {
             pool.Closed();
-            ctx.Flag = ResponseFlag.ConnectFailed;
+            ctx.Flag = deadlineFirst && ex.TimedOut ? ResponseFlag.Timeout : ResponseFlag.ConnectFailed;
             ctx.Error = ex;
             return null;
         }
@@ -118,18 +150,34 @@ internal sealed class UpstreamPools : IHeartbeatWatch, IDisposable
         return connection;
     }
 
-    private (ProxyLimits Limits, long Ticks) _idleTimeout = (ProxyLimits.Default, -1);
+    /// <summary>The upstream idle timeout of one <see cref="ProxyLimits"/> in heartbeat ticks, worked out once per config.</summary>
+    private sealed class IdleTimeout(ProxyLimits limits, long ticks)
+    {
+        public readonly ProxyLimits Limits = limits;
+        public readonly long Ticks = ticks;
+    }
+
+    // One reference, replaced whole when the limits change: a reader never sees one config's limits with another's ticks.
+    private IdleTimeout? _idleTimeout;
+
+    private long IdleTicks(ProxyLimits limits)
+    {
+        var idle = Volatile.Read(ref _idleTimeout);
+        if (idle is null || !ReferenceEquals(idle.Limits, limits))
+            Volatile.Write(ref _idleTimeout, idle = new IdleTimeout(limits, _heartbeat.Ticks(limits.UpstreamIdleTimeout)));
+        return idle.Ticks;
+    }
 
     private UpstreamConnection? TakeIdle(EndpointPool pool, ProxyLimits limits)
     {
-        var idle = _idleTimeout;
-        if (!ReferenceEquals(idle.Limits, limits) || idle.Ticks < 0)
-            _idleTimeout = idle = (limits, _heartbeat.Ticks(limits.UpstreamIdleTimeout));
-        List<UpstreamConnection>? stale = null;
-        var connection = pool.TryTakeIdle(_heartbeat.Now, idle.Ticks, stale ??= StaleList());
-        foreach (var s in stale)
-            Close(s, reset: false);
-        stale.Clear();
+        var stale = StaleList();
+        var connection = pool.TryTakeIdle(_heartbeat.Now, IdleTicks(limits), stale);
+        if (stale.Count != 0)
+        {
+            foreach (var s in stale)
+                Close(s, reset: false);
+            stale.Clear();
+        }
         return connection;
     }
 
@@ -157,9 +205,10 @@ internal sealed class UpstreamPools : IHeartbeatWatch, IDisposable
             _ = connection.CloseAsync().AsTask();
     }
 
-    /// <summary>Drops the pools of endpoints no cluster of <paramref name="runtime"/> has (after it is published).</summary>
+    /// <summary>Drops the pools of endpoints no cluster of <paramref name="runtime"/> has (after it is published), HTTP/2 ones included.</summary>
     public void ForgetEndpointsNotIn(ProxyRuntime runtime)
     {
+        Http2.ForgetEndpointsNotIn(runtime);
         var live = new HashSet<string>(StringComparer.Ordinal);
         foreach (var cluster in runtime.Clusters.Values)
         {
@@ -181,10 +230,13 @@ internal sealed class UpstreamPools : IHeartbeatWatch, IDisposable
     {
         foreach (var connection in _live.Keys)
             connection.CheckDeadline(now);
-        var maxIdle = _heartbeat.Ticks(_state.Current.Limits.UpstreamIdleTimeout);
+        var maxIdle = IdleTicks(_state.Current.Limits);
         var expired = new List<UpstreamConnection>();
         foreach (var pool in _pools.Values)
+        {
+            pool.ExpireWaiters(now);
             pool.TakeExpired(now, maxIdle, expired);
+        }
         foreach (var connection in expired)
             Close(connection, reset: false);
     }
@@ -192,6 +244,7 @@ internal sealed class UpstreamPools : IHeartbeatWatch, IDisposable
     public void Dispose()
     {
         _heartbeat.Remove(this);
+        Http2.Dispose();
         var idle = new List<UpstreamConnection>();
         foreach (var pool in _pools.Values)
             pool.Drop(idle);

@@ -29,6 +29,7 @@ public class MeshConfigResourceTests
                 tcpIdleTimeout: 1h
                 minBodyDataRate: { bytesPerSecond: 240, grace: 5s }
                 maxUpstreamConnectionsPerEndpoint: 1024
+                maxPendingRequestsPerEndpoint: 512
                 upstreamIdleTimeout: 1m30s
                 ambiguousPaths: Keep
             """);
@@ -39,7 +40,7 @@ public class MeshConfigResourceTests
             new TracingSettings(12.5, "http://127.0.0.1:4318"),
             new AccessLogSettings(AccessLogFormat.Json),
             new ProxySettings(10000, 50000, TimeSpan.FromSeconds(30), TimeSpan.Zero, TimeSpan.FromMinutes(2), TimeSpan.FromHours(1),
-                new MinBodyDataRate(240, TimeSpan.FromSeconds(5)), 1024, TimeSpan.FromSeconds(90), AmbiguousPathAction.Keep)), mesh.Spec);
+                new MinBodyDataRate(240, TimeSpan.FromSeconds(5)), 1024, 512, TimeSpan.FromSeconds(90), AmbiguousPathAction.Keep)), mesh.Spec);
     }
 
     [Fact]
@@ -144,6 +145,7 @@ public class MeshConfigProxyTests
                 tcpIdleTimeout: 99999h
                 minBodyDataRate: { bytesPerSecond: -1, grace: 5sec, burst: 3 }
                 maxUpstreamConnectionsPerEndpoint: 4294967296
+                maxPendingRequestsPerEndpoint: 0
                 upstreamIdleTimout: 90s
                 ambiguousPaths: reject
 
@@ -159,10 +161,11 @@ public class MeshConfigProxyTests
         Assert.StartsWith("invalid duration \"5sec\"", errors.At("spec.proxy.minBodyDataRate.grace").Message);
         Assert.Equal("unknown field", errors.At("spec.proxy.minBodyDataRate.burst").Message);
         Assert.Equal("must be between 1 and 2147483647, got 4294967296", errors.At("spec.proxy.maxUpstreamConnectionsPerEndpoint").Message);
+        Assert.Equal("must be between 1 and 2147483647, got 0", errors.At("spec.proxy.maxPendingRequestsPerEndpoint").Message);
         var typo = errors.At("spec.proxy.upstreamIdleTimout");
-        Assert.Equal((14, 5, "unknown field; did you mean \"upstreamIdleTimeout\"?"), (typo.Line, typo.Column, typo.Message));
+        Assert.Equal((15, 5, "unknown field; did you mean \"upstreamIdleTimeout\"?"), (typo.Line, typo.Column, typo.Message));
         Assert.Contains("did you mean \"Reject\"?; expected one of Reject, Keep", errors.At("spec.proxy.ambiguousPaths").Message);
-        Assert.Equal(12, errors.Count);
+        Assert.Equal(13, errors.Count);
     }
 
     [Fact]

@@ -88,6 +88,7 @@ internal static class Samples
             tcpIdleTimeout: 1193h2m47s295ms
             minBodyDataRate: { bytesPerSecond: 0, grace: 1s500ms }
             maxUpstreamConnectionsPerEndpoint: 8
+            maxPendingRequestsPerEndpoint: 16
             upstreamIdleTimeout: 250ms
             ambiguousPaths: Keep
         """;

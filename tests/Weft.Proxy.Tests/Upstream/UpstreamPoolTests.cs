@@ -86,18 +86,18 @@ public sealed class UpstreamPoolTests
         using var warm = TestProxy.Client(port);
         Assert.Equal("ok", await warm.GetStringAsync("/"));
         await Eventually.TrueAsync(() => Task.FromResult(proxy.Host.UpstreamConnections == 0), "the warm-up connection closed");
-        Assert.Equal(0, DescriptorsConnectedTo(backend.Port));
+        Assert.Equal(0, UpstreamSockets.ConnectedTo(backend.Port));
 
         // A burst of 40 concurrent requests: 40 upstream connections, one per request.
         var clients = Enumerable.Range(0, 40).Select(_ => TestProxy.Client(port)).ToList();
         await Task.WhenAll(clients.Select(c => c.GetStringAsync("/burst")));
         Assert.Equal(40, proxy.Host.UpstreamConnections);
-        Assert.Equal(40, DescriptorsConnectedTo(backend.Port));
+        Assert.Equal(40, UpstreamSockets.ConnectedTo(backend.Port));
         foreach (var c in clients)
             c.Dispose();
         // The LIFO pool would keep the bottom ones forever; the clock closes all of them after 1 s idle.
         await Eventually.TrueAsync(() => Task.FromResult(proxy.Host.UpstreamConnections == 0), "the burst's upstream connections closed", TimeSpan.FromSeconds(5));
-        await Eventually.TrueAsync(() => Task.FromResult(DescriptorsConnectedTo(backend.Port) == 0), "no descriptor of this process connected to the app", TimeSpan.FromSeconds(5));
+        await Eventually.TrueAsync(() => Task.FromResult(UpstreamSockets.ConnectedTo(backend.Port) == 0), "no descriptor of this process connected to the app", TimeSpan.FromSeconds(5));
     }
 
     [Fact]
@@ -164,37 +164,5 @@ public sealed class UpstreamPoolTests
         Assert.EndsWith("conn 2", second);
         Assert.DoesNotContain("stray", second);
         listener.Stop();
-    }
-
-    /// <summary>
-    /// This process's descriptors whose socket is connected to <paramref name="port"/> on loopback (the
-    /// proxy's upstream connections; the app's own ends have the port as their local one). Read from
-    /// /proc: other tests running meanwhile do not disturb the count.
-    /// </summary>
-    private static int DescriptorsConnectedTo(int port)
-    {
-        var inodes = new HashSet<string>();
-        foreach (var line in File.ReadLines("/proc/net/tcp").Skip(1))
-        {
-            var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            // remote address "0100007F:PORT" in hex; state 01 is ESTABLISHED.
-            if (f.Length > 9 && f[3] == "01" && int.Parse(f[2].Split(':')[1], System.Globalization.NumberStyles.HexNumber) == port)
-                inodes.Add(f[9]);
-        }
-        var count = 0;
-        foreach (var fd in Directory.GetFiles("/proc/self/fd"))
-        {
-            try
-            {
-                var target = new FileInfo(fd).LinkTarget;
-                if (target is not null && target.StartsWith("socket:[", StringComparison.Ordinal) && inodes.Contains(target[8..^1]))
-                    count++;
-            }
-            catch (IOException)
-            {
-                // Closed meanwhile.
-            }
-        }
-        return count;
     }
 }

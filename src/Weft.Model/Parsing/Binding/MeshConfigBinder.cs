@@ -13,7 +13,8 @@ internal static class MeshConfigBinder
     private static readonly string[] ProxyFields =
     [
         "maxConnectionsPerListener", "maxConnections", "requestHeadersTimeout", "requestTimeout", "httpIdleTimeout",
-        "tcpIdleTimeout", "minBodyDataRate", "maxUpstreamConnectionsPerEndpoint", "upstreamIdleTimeout", "ambiguousPaths",
+        "tcpIdleTimeout", "minBodyDataRate", "maxUpstreamConnectionsPerEndpoint", "maxPendingRequestsPerEndpoint", "upstreamIdleTimeout",
+        "ambiguousPaths",
     ];
 
     public static MeshConfigSpec Bind(ObjectReader spec, ObjectMeta meta)
@@ -74,6 +75,7 @@ internal static class MeshConfigBinder
         p.Object("minBodyDataRate", ["bytesPerSecond", "grace"], r =>
             new MinBodyDataRate(r.Int("bytesPerSecond", 0, int.MaxValue), ProxyDuration(r, "grace", zeroAllowed: true))),
         p.Int("maxUpstreamConnectionsPerEndpoint", 1, int.MaxValue),
+        p.Int("maxPendingRequestsPerEndpoint", 1, int.MaxValue),
         ProxyDuration(p, "upstreamIdleTimeout", zeroAllowed: false),
         p.OptionalEnum<AmbiguousPathAction>("ambiguousPaths"));
 
