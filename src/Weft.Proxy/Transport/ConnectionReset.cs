@@ -27,4 +27,40 @@ internal static class ConnectionReset
         }
         connection.Abort(abort);
     }
+
+    /// <summary>
+    /// Resets a .NET socket now, even with a receive pending. Dispose alone cannot: it unblocks a
+    /// pending receive with shutdown(2) first, and that sends the peer a FIN before the reset, which a
+    /// peer reads as an orderly end. A connect to AF_UNSPEC disconnects the socket in the kernel with
+    /// a reset (Linux), then the dispose closes the descriptor; elsewhere a zero linger is all there is.
+    /// </summary>
+    public static void Reset(Socket socket)
+    {
+        try
+        {
+            socket.LingerState = new LingerOption(true, 0);
+            if (Native.Supported)
+            {
+                var handle = socket.SafeHandle;
+                var added = false;
+                try
+                {
+                    handle.DangerousAddRef(ref added);
+                    Span<byte> unspecified = stackalloc byte[16];
+                    unspecified.Clear();
+                    _ = Native.connect(handle.DangerousGetHandle(), ref unspecified[0], unspecified.Length);
+                }
+                finally
+                {
+                    if (added)
+                        handle.DangerousRelease();
+                }
+            }
+        }
+        catch (Exception e) when (e is ObjectDisposedException or SocketException)
+        {
+            // Closed already: nothing left to reset.
+        }
+        socket.Dispose();
+    }
 }

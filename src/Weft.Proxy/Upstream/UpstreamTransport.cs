@@ -96,14 +96,7 @@ internal sealed class SocketUpstream : UpstreamTransport
 
     public override void Reset()
     {
-        try
-        {
-            _socket.LingerState = new LingerOption(true, 0);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
-            // Already closed.
-        }
+        Transport.ConnectionReset.Reset(_socket);
         _stream.Dispose();
     }
 
