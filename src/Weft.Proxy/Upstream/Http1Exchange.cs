@@ -136,7 +136,8 @@ internal sealed class Http1Exchange(UpstreamConnection connection, UpstreamPools
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public override async ValueTask FinishAsync(CopyStatus body)
     {
-        _down!.WatchAborted(null);
+        var down = _down!;
+        down.WatchAborted(null);
         var reusable = body == CopyStatus.Done && !_closeAfter && (!connection.Response.HasBody || connection.Body.IsComplete);
         if (_requestBody is { } requestBody)
         {
@@ -145,23 +146,25 @@ internal sealed class Http1Exchange(UpstreamConnection connection, UpstreamPools
                 // The upstream answered without reading the whole body: neither side can tell where
                 // the next message starts.
                 reusable = false;
-                StopRequestBody();
+                StopRequestBody(down);
             }
             if (await requestBody.ConfigureAwait(false) != CopyStatus.Done)
                 reusable = false;
             _requestBody = null;
         }
+        // Let go of the client before the connection goes back: once returned, another request may
+        // start on this exchange at once, on another thread, and its client must not be cleared.
+        Volatile.Write(ref _down, null);
         if (reusable)
             pools.Return(connection);
         else
             pools.Close(connection, reset: body != CopyStatus.Done && !_upgrade);
-        Volatile.Write(ref _down, null);
     }
 
-    private void StopRequestBody()
+    private void StopRequestBody(IDownstream down)
     {
         connection.Reset();
-        _down?.RequestBody?.CancelPendingRead();
+        down.RequestBody?.CancelPendingRead();
     }
 
     /// <summary>
@@ -172,13 +175,14 @@ internal sealed class Http1Exchange(UpstreamConnection connection, UpstreamPools
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> NoAnswerAsync(RequestContext ctx)
     {
-        _down!.WatchAborted(null);
+        var down = _down!;
+        down.WatchAborted(null);
         connection.HeadReceived();
         var flag = _clientAborted ? ResponseFlag.ClientAborted : connection.TimedOut ? ResponseFlag.Timeout : ResponseFlag.UpstreamReset;
         if (_requestBody is { } requestBody)
         {
             if (!requestBody.IsCompleted)
-                StopRequestBody();
+                StopRequestBody(down);
             var status = await requestBody.ConfigureAwait(false);
             _requestBody = null;
             if (flag == ResponseFlag.UpstreamReset)
@@ -192,8 +196,8 @@ internal sealed class Http1Exchange(UpstreamConnection connection, UpstreamPools
             }
         }
         ctx.Flag = flag;
-        pools.Close(connection, reset: true);
         Volatile.Write(ref _down, null);
+        pools.Close(connection, reset: true);
         return false;
     }
 
