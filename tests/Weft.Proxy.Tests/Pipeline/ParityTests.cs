@@ -4,6 +4,7 @@ using System.Reflection;
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Weft.Protocol.Discovery;
+using Weft.Proxy.Tests.Codecs.Http1;
 using Weft.Proxy.Tests.Support;
 using Xunit.Sdk;
 
@@ -157,6 +158,82 @@ public sealed class ParityTests
         await stopping;
         await Assert.ThrowsAnyAsync<Exception>(() => mesh.SendAsync("/a/after", newConnection: true));
     }
+
+    [Theory, UserCodecs, CaptureCodec]
+    public async Task CONNECT_is_refused_with_405_connect_unsupported_and_an_http1_connection_then_closes(ParityCodec codec)
+    {
+        await using var mesh = await ParityMesh.StartAsync(codec);
+        if (codec is ParityCodec.H2c or ParityCodec.Grpc)
+        {
+            // An HTTP/2 CONNECT: :method and :authority only, its stream left open for the tunnel it asks for.
+            await using var h2 = await RawH2Client.ConnectAsync(mesh.Entry.Port);
+            var block = new List<byte>();
+            RawH2Client.Literal(block, ":method", "CONNECT");
+            RawH2Client.Literal(block, ":authority", "example.com:443");
+            await h2.SendAsync(RawH2Client.Frame(RawH2Client.Headers, RawH2Client.EndHeaders, 1, block.ToArray()));
+            await Eventually.TrueAsync(() => Task.FromResult(h2.Ended(1) || h2.ResetOf(1) is not null || h2.Closed), "the answer to CONNECT");
+            Assert.Equal(405, h2.StatusOf(1));
+            // A literal field, as Kestrel writes it (no Huffman): the name, then the value's length and the value.
+            Assert.Contains("x-weft-reason\u0013connect_unsupported", h2.HeaderBlockOf(1));
+            Assert.Contains("CONNECT is not supported", h2.BodyOf(1));
+            Assert.Equal(0, mesh.RequestsReachingApps);
+            return;
+        }
+        await using var client = await RawClient.ConnectAsync(mesh.Entry);
+        await client.SendAsync("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+        var (text, closed) = await client.ReadToEndAsync(TimeSpan.FromSeconds(10));
+        Assert.StartsWith("HTTP/1.1 405 ", text);
+        Assert.Contains("\r\nx-weft-reason: connect_unsupported\r\n", text);
+        Assert.True(closed, "the connection stayed open after the 405:\n" + text);
+        Assert.Equal(0, mesh.RequestsReachingApps);
+    }
+
+    [Theory, UserCodecs, CaptureCodec]
+    public async Task The_proxys_own_answer_to_HEAD_carries_its_length_and_no_body(ParityCodec codec)
+    {
+        await using var mesh = await ParityMesh.StartAsync(codec);
+        if (codec is ParityCodec.H2c or ParityCodec.Grpc)
+        {
+            using var client = TestProxy.Client(mesh.Entry.Port);
+            client.DefaultRequestVersion = HttpVersion.Version20;
+            client.DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact;
+            foreach (var (path, status, reason) in new[] { ("/nowhere", 404, "no_route"), ("/none", 503, "no_endpoints") })
+            {
+                using var response = await client.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
+                Assert.Equal(status, (int)response.StatusCode);
+                Assert.Equal(reason, response.Headers.GetValues("x-weft-reason").Single());
+                Assert.True(response.Content.Headers.ContentLength > 0, "no Content-Length on the answer to HEAD " + path);
+            }
+            // On the wire: the stream ends with no DATA.
+            await using var h2 = await RawH2Client.ConnectAsync(mesh.Entry.Port);
+            var block = new List<byte>();
+            RawH2Client.Literal(block, ":method", "HEAD");
+            RawH2Client.Literal(block, ":scheme", "http");
+            RawH2Client.Literal(block, ":path", "/nowhere");
+            RawH2Client.Literal(block, ":authority", "test");
+            await h2.SendAsync(RawH2Client.Frame(RawH2Client.Headers, RawH2Client.EndHeaders | RawH2Client.EndStream, 1, block.ToArray()));
+            await Eventually.TrueAsync(() => Task.FromResult(h2.Ended(1) || h2.ResetOf(1) is not null || h2.Closed), "the answer to HEAD");
+            Assert.Equal(404, h2.StatusOf(1));
+            Assert.True(h2.Ended(1), "the stream did not end");
+            Assert.Equal("", h2.BodyOf(1));
+            return;
+        }
+        // HTTP/1.1: the answer's body would be read as the start of the next response on the connection.
+        await using var raw = await RawClient.ConnectAsync(mesh.Entry);
+        foreach (var (path, status, reason) in new[] { ("/nowhere", 404, "no_route"), ("/none", 503, "no_endpoints") })
+        {
+            await raw.SendAsync($"HEAD {path} HTTP/1.1\r\nHost: a\r\n\r\n");
+            var head = await raw.ReadUntilAsync("\r\n\r\n");
+            Assert.StartsWith($"HTTP/1.1 {status} ", head);
+            Assert.Contains($"\r\nx-weft-reason: {reason}\r\n", head);
+            Assert.Matches("\r\nContent-Length: [1-9][0-9]*\r\n", head);
+            Assert.EndsWith("\r\n\r\n", head);
+            await raw.SendAsync("GET /a/next HTTP/1.1\r\nHost: a\r\n\r\n");
+            var next = await raw.ReadResponseAsync();
+            Assert.StartsWith("HTTP/1.1 200 ", next);
+            Assert.Contains("backend: a\n", next);
+        }
+    }
 }
 
 /// <summary>The codecs a request can arrive on.</summary>
@@ -200,6 +277,7 @@ internal sealed class ParityMesh : IAsyncDisposable
 {
     private static int s_vips;
     private readonly List<IAsyncDisposable> _owned = [];
+    private readonly List<Backend> _backends = [];
     private readonly TaskCompletionSource _releaseSlow = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private ParityCodec _codec;
     private int _outbound, _inbound;
@@ -209,6 +287,14 @@ internal sealed class ParityMesh : IAsyncDisposable
 
     public TestProxy Proxy { get; private set; } = null!;
     public bool SlowInside => _slowInside;
+
+    /// <summary>Where an app's connection goes: the outbound listener, or the address the capture listener intercepts.</summary>
+    public IPEndPoint Entry => _redirect is { } redirect
+        ? new IPEndPoint(IPAddress.Parse(redirect.Address), redirect.Port)
+        : new IPEndPoint(IPAddress.Loopback, _outbound);
+
+    /// <summary>Requests that reached any of the mesh's apps so far.</summary>
+    public int RequestsReachingApps => _backends.Sum(b => b.Requests);
 
     public void ReleaseSlow() => _releaseSlow.TrySetResult();
 
@@ -329,6 +415,7 @@ internal sealed class ParityMesh : IAsyncDisposable
                 await Backend.EchoAsync(ctx, name);
         }, http2Only: grpc || http2);
         _owned.Add(backend);
+        _backends.Add(backend);
         return backend;
     }
 
@@ -400,11 +487,9 @@ internal sealed class ParityMesh : IAsyncDisposable
                 ? r with { Body = r.Body.Replace("x-private: kept in h2\n", "", StringComparison.Ordinal) }
                 : throw new InvalidOperationException();
         }
-        var port = _codec == ParityCodec.Capture ? _redirect!.Port : _outbound;
-        var host = _codec == ParityCodec.Capture ? _redirect!.Address : "127.0.0.1";
         using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream,
             System.Net.Sockets.ProtocolType.Tcp);
-        await socket.ConnectAsync(IPAddress.Parse(host), port);
+        await socket.ConnectAsync(Entry);
         // Connection names X-Private only (Kestrel keeps the header as sent unless it carries "close").
         await socket.SendAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: a\r\nConnection: X-Private\r\nX-Private: secret\r\n" +
             "Keep-Alive: timeout=5\r\nProxy-Authorization: Basic x\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\n\r\n"));

@@ -33,6 +33,7 @@ internal sealed class RawH2Client : IAsyncDisposable
     private readonly ConcurrentDictionary<int, int> _statuses = new();
     private readonly ConcurrentDictionary<int, bool> _ended = new();
     private readonly ConcurrentDictionary<int, StringBuilder> _bodies = new();
+    private readonly ConcurrentDictionary<int, string> _headerBlocks = new();
     private readonly Task _reading;
     private volatile IReadOnlyDictionary<ushort, uint>? _serverSettings;
     private volatile GoAwayFrame? _goAway;
@@ -73,6 +74,13 @@ internal sealed class RawH2Client : IAsyncDisposable
 
     /// <summary>The DATA a stream's response carried so far (no padding), as Latin-1 text.</summary>
     public string BodyOf(int streamId) => _bodies.TryGetValue(streamId, out var body) ? body.ToString() : "";
+
+    /// <summary>
+    /// The response's first header block as Latin-1 text, undecoded (null until it arrived). Kestrel
+    /// writes HPACK strings without Huffman coding, so a literal field shows as its length-prefixed name
+    /// and value.
+    /// </summary>
+    public string? HeaderBlockOf(int streamId) => _headerBlocks.TryGetValue(streamId, out var block) ? block : null;
 
     /// <summary>One GET with exactly this :path (nothing normalizes it on the way): its status and body once the stream ended.</summary>
     public async Task<(int Status, string Body)> GetAsync(string path, int streamId = 1)
@@ -315,6 +323,7 @@ internal sealed class RawH2Client : IAsyncDisposable
             case Headers:
                 if (!_statuses.ContainsKey(streamId) && StatusIn(payload, flags) is { } status)
                     _statuses[streamId] = status;
+                _headerBlocks.TryAdd(streamId, Encoding.Latin1.GetString(payload));
                 break;
             case Data:
                 if (payload.Length > 0)

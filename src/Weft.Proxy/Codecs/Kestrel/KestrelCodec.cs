@@ -30,7 +30,9 @@ internal sealed class KestrelCodec(RuntimeState state, RequestPipeline pipeline)
         var runtime = state.Current;
         var request = http.Request;
         var http2 = HttpProtocol.IsHttp2(request.Protocol);
-        if (state.IsDraining && !http2)
+        // HTTP/1.1 only (HTTP/2 ends streams, not connections): a draining proxy, and after CONNECT's
+        // 405, the bytes the client sends next are its tunnel's, not a request: close, as the lean codec does.
+        if (!http2 && (state.IsDraining || HttpMethods.IsConnect(request.Method)))
             CloseConnectionAfterResponse(http);
         var down = new KestrelDownstream(http);
         var listener = binding.Resolve(runtime);
@@ -151,7 +153,7 @@ internal sealed class KestrelDownstream : IDownstream
                 : null;
         }
         var detection = http.Features.Get<IHttpRequestBodyDetectionFeature>();
-        RequestBody = _upgrade is null && detection is not { CanHaveBody: false } ? request.BodyReader : null;
+        RequestBody = _upgrade is null && detection is not { CanHaveBody: false } ? new KestrelBodyReader(request.BodyReader) : null;
         RequestBodyLength = request.ContentLength ?? -1;
         _body = new PipeBodySink(http.Response.BodyWriter);
     }

@@ -13,10 +13,12 @@ internal sealed class RawClient : IAsyncDisposable
 
     private RawClient(Socket socket) => _socket = socket;
 
-    public static async Task<RawClient> ConnectAsync(int port)
+    public static Task<RawClient> ConnectAsync(int port) => ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+
+    public static async Task<RawClient> ConnectAsync(IPEndPoint endpoint)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(IPAddress.Loopback, port);
+        await socket.ConnectAsync(endpoint);
         return new RawClient(socket);
     }
 
