@@ -14,17 +14,10 @@ internal static class ConnectionReset
     public static void Abort(ConnectionContext connection, string reason)
     {
         var abort = new ConnectionAbortedException(reason);
+        // Kestrel's socket transport shuts a connection down both ways before disposing it, which sends
+        // a FIN first: the socket is disconnected with a reset in the kernel before that.
         if (connection is not LoopConnection && connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
-        {
-            try
-            {
-                socket.LingerState = new LingerOption(true, 0);
-            }
-            catch (Exception e) when (e is ObjectDisposedException or SocketException)
-            {
-                // Closed already: nothing left to reset.
-            }
-        }
+            Disconnect(socket);
         connection.Abort(abort);
     }
 
@@ -35,6 +28,13 @@ internal static class ConnectionReset
     /// a reset (Linux), then the dispose closes the descriptor; elsewhere a zero linger is all there is.
     /// </summary>
     public static void Reset(Socket socket)
+    {
+        Disconnect(socket);
+        socket.Dispose();
+    }
+
+    /// <summary>A zero linger, then (Linux) a connect to AF_UNSPEC: the kernel resets the connection at once.</summary>
+    private static void Disconnect(Socket socket)
     {
         try
         {
@@ -61,6 +61,5 @@ internal static class ConnectionReset
         {
             // Closed already: nothing left to reset.
         }
-        socket.Dispose();
     }
 }

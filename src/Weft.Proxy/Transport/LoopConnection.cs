@@ -157,9 +157,9 @@ internal sealed class LoopConnection : ConnectionContext, IEventHandler, IDuplex
     internal void ExitSend() => _handle.DangerousRelease();
 
     /// <summary>
-    /// The peer reset, or ended its sending (FIN) while nobody read and nothing it sent was left unread:
-    /// whoever watches ConnectionClosed hears it (off the loop's thread). A FIN a reader meets is its
-    /// end of input only: the pipes half-close, bytes go on flowing the other way.
+    /// The peer reset, or ended its sending (FIN): met by a reader, or seen at its edge while nobody
+    /// read and nothing it sent was left unread. Whoever watches ConnectionClosed hears it (off the
+    /// loop's thread); the pipes still half-close: bytes go on flowing the other way.
     /// </summary>
     internal void OnPeerClosed() => SignalClosed();
 

@@ -232,9 +232,10 @@ internal sealed class LoopReader(LoopConnection connection) : PipeReader, IValue
                         : new IOException($"recv failed: errno {errno}");
                 }
             }
-            // A FIN is only the end of what the peer sends (half-close); the connection ends when
-            // both sides are done. A reset ends it now.
-            if (_eof && _error is not null)
+            // The peer's FIN or reset, met by a reader, is heard by ConnectionClosed's watchers too (a
+            // client that ends its body short has left), as on Kestrel's transport; the connection
+            // itself still half-closes: it ends when both sides are done.
+            if (_eof)
                 connection.OnPeerClosed();
         }
         return Result(canceled: false);

@@ -95,6 +95,14 @@ internal sealed class EndpointPool(string host, int port)
             if (_waiting >= maxWaiting)
                 return null;
             var waiter = new PoolWaiter(this, deadline);
+            if (_dropped)
+            {
+                // A request of an older config, its endpoint gone: nobody sweeps this list any more, so
+                // it opens its own connection (closed after its exchange), as Drop lets waiters do.
+                _open++;
+                waiter.End(WaitEnd.Place, null);
+                return waiter;
+            }
             Append(waiter);
             return waiter;
         }
@@ -112,7 +120,7 @@ internal sealed class EndpointPool(string host, int port)
         }
     }
 
-    /// <summary>A connection done with its exchange: to the first waiting request, else idle. False: the pool was dropped, close it.</summary>
+    /// <summary>A connection done with its exchange: to the first waiting request, else idle. False: close it (the pool was dropped, or it is not fit to hand over).</summary>
     public bool Return(UpstreamConnection connection, long now)
     {
         connection.IdleSince = now;
@@ -122,6 +130,10 @@ internal sealed class EndpointPool(string host, int port)
                 return false;
             if (_first is { } waiter)
             {
+                // What TryTakeIdle checks before reuse: bytes nobody asked for, the upstream's end, or a
+                // cancel left by the last exchange. Such a connection is closed; its place goes on.
+                if (!IsQuiet(connection))
+                    return false;
                 Unlink(waiter);
                 connection.Reused = true;
                 waiter.End(WaitEnd.Connection, connection);

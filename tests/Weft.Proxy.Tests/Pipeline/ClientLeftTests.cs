@@ -52,6 +52,39 @@ public sealed class ClientLeftTests
         Assert.Contains("\"failures\": 0", await proxy.Admin.GetStringAsync("/clusters"));
     }
 
+    [Fact]
+    public async Task A_client_that_ends_its_body_short_with_a_FIN_has_its_upstream_exchange_reset()
+    {
+        var reading = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ended = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var backend = await Backend.StartAsync("upload", async ctx =>
+        {
+            var buffer = new byte[1024];
+            try
+            {
+                while (await ctx.Request.Body.ReadAsync(buffer, ctx.RequestAborted) > 0)
+                    reading.TrySetResult();
+                ended.TrySetResult("the body ended in order");
+            }
+            catch (Exception ex)
+            {
+                // Its request reset (an abort, or Kestrel's "unexpected end" of the body it was reading).
+                ended.TrySetResult("cut off: " + ex.GetType().Name);
+            }
+        });
+        await using var proxy = await TestProxy.StartAsync();
+        var port = TestProxy.FreePort();
+        await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port).Routes("rt", ConfigBuilder.Route("upload")).Cluster("upload", backend.Port).Build());
+
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(IPAddress.Loopback, port);
+        await client.SendAsync(Encoding.ASCII.GetBytes("POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" + new string('x', 1000)), SocketFlags.None);
+        await reading.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        client.Shutdown(SocketShutdown.Send);
+        // Not left waiting for bytes that never come until the request timeout (15 s).
+        Assert.StartsWith("cut off: ", await ended.Task.WaitAsync(TimeSpan.FromSeconds(5)));
+    }
+
     [LoopTransportFact("Kestrel's transport takes any FIN as the client leaving, even behind a pipelined request")]
     public async Task A_FIN_behind_a_pipelined_request_is_no_leaving_both_are_answered()
     {

@@ -7,9 +7,10 @@ namespace Weft.Proxy.Codecs.Kestrel;
 
 /// <summary>
 /// A request body as Kestrel parses it, its failures told in the pipeline's words: a body Kestrel
-/// refuses as malformed (a broken chunk, a body cut short: its 400s) is a
-/// <see cref="MalformedBodyException"/>, as on the lean codec, so the upstream exchange ends and the
-/// client gets <c>400 request_body_failed</c>, whatever the upstream's protocol. Other failures (its
+/// refuses with a 400 is a <see cref="MalformedBodyException"/>, so the upstream exchange ends and the
+/// client gets <c>400 request_body_failed</c>, whatever the upstream's protocol. Kestrel's 400s do not
+/// tell a broken chunk from a body its client cut short with a FIN (the lean codec counts the latter
+/// as the client leaving); both get the 400, as Kestrel answers them itself. Other failures (its
 /// data-rate 408, a reset) pass as they are.
 /// </summary>
 internal sealed class KestrelBodyReader(PipeReader inner) : PipeReader

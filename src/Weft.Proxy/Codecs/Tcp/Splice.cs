@@ -79,10 +79,10 @@ internal sealed class Splice : IHeartbeatWatch
         {
             heartbeat.Remove(splice);
         }
-        if (splice.IdleClosed)
+        if (splice.IdleClosed || Volatile.Read(ref splice._end) != (int)SpliceEnd.Closed)
         {
-            // Left open by directions the idle close stopped: closed only now that neither failed (a
-            // FIN sent before a reset would tell a peer the stream ended in order).
+            // Left open by directions the idle close stopped or a failure ended: completed only now,
+            // after any reset (a FIN sent before a reset would tell a peer the stream ended in order).
             await CompleteAsync(upstream.Output).ConfigureAwait(false);
             await CompleteAsync(client.Output).ConfigureAwait(false);
             await CompleteAsync(client.Input).ConfigureAwait(false);
@@ -157,6 +157,11 @@ internal sealed class Splice : IHeartbeatWatch
             Fail(failed);
         else
             Interlocked.Or(ref _endedOutputs, 1 << (int)destinationFailed);
+        // Once a failure is decided (here or by the other direction), completing a pipe may send its
+        // peer a FIN before that peer's reset: the other direction can run on inside a reset, before
+        // the second side is reset. RunAsync completes them after both resets.
+        if (Volatile.Read(ref _end) != (int)SpliceEnd.Closed)
+            return;
         await CompleteAsync(destination).ConfigureAwait(false);
         await CompleteAsync(source).ConfigureAwait(false);
     }
