@@ -38,6 +38,9 @@ internal sealed class Heartbeat : IDisposable
     /// <summary>A deadline <paramref name="span"/> from now; 0 (none) for a zero span.</summary>
     public long DeadlineAfter(TimeSpan span) => span <= TimeSpan.Zero ? 0 : Now + Ticks(span);
 
+    /// <summary>The time left until <paramref name="deadline"/> (a timestamp), never negative.</summary>
+    public TimeSpan TimeLeft(long deadline) => _time.GetElapsedTime(Now, deadline) is var left && left > TimeSpan.Zero ? left : TimeSpan.Zero;
+
     public void Add(IHeartbeatWatch watch) => _watches.TryAdd(watch, 0);
 
     public void Remove(IHeartbeatWatch watch) => _watches.TryRemove(watch, out _);

@@ -118,7 +118,7 @@ public sealed class ProxyHost : IAsyncDisposable
         // The cluster client: one connect place, HTTP/1.1 pools and HTTP/2 connections, for every codec.
         var connector = new Connector(_loops, options.InlineSocketCompletions, loggerFactory.CreateLogger("Weft.Proxy.Upstream"));
         var pools = new UpstreamPools(connector, options.Http1Limits, _heartbeat, _state);
-        _clusters = new ClusterClient(connector, pools, options.Http1Limits, _heartbeat, loggerFactory.CreateLogger("Weft.Proxy.Upstream"));
+        _clusters = new ClusterClient(connector, pools, _heartbeat, loggerFactory.CreateLogger("Weft.Proxy.Upstream"));
         // The one request pipeline, and the codecs that feed it.
         var pipeline = new RequestPipeline(identity, _clusters, _metrics, _heartbeat, options.Random ?? Random.Shared);
         var kestrel = new KestrelCodec(_state, pipeline);

@@ -135,23 +135,9 @@ internal sealed class RequestPipeline
         if (route.RequestModifiers.Length != 0)                                  // 7
             HeaderModifierRuntime.Apply(route.RequestModifiers, ctx.Headers);
         // gRPC calls carry their own deadline (grpc-timeout, issue 13) and may stream for hours.
-        if (!ctx.IsGrpc && TimeoutTicks(ctx.Runtime.Limits) is var ticks and > 0)
-            ctx.Deadline = _heartbeat.Now + ticks;
+        if (!ctx.IsGrpc)
+            ctx.Deadline = _heartbeat.DeadlineAfter(ctx.Runtime.Limits.RequestTimeout);
         return true;
-    }
-
-    // A reference, replaced whole: requests on other threads read either the old pair or the new one.
-    private sealed record LimitTicks(Config.ProxyLimits Limits, long Ticks);
-    private LimitTicks? _timeout;
-
-    /// <summary>The request timeout in heartbeat ticks, worked out once per runtime.</summary>
-    private long TimeoutTicks(Config.ProxyLimits limits)
-    {
-        if (_timeout is { } cached && ReferenceEquals(cached.Limits, limits))
-            return cached.Ticks;
-        var ticks = _heartbeat.Ticks(limits.RequestTimeout);
-        _timeout = new LimitTicks(limits, ticks);
-        return ticks;
     }
 
     /// <summary>

@@ -13,16 +13,14 @@ namespace Weft.Proxy.Upstream;
 /// </summary>
 internal sealed class ClusterClient : IDisposable
 {
-    private readonly Codecs.Http1.Http1Limits _limits;
     private readonly Http2Client _http2;
     private readonly Connector _connector;
     private readonly ILogger _logger;
 
-    public ClusterClient(Connector connector, UpstreamPools pools, Codecs.Http1.Http1Limits limits, Heartbeat heartbeat, ILogger logger)
+    public ClusterClient(Connector connector, UpstreamPools pools, Heartbeat heartbeat, ILogger logger)
     {
         _connector = connector;
         Pools = pools;
-        _limits = limits;
         _http2 = new Http2Client(pools.Http2, heartbeat);
         _logger = logger;
     }
@@ -74,7 +72,7 @@ internal sealed class ClusterClient : IDisposable
                     answered = false;
                     if (connection is not null)
                     {
-                        var exchange = connection.Exchange ??= new Http1Exchange(connection, Pools, _limits);
+                        var exchange = connection.Exchange;
                         answered = await exchange.StartAsync(ctx, down, endpoint).ConfigureAwait(false);
                         if (!answered && exchange.FailedStale(ctx))
                         {
@@ -88,7 +86,7 @@ internal sealed class ClusterClient : IDisposable
                                 ctx.Flag = ResponseFlag.UpstreamReset;
                             if (fresh is not null)
                             {
-                                exchange = fresh.Exchange ??= new Http1Exchange(fresh, Pools, _limits);
+                                exchange = fresh.Exchange;
                                 answered = await exchange.StartAsync(ctx, down, endpoint).ConfigureAwait(false);
                             }
                         }

@@ -36,7 +36,7 @@ internal sealed class Http2Client(Http2Pools pools, Heartbeat heartbeat)
         // or a stream, connecting (the handler's connect goes on for others; this request stops waiting).
         var stop = CancellationTokenSource.CreateLinkedTokenSource(down.Aborted);
         if (ctx.Deadline != 0)
-            stop.CancelAfter(heartbeat.Time.GetElapsedTime(heartbeat.Now, ctx.Deadline) is { } left && left > TimeSpan.Zero ? left : TimeSpan.Zero);
+            stop.CancelAfter(heartbeat.TimeLeft(ctx.Deadline));
         HttpResponseMessage response;
         var pool = pools.Enter(endpoint, ctx.Runtime);
         try

@@ -9,13 +9,14 @@ namespace Weft.Proxy.Upstream;
 /// </summary>
 internal sealed class UpstreamConnection
 {
-    public UpstreamConnection(UpstreamTransport transport, EndpointPool pool, Http1Limits limits)
+    public UpstreamConnection(UpstreamTransport transport, EndpointPool pool, UpstreamPools pools, Http1Limits limits)
     {
         Transport = transport;
         Input = transport.Input;
         Output = transport.Output;
         Pool = pool;
         Body = new Http1BodyReader(limits);
+        Exchange = new Http1Exchange(this, pools, limits);
     }
 
     public UpstreamTransport Transport { get; }
@@ -29,8 +30,8 @@ internal sealed class UpstreamConnection
     public Http1BodyWriter RequestBody { get; } = new();
     public Pipeline.ResponseHead Response { get; } = new();
 
-    /// <summary>The exchange state this connection reuses (made at its first request).</summary>
-    public Http1Exchange? Exchange;
+    /// <summary>The exchange state every request on this connection reuses.</summary>
+    public Http1Exchange Exchange { get; }
 
     /// <summary>When it went back to the pool (TimeProvider timestamp).</summary>
     public long IdleSince;

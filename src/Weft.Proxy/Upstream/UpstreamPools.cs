@@ -120,7 +120,7 @@ internal sealed class UpstreamPools : IHeartbeatWatch, IDisposable
         var deadlineFirst = false;
         if (ctx.Deadline != 0)
         {
-            var left = _heartbeat.Time.GetElapsedTime(_heartbeat.Now, ctx.Deadline);
+            var left = _heartbeat.TimeLeft(ctx.Deadline);
             if (left <= TimeSpan.Zero)
             {
                 pool.Closed();
@@ -145,33 +145,15 @@ internal sealed class UpstreamPools : IHeartbeatWatch, IDisposable
             ctx.Error = ex;
             return null;
         }
-        var connection = new UpstreamConnection(transport, pool, _limits);
+        var connection = new UpstreamConnection(transport, pool, this, _limits);
         _live.TryAdd(connection, 0);
         return connection;
-    }
-
-    /// <summary>The upstream idle timeout of one <see cref="ProxyLimits"/> in heartbeat ticks, worked out once per config.</summary>
-    private sealed class IdleTimeout(ProxyLimits limits, long ticks)
-    {
-        public readonly ProxyLimits Limits = limits;
-        public readonly long Ticks = ticks;
-    }
-
-    // One reference, replaced whole when the limits change: a reader never sees one config's limits with another's ticks.
-    private IdleTimeout? _idleTimeout;
-
-    private long IdleTicks(ProxyLimits limits)
-    {
-        var idle = Volatile.Read(ref _idleTimeout);
-        if (idle is null || !ReferenceEquals(idle.Limits, limits))
-            Volatile.Write(ref _idleTimeout, idle = new IdleTimeout(limits, _heartbeat.Ticks(limits.UpstreamIdleTimeout)));
-        return idle.Ticks;
     }
 
     private UpstreamConnection? TakeIdle(EndpointPool pool, ProxyLimits limits)
     {
         var stale = StaleList();
-        var connection = pool.TryTakeIdle(_heartbeat.Now, IdleTicks(limits), stale);
+        var connection = pool.TryTakeIdle(_heartbeat.Now, _heartbeat.Ticks(limits.UpstreamIdleTimeout), stale);
         if (stale.Count != 0)
         {
             foreach (var s in stale)
@@ -230,7 +212,7 @@ internal sealed class UpstreamPools : IHeartbeatWatch, IDisposable
     {
         foreach (var connection in _live.Keys)
             connection.CheckDeadline(now);
-        var maxIdle = IdleTicks(_state.Current.Limits);
+        var maxIdle = _heartbeat.Ticks(_state.Current.Limits.UpstreamIdleTimeout);
         var expired = new List<UpstreamConnection>();
         foreach (var pool in _pools.Values)
         {
