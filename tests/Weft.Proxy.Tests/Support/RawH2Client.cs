@@ -9,18 +9,25 @@ namespace Weft.Proxy.Tests.Support;
 /// <summary>
 /// An h2c prior-knowledge client that writes exactly the frames a test asks for (abusive ones included)
 /// and records what the server answers, which HttpClient hides: its SETTINGS, RST_STREAMs, GOAWAY,
-/// response statuses and ends per stream, and when and how the connection closed. A background reader
-/// acknowledges SETTINGS and PINGs and keeps the connection window open; tests wait on what it
-/// recorded with <see cref="Eventually"/>.
+/// response statuses and ends per stream, every frame in order (<see cref="Frames"/>), and when and how
+/// the connection closed. A background reader acknowledges SETTINGS and PINGs and keeps the connection
+/// window open (unless <see cref="ReturnsConnectionCredit"/> is off); tests wait on what it recorded
+/// with <see cref="Eventually"/>.
+/// Flow control both ways: the credit this client gives (its SETTINGS, <see cref="GrantAsync"/>) is
+/// checked against every DATA frame (<see cref="FlowControlViolation"/>); the credit the server gives
+/// (<see cref="CreditFrom"/>) is what <see cref="SendDataAsync"/> waits for.
 /// </summary>
 internal sealed class RawH2Client : IAsyncDisposable
 {
-    public const byte Data = 0x0, Headers = 0x1, RstStream = 0x3, Settings = 0x4, Ping = 0x6, GoAwayType = 0x7, WindowUpdate = 0x8, Continuation = 0x9;
-    public const byte EndStream = 0x1, Ack = 0x1, EndHeaders = 0x4;
-    public const uint NoError = 0x0, ProtocolError = 0x1, InternalError = 0x2, FrameSizeError = 0x6, RefusedStream = 0x7, Cancel = 0x8,
-        CompressionError = 0x9, EnhanceYourCalm = 0xb;
-    public const ushort SettingsHeaderTableSize = 0x1, SettingsMaxConcurrentStreams = 0x3, SettingsInitialWindowSize = 0x4,
+    public const byte Data = 0x0, Headers = 0x1, Priority = 0x2, RstStream = 0x3, Settings = 0x4, PushPromise = 0x5, Ping = 0x6, GoAwayType = 0x7,
+        WindowUpdate = 0x8, Continuation = 0x9;
+    public const byte EndStream = 0x1, Ack = 0x1, EndHeaders = 0x4, Padded = 0x8, PriorityFlag = 0x20;
+    public const uint NoError = 0x0, ProtocolError = 0x1, InternalError = 0x2, FlowControlError = 0x3, StreamClosed = 0x5, FrameSizeError = 0x6,
+        RefusedStream = 0x7, Cancel = 0x8, CompressionError = 0x9, EnhanceYourCalm = 0xb;
+    public const ushort SettingsHeaderTableSize = 0x1, SettingsEnablePush = 0x2, SettingsMaxConcurrentStreams = 0x3, SettingsInitialWindowSize = 0x4,
         SettingsMaxFrameSize = 0x5, SettingsMaxHeaderListSize = 0x6;
+    /// <summary>The protocol's initial flow-control window, of the connection and of every stream until SETTINGS change it.</summary>
+    public const int DefaultWindow = 65_535;
 
     public static readonly byte[] Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
     // Large enough that no response in these tests waits on the client's flow control.
@@ -32,22 +39,69 @@ internal sealed class RawH2Client : IAsyncDisposable
     private readonly ConcurrentDictionary<int, uint> _resets = new();
     private readonly ConcurrentDictionary<int, int> _statuses = new();
     private readonly ConcurrentDictionary<int, bool> _ended = new();
-    private readonly ConcurrentDictionary<int, StringBuilder> _bodies = new();
+    private readonly ConcurrentDictionary<int, MemoryStream> _bodies = new();
     private readonly ConcurrentDictionary<int, string> _headerBlocks = new();
+    private readonly ConcurrentQueue<ServerFrame> _frames = new();
+    // Flow control, stream 0 being the connection: what this client allowed the server to send and what it sent...
+    private readonly ConcurrentDictionary<int, long> _creditGiven = new();
+    private readonly ConcurrentDictionary<int, long> _received = new();
+    // ...and what the server allowed this client to send (WINDOW_UPDATEs) and what it sent.
+    private readonly ConcurrentDictionary<int, long> _creditReceived = new();
+    private readonly ConcurrentDictionary<int, long> _sent = new();
+    private readonly int _streamWindow;
+    private TaskCompletionSource _creditArrived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Task _reading;
+    private volatile string? _flowControlViolation;
+    private volatile bool _waitingForCredit;
     private volatile IReadOnlyDictionary<ushort, uint>? _serverSettings;
     private volatile GoAwayFrame? _goAway;
     private volatile bool _closed;
     private volatile bool _reset;
     private long _closedAtTicks;
 
-    private RawH2Client(Socket socket)
+    private RawH2Client(Socket socket, int streamWindow, int connectionWindow)
     {
         _socket = socket;
+        _streamWindow = streamWindow;
+        _creditGiven[0] = connectionWindow;
         _reading = Task.Run(ReadLoopAsync);
     }
 
     public sealed record GoAwayFrame(int LastStreamId, uint ErrorCode);
+
+    /// <summary>A frame as the server sent it. DATA frames keep their length only (their content: <see cref="BodyOf"/>).</summary>
+    public sealed record ServerFrame(byte Type, byte Flags, int StreamId, int Length, byte[] Payload);
+
+    /// <summary>Every frame the server sent so far, in order.</summary>
+    public IReadOnlyList<ServerFrame> Frames => _frames.ToArray();
+
+    /// <summary>
+    /// Whether DATA received is credited back on the connection at once (the default). Off, the client
+    /// is a reader that stopped: the server may send only what <see cref="GrantAsync"/> allows.
+    /// </summary>
+    public bool ReturnsConnectionCredit { get; set; } = true;
+
+    /// <summary>
+    /// The first DATA frame the server sent past the credit this client gave (its initial windows,
+    /// <see cref="GrantAsync"/>, the automatic connection credit), described; null while there was none.
+    /// Only meaningful for a client whose windows <see cref="ConnectAsync"/> set.
+    /// </summary>
+    public string? FlowControlViolation => _flowControlViolation;
+
+    /// <summary>Flow-controlled bytes (DATA payloads, padding included) received on a stream, or on the connection for 0.</summary>
+    public long ReceivedOf(int streamId) => _received.GetValueOrDefault(streamId);
+
+    /// <summary>Credit given to the server on a stream, or on the connection for 0: the initial window and every increment since.</summary>
+    public long CreditGivenOn(int streamId) => _creditGiven.GetValueOrDefault(streamId, _streamWindow);
+
+    /// <summary>The sum of the WINDOW_UPDATE increments the server sent for a stream, or for the connection (0).</summary>
+    public long CreditFrom(int streamId) => _creditReceived.GetValueOrDefault(streamId);
+
+    /// <summary>Flow-controlled bytes this client sent with <see cref="SendDataAsync"/> on a stream, or on the connection (0).</summary>
+    public long SentOf(int streamId) => _sent.GetValueOrDefault(streamId);
+
+    /// <summary><see cref="SendDataAsync"/> has bytes left but no window to send them in.</summary>
+    public bool WaitingForCredit => _waitingForCredit;
 
     /// <summary>The server's first SETTINGS (null until it arrived).</summary>
     public IReadOnlyDictionary<ushort, uint>? ServerSettings => _serverSettings;
@@ -73,7 +127,25 @@ internal sealed class RawH2Client : IAsyncDisposable
     public bool Ended(int streamId) => _ended.ContainsKey(streamId);
 
     /// <summary>The DATA a stream's response carried so far (no padding), as Latin-1 text.</summary>
-    public string BodyOf(int streamId) => _bodies.TryGetValue(streamId, out var body) ? body.ToString() : "";
+    public string BodyOf(int streamId) => Encoding.Latin1.GetString(BodyBytesOf(streamId));
+
+    /// <summary>The DATA a stream's response carried so far (no padding).</summary>
+    public byte[] BodyBytesOf(int streamId)
+    {
+        if (!_bodies.TryGetValue(streamId, out var body))
+            return [];
+        lock (body)
+            return body.ToArray();
+    }
+
+    /// <summary>The length of <see cref="BodyBytesOf"/>, without copying it.</summary>
+    public long BodyLengthOf(int streamId)
+    {
+        if (!_bodies.TryGetValue(streamId, out var body))
+            return 0;
+        lock (body)
+            return body.Length;
+    }
 
     /// <summary>
     /// The response's first header block as Latin-1 text, undecoded (null until it arrived). Kestrel
@@ -90,20 +162,71 @@ internal sealed class RawH2Client : IAsyncDisposable
         return (StatusOf(streamId) ?? 0, BodyOf(streamId));
     }
 
-    /// <summary>Connects; with <paramref name="greet"/>, sends the preface, SETTINGS and a connection WINDOW_UPDATE.</summary>
-    public static async Task<RawH2Client> ConnectAsync(int port, bool greet = true)
+    /// <summary>
+    /// Connects; with <paramref name="greet"/>, sends the preface, SETTINGS (SETTINGS_INITIAL_WINDOW_SIZE
+    /// <paramref name="streamWindow"/>) and a connection WINDOW_UPDATE up to <paramref name="connectionWindow"/>:
+    /// 16 MB each unless given, so that no response waits on this client's credit.
+    /// </summary>
+    public static async Task<RawH2Client> ConnectAsync(int port, bool greet = true, int streamWindow = ClientWindow, int connectionWindow = ClientWindow)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(IPAddress.Loopback, port);
-        var client = new RawH2Client(socket);
+        var client = greet ? new RawH2Client(socket, streamWindow, Math.Max(connectionWindow, DefaultWindow)) : new RawH2Client(socket, DefaultWindow, DefaultWindow);
         if (greet)
         {
-            var settings = new byte[6];
-            BinaryPrimitives.WriteUInt16BigEndian(settings, SettingsInitialWindowSize);
-            BinaryPrimitives.WriteUInt32BigEndian(settings.AsSpan(2), ClientWindow);
-            await client.SendAsync(Concat(Preface, Frame(Settings, 0, 0, settings), WindowUpdateFrame(0, ClientWindow - 65535)));
+            var greeting = Concat(Preface, SettingsFrame((SettingsInitialWindowSize, (uint)streamWindow)));
+            if (connectionWindow > DefaultWindow)
+                greeting = Concat(greeting, WindowUpdateFrame(0, connectionWindow - DefaultWindow));
+            await client.SendAsync(greeting);
         }
         return client;
+    }
+
+    /// <summary>Gives the server <paramref name="increment"/> bytes more to send on a stream (or the connection, 0), and counts it.</summary>
+    public Task GrantAsync(int streamId, int increment)
+    {
+        _creditGiven.AddOrUpdate(streamId, _ => (streamId == 0 ? DefaultWindow : _streamWindow) + (long)increment, (_, c) => c + increment);
+        return SendAsync(WindowUpdateFrame(streamId, increment));
+    }
+
+    /// <summary>
+    /// <paramref name="data"/> as DATA frames on a stream, each as large as the server's SETTINGS_MAX_FRAME_SIZE
+    /// and the windows allow, waiting for the server's WINDOW_UPDATEs when they are spent (as any
+    /// client must); END_STREAM on the last frame when <paramref name="endStream"/>. The server's first
+    /// SETTINGS must have arrived: later changes to its initial window are not followed.
+    /// </summary>
+    public async Task SendDataAsync(int streamId, ReadOnlyMemory<byte> data, bool endStream, CancellationToken cancel = default)
+    {
+        var settings = ServerSettings ?? throw new InvalidOperationException("the server's SETTINGS have not arrived");
+        var streamWindow = settings.GetValueOrDefault(SettingsInitialWindowSize, (uint)DefaultWindow);
+        var maxFrame = (int)settings.GetValueOrDefault(SettingsMaxFrameSize, 16_384u);
+        do
+        {
+            var credit = Volatile.Read(ref _creditArrived);
+            var window = Math.Min(streamWindow + CreditFrom(streamId) - SentOf(streamId), DefaultWindow + CreditFrom(0) - SentOf(0));
+            if (window <= 0 && !data.IsEmpty)
+            {
+                if (Closed)
+                    throw new IOException("the server closed the connection");
+                _waitingForCredit = true;
+                try
+                {
+                    await credit.Task.WaitAsync(cancel);
+                }
+                finally
+                {
+                    _waitingForCredit = false;
+                }
+                continue;
+            }
+            var n = (int)Math.Min(Math.Min(window, maxFrame), data.Length);
+            var last = n == data.Length;
+            _sent.AddOrUpdate(streamId, n, (_, s) => s + n);
+            _sent.AddOrUpdate(0, n, (_, s) => s + n);
+            await SendAsync(Frame(Data, last && endStream ? EndStream : (byte)0, streamId, data.Span[..n]));
+            data = data[n..];
+        }
+        while (!data.IsEmpty);
     }
 
     public async Task SendAsync(ReadOnlyMemory<byte> bytes)
@@ -171,6 +294,30 @@ internal sealed class RawH2Client : IAsyncDisposable
         return Frame(WindowUpdate, 0, streamId, payload);
     }
 
+    /// <summary>A SETTINGS frame (not an ACK) with these parameters, in this order.</summary>
+    public static byte[] SettingsFrame(params (ushort Id, uint Value)[] settings)
+    {
+        var payload = new byte[6 * settings.Length];
+        for (var i = 0; i < settings.Length; i++)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(payload.AsSpan(6 * i), settings[i].Id);
+            BinaryPrimitives.WriteUInt32BigEndian(payload.AsSpan(6 * i + 2), settings[i].Value);
+        }
+        return Frame(Settings, 0, 0, payload);
+    }
+
+    /// <summary>
+    /// An HPACK block of exactly these fields in this order, each a literal without indexing with a new
+    /// name (pseudo-header names too): whatever the fields say, the block means the same on any connection.
+    /// </summary>
+    public static byte[] FieldBlock(params (string Name, string Value)[] fields)
+    {
+        var block = new List<byte>();
+        foreach (var (name, value) in fields)
+            Literal(block, name, value);
+        return [.. block];
+    }
+
     /// <summary>A complete GET (HEADERS with END_HEADERS and END_STREAM).</summary>
     public static byte[] Get(int streamId, string path) => Frame(Headers, EndHeaders | EndStream, streamId, RequestBlock(path));
 
@@ -219,9 +366,10 @@ internal sealed class RawH2Client : IAsyncDisposable
         String(block, value);
     }
 
+    // Latin-1, one byte per char: a test can put any byte in a name or value (NUL, CR, LF, 0x80-0xff).
     private static void String(List<byte> block, string value)
     {
-        var bytes = Encoding.ASCII.GetBytes(value);
+        var bytes = Encoding.Latin1.GetBytes(value);
         Integer(block, 0x00, 7, bytes.Length);
         block.AddRange(bytes);
     }
@@ -270,6 +418,7 @@ internal sealed class RawH2Client : IAsyncDisposable
                 var streamId = BinaryPrimitives.ReadInt32BigEndian(head.AsSpan(5)) & int.MaxValue;
                 var payload = new byte[length];
                 await ReadExactlyAsync(payload);
+                _frames.Enqueue(new ServerFrame(type, flags, streamId, length, type == Data ? [] : payload));
                 await OnFrameAsync(type, flags, streamId, payload);
             }
         }
@@ -285,6 +434,7 @@ internal sealed class RawH2Client : IAsyncDisposable
         {
             Interlocked.Exchange(ref _closedAtTicks, System.Diagnostics.Stopwatch.GetTimestamp());
             _closed = true;
+            _creditArrived.TrySetResult();
         }
     }
 
@@ -326,15 +476,38 @@ internal sealed class RawH2Client : IAsyncDisposable
                 _headerBlocks.TryAdd(streamId, Encoding.Latin1.GetString(payload));
                 break;
             case Data:
-                if (payload.Length > 0)
+                OnData(streamId, flags, payload);
+                if (payload.Length > 0 && ReturnsConnectionCredit)
                 {
-                    _bodies.GetOrAdd(streamId, _ => new StringBuilder()).Append(Encoding.Latin1.GetString(payload));
+                    _creditGiven.AddOrUpdate(0, payload.Length, (_, c) => c + payload.Length);
                     await TrySendAsync(WindowUpdateFrame(0, payload.Length));
                 }
+                break;
+            case WindowUpdate when payload.Length == 4:
+                var increment = BinaryPrimitives.ReadInt32BigEndian(payload) & int.MaxValue;
+                _creditReceived.AddOrUpdate(streamId, increment, (_, c) => c + increment);
+                Interlocked.Exchange(ref _creditArrived, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
                 break;
         }
         if (type is Headers or Data && (flags & EndStream) != 0)
             _ended[streamId] = true;
+    }
+
+    private void OnData(int streamId, byte flags, byte[] payload)
+    {
+        var received = _received.AddOrUpdate(streamId, payload.Length, (_, r) => r + payload.Length);
+        var onConnection = _received.AddOrUpdate(0, payload.Length, (_, r) => r + payload.Length);
+        if (_flowControlViolation is null && (received > CreditGivenOn(streamId) || onConnection > CreditGivenOn(0)))
+        {
+            _flowControlViolation = $"DATA of {payload.Length} bytes on stream {streamId}: {received} received on it of {CreditGivenOn(streamId)} allowed, "
+                + $"{onConnection} on the connection of {CreditGivenOn(0)} allowed";
+        }
+        var content = payload.AsSpan();
+        if ((flags & Padded) != 0 && content.Length > 0)
+            content = content[1..Math.Max(1, content.Length - payload[0])];
+        var body = _bodies.GetOrAdd(streamId, _ => new MemoryStream());
+        lock (body)
+            body.Write(content);
     }
 
     /// <summary>
