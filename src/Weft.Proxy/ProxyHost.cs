@@ -29,9 +29,15 @@ public sealed record ProxyHostOptions
 
     /// <summary>
     /// Serve HTTP/1.1 on HTTP listeners with the lean codec (Codecs/Http1: own strict parser) instead of
-    /// Kestrel's HTTP/1.1. Either way every request takes the same pipeline; h2c is Kestrel's.
+    /// Kestrel's HTTP/1.1. Either way every request takes the same pipeline.
     /// </summary>
     public bool LeanHttp1 { get; init; } = true;
+
+    /// <summary>
+    /// Serve HTTP/2 (h2c) on HTTP listeners with Weft's own codec (Codecs/Http2) instead of Kestrel's.
+    /// Either way every request takes the same pipeline; the parity suite runs both.
+    /// </summary>
+    public bool LeanHttp2 { get; init; } = true;
 
     /// <summary>
     /// Serve listeners and the lean path's upstream connections with Weft's own event-loop transport
@@ -127,8 +133,9 @@ public sealed class ProxyHost : IAsyncDisposable
             : null;
         var tcp = new TcpProxy(_state, _clusters, _metrics, _heartbeat);
         var resets = new Http2ResetGuard(options.Http2Limits, _metrics, loggerFactory.CreateLogger("Weft.Proxy.Listeners"));
+        var http2 = options.LeanHttp2 ? new Codecs.Http2.Http2Codec(_state, pipeline, options.Http2Limits, _heartbeat, resets) : null;
         var connections = new ConnectionDispatch(_state, tcp, new TlsPassthrough(tcp, _metrics, TimeProvider.System), _metrics, TimeProvider.System,
-            resets, http1);
+            resets, http1, http2);
         var capture = new Interception.CaptureDispatch(_state, tcp, connections, connector, loggerFactory.CreateLogger("Weft.Proxy.Interception"));
         var listeners = new ListenerSet(kestrel, connections, new ConnectionLimiter(_state), _metrics, loggerFactory, options.ListenerDrainTimeout,
             options.InlineSocketCompletions, options.Http2Limits, capture, _loops);

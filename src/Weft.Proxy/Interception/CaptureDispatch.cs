@@ -56,7 +56,7 @@ internal sealed class CaptureDispatch(RuntimeState state, TcpProxy tcp, Connecti
         if (await dispatch.DetectHttpAsync(connection, target).ConfigureAwait(false) == DetectedProtocol.Http2)
         {
             connection.Items[ItemKey] = original;
-            await dispatch.ServeHttp2Async(connection, port, http).ConfigureAwait(false);
+            await dispatch.ServeHttp2Async(connection, binding, http).ConfigureAwait(false);
             return;
         }
         connection.Items[ItemKey] = original;

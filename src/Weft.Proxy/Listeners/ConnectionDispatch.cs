@@ -19,10 +19,10 @@ using Protocol = Weft.Protocol.Discovery.Protocol;
 ///   2. an undeclared (AUTO) port is detected from the client's first bytes within its window; what
 ///      is neither HTTP nor TLS, or silent that long, is TCP;
 ///   3. one switch over <see cref="DetectedProtocol"/> hands the connection to its codec: HTTP/1 to the
-///      lean HTTP/1.1 codec (Kestrel's HTTP/1.1 when it is off), HTTP/2 to Kestrel's.
+///      lean HTTP/1.1 codec, HTTP/2 to Weft's HTTP/2 codec (Kestrel's for either where it is off).
 /// </summary>
 internal sealed class ConnectionDispatch(RuntimeState state, TcpProxy tcp, TlsPassthrough tls, ProxyMetrics metrics, TimeProvider time,
-    Http2ResetGuard resets, Http1Codec? http1)
+    Http2ResetGuard resets, Http1Codec? http1, Codecs.Http2.Http2Codec? http2)
 {
     private static readonly string[] OutcomeLabels = ["http1", "http2", "tls", "tcp", "timeout"];
 
@@ -58,7 +58,7 @@ internal sealed class ConnectionDispatch(RuntimeState state, TcpProxy tcp, TlsPa
                 await ServeHttp1Async(connection, new ListenerBinding(port), http).ConfigureAwait(false);
                 break;
             case DetectedProtocol.Http2:
-                await ServeHttp2Async(connection, port, http).ConfigureAwait(false);
+                await ServeHttp2Async(connection, new ListenerBinding(port), http).ConfigureAwait(false);
                 break;
             case DetectedProtocol.Tls:
                 await tls.HandleAsync(connection, listener).ConfigureAwait(false);
@@ -77,11 +77,13 @@ internal sealed class ConnectionDispatch(RuntimeState state, TcpProxy tcp, TlsPa
     public Task ServeHttp1Async(ConnectionContext connection, ListenerBinding binding, ConnectionDelegate http) =>
         http1 is not null ? http1.ServeAsync(connection, binding) : http(connection);
 
-    /// <summary>HTTP/2 prior knowledge: Kestrel's HTTP/2, with the connection's rapid-reset budget.</summary>
-    public Task ServeHttp2Async(ConnectionContext connection, int port, ConnectionDelegate http)
+    /// <summary>HTTP/2 prior knowledge: Weft's codec (Kestrel's where it is off), with the connection's rapid-reset budget.</summary>
+    public Task ServeHttp2Async(ConnectionContext connection, ListenerBinding binding, ConnectionDelegate http)
     {
+        if (http2 is not null)
+            return http2.ServeAsync(connection, binding);
         ProtocolDetection.UsePriorKnowledgeH2(connection);
-        resets.Attach(connection, port);
+        resets.Attach(connection, binding.Port);
         return http(connection);
     }
 

@@ -39,7 +39,7 @@ internal sealed class EndpointRuntime
     internal EndpointPool? Pool;
 
     /// <summary>Its HTTP/2 pool, found once per runtime (kept by authority across runtimes, as the HTTP/1.1 one).</summary>
-    internal Http2Pool? Http2;
+    internal Http2EndpointPool? Http2;
 }
 
 /// <summary>Per-endpoint counters for /clusters and the balancer; written with Interlocked, read without locks.</summary>

@@ -1,230 +1,257 @@
 using System.IO.Pipelines;
-using System.Net.Http.Headers;
 using System.Runtime.CompilerServices;
+using Weft.Proxy.Codecs.Http2;
+using Weft.Proxy.Codecs.Http2.Hpack;
 using Weft.Proxy.Pipeline;
 
 namespace Weft.Proxy.Upstream;
 
 /// <summary>
-/// The cluster client's HTTP/2 side (grpc and http2 clusters): one attempt of a request on one endpoint
-/// over the endpoint's SocketsHttpHandler (<see cref="Http2Pools"/>), which multiplexes it on the
-/// endpoint's connections, opened through the <see cref="Connector"/>. Issue 11 replaces it with Weft's
-/// own HTTP/2 codec; the pipeline does not change for that.
+/// The cluster client's HTTP/2 side (grpc and http2 clusters): one attempt of a request on one endpoint,
+/// as a stream on one of the endpoint's connections (<see cref="Http2Pools"/>). A stream the upstream
+/// never processed (REFUSED_STREAM, or above its GOAWAY's last stream) goes once more on another
+/// connection when none of the request's body was read yet: nothing of it reached an app.
 /// </summary>
 internal sealed class Http2Client(Http2Pools pools, Heartbeat heartbeat)
 {
-    private static readonly Version Http20 = new(2, 0);
-
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<UpstreamResponse?> SendAsync(RequestContext ctx, IDownstream down, EndpointRuntime endpoint)
     {
         var cluster = ctx.Cluster!;
-        var content = down.RequestBody is { } body ? new StreamingRequestContent(body, down.Aborted) : null;
-        var request = new Http2Request
+        var pool = pools.For(endpoint, ctx.Runtime);
+        for (var attempt = 0; ; attempt++)
         {
-            Method = HttpMethodFor(ctx.Method),
-            Content = content,
-            Version = Http20,
-            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            RequestUri = new Uri(endpoint.BaseUri + ctx.Path + ctx.Query, UriKind.Absolute),
-            ConnectTimeout = cluster.ConnectTimeout,
-        };
-        ctx.Headers.CopyTo(new RequestHeaders(request, content), toHttp2: true);
-        if (content is not null && down.RequestBodyLength >= 0)
-            content.Headers.ContentLength = down.RequestBodyLength;
-        // The request's deadline bounds everything up to the response head: waiting for a connection
-        // or a stream, connecting (the handler's connect goes on for others; this request stops waiting).
-        var stop = CancellationTokenSource.CreateLinkedTokenSource(down.Aborted);
-        if (ctx.Deadline != 0)
-            stop.CancelAfter(heartbeat.TimeLeft(ctx.Deadline));
-        HttpResponseMessage response;
-        var pool = pools.Enter(endpoint, ctx.Runtime);
-        try
-        {
-            response = await pool.Invoker.SendAsync(request, stop.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            ctx.Flag = Classify(ex, down.Aborted, stop.Token, content);
-            ctx.Error = ctx.Flag == ResponseFlag.RequestBodyFailed ? content!.ClientReadError ?? ex : ex;
-            if (content is not null)
-                await content.StopAsync().ConfigureAwait(false);
-            request.Dispose();
-            stop.Dispose();
+            Http2ClientConnection connection;
+            try
+            {
+                var acquiring = pool.AcquireAsync(cluster.ConnectTimeout, down.Aborted);
+                if (acquiring.IsCompletedSuccessfully)
+                {
+                    connection = acquiring.Result;
+                }
+                else
+                {
+                    // The connect is shared and runs to its own timeout; this request waits only until its deadline.
+                    var left = ctx.Deadline == 0 ? Timeout.InfiniteTimeSpan : heartbeat.TimeLeft(ctx.Deadline);
+                    if (left <= TimeSpan.Zero && left != Timeout.InfiniteTimeSpan)
+                    {
+                        ctx.Flag = ResponseFlag.Timeout;
+                        return null;
+                    }
+                    connection = await acquiring.AsTask().WaitAsync(left).ConfigureAwait(false);
+                }
+            }
+            catch (TimeoutException ex)
+            {
+                ctx.Flag = ResponseFlag.Timeout;
+                ctx.Error = ex;
+                return null;
+            }
+            catch (UpstreamConnectException ex)
+            {
+                ctx.Flag = ResponseFlag.ConnectFailed;
+                ctx.Error = ex;
+                return null;
+            }
+            catch (OperationCanceledException ex)
+            {
+                ctx.Flag = ResponseFlag.ClientAborted;
+                ctx.Error = ex;
+                return null;
+            }
+            var stream = connection.RentStream();
+            var exchange = stream.Exchange as Http2Exchange ?? new Http2Exchange(stream);
+            stream.Exchange = exchange;
+            var outcome = await exchange.StartAsync(ctx, down).ConfigureAwait(false);
+            if (outcome == HeadOutcome.Arrived)
+                return exchange;
+            if (outcome == HeadOutcome.Refused && attempt == 0 && !exchange.BodyRead)
+                continue;
+            ctx.Flag = outcome switch
+            {
+                HeadOutcome.TimedOut => ResponseFlag.Timeout,
+                HeadOutcome.ClientAborted => ResponseFlag.ClientAborted,
+                _ => exchange.BodyFlag ?? ResponseFlag.UpstreamReset,
+            };
             return null;
-        }
-        finally
-        {
-            pool.Exit();
-        }
-        // The deadline is for the response head; the body streams as long as both sides do.
-        stop.CancelAfter(Timeout.InfiniteTimeSpan);
-        return await Http2Response.CreateAsync(request, content, response, stop).ConfigureAwait(false);
-    }
-
-    private static ResponseFlag Classify(Exception ex, CancellationToken clientAborted, CancellationToken stop, StreamingRequestContent? content)
-    {
-        if (clientAborted.IsCancellationRequested)
-            return ResponseFlag.ClientAborted;
-        if (content is { ClientReadFailed: true })
-            return ResponseFlag.RequestBodyFailed;
-        for (var e = ex; e is not null; e = e.InnerException)
-        {
-            if (e is UpstreamConnectException)
-                return ResponseFlag.ConnectFailed;
-        }
-        return stop.IsCancellationRequested ? ResponseFlag.Timeout : ResponseFlag.UpstreamReset;
-    }
-
-    private static HttpMethod HttpMethodFor(string method) => method switch
-    {
-        "GET" => HttpMethod.Get,
-        "POST" => HttpMethod.Post,
-        "PUT" => HttpMethod.Put,
-        "DELETE" => HttpMethod.Delete,
-        "HEAD" => HttpMethod.Head,
-        "PATCH" => HttpMethod.Patch,
-        "OPTIONS" => HttpMethod.Options,
-        _ => HttpMethod.Parse(method),
-    };
-
-    /// <summary>Request fields into HttpClient's message: content fields where the message refuses them.</summary>
-    private sealed class RequestHeaders(HttpRequestMessage request, HttpContent? content) : IHeaderSink
-    {
-        public void Add(string name, string value)
-        {
-            if (!request.Headers.TryAddWithoutValidation(name, value))
-                content?.Headers.TryAddWithoutValidation(name, value);
         }
     }
 }
 
-/// <summary>An answer from HttpClient: head and body streamed, trailers (gRPC's grpc-status) read after the body.</summary>
-internal sealed class Http2Response : UpstreamResponse
+/// <summary>One request on one upstream HTTP/2 stream, and its answer as the pipeline reads it.</summary>
+internal sealed class Http2Exchange(Http2ClientStream stream) : UpstreamResponse, IAbortWatcher
 {
-    private readonly HttpRequestMessage _request;
-    private readonly StreamingRequestContent? _content;
-    private readonly HttpResponseMessage _response;
-    private readonly CancellationTokenSource _stop;
-    private readonly ResponseHead _head = new();
-    private readonly HeaderList _headers = new();
-    private PipeReader? _body;
-    private HeaderList? _trailers;
-    private string _grpcStatus = "";
+    private readonly HeaderList _scratch = new();
+    private IDownstream? _down;
+    private Task<CopyStatus>? _requestBody;
+    private bool _hasBody;
 
-    private Http2Response(HttpRequestMessage request, StreamingRequestContent? content, HttpResponseMessage response, CancellationTokenSource stop)
-    {
-        _request = request;
-        _content = content;
-        _response = response;
-        _stop = stop;
-    }
+    /// <summary>Whether any of the request body was read from the client (then it cannot go again).</summary>
+    public bool BodyRead { get; private set; }
 
-    public static async ValueTask<UpstreamResponse> CreateAsync(HttpRequestMessage request, StreamingRequestContent? content,
-        HttpResponseMessage response, CancellationTokenSource stop)
+    /// <summary>Why the attempt failed, when the request body's copy is to blame.</summary>
+    public ResponseFlag? BodyFlag { get; private set; }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<HeadOutcome> StartAsync(RequestContext ctx, IDownstream down)
     {
-        var answer = new Http2Response(request, content, response, stop);
-        answer.ReadHead();
-        try
+        _down = down;
+        _requestBody = null;
+        BodyRead = false;
+        BodyFlag = null;
+        var body = down.RequestBody;
+        var fields = HeaderBlocks.Prepare(ctx.Headers, _scratch);
+        var block = new RequestBlock(ctx.Method, ctx.Path, ctx.Query, fields, _scratch);
+        stream.Send(ref block, endStream: body is null, ctx.Deadline);
+        down.WatchAborted(this);
+        if (body is not null)
+            _requestBody = CopyRequestBodyAsync(body);
+        var outcome = await stream.HeadAsync().ConfigureAwait(false);
+        if (outcome == HeadOutcome.Arrived)
         {
-            var stream = await response.Content.ReadAsStreamAsync(stop.Token).ConfigureAwait(false);
-            answer._body = PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: StreamingRequestContent.BufferSize, leaveOpen: true));
+            var head = stream.Response;
+            _hasBody = !stream.EndedWithHead && head.Status is not (204 or 304) && ctx.Method != "HEAD";
+            head.HasBody = _hasBody;
+            return outcome;
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException or HttpRequestException)
+        down.WatchAborted(null);
+        if (_requestBody is { } copy)
         {
-            answer._body = PipeReader.Create(new FailedStream(ex));
-        }
-        return answer;
-    }
-
-    private void ReadHead()
-    {
-        _head.Status = (int)_response.StatusCode;
-        _head.Headers = _headers;
-        foreach (var header in _response.Headers.NonValidated)
-        {
-            foreach (var value in header.Value)
+            if (!copy.IsCompleted)
+                down.RequestBody?.CancelPendingRead();
+            var status = await copy.ConfigureAwait(false);
+            if (outcome == HeadOutcome.Reset)
             {
-                _headers.Add(header.Key, value);
-                if (string.Equals(header.Key, "grpc-status", StringComparison.OrdinalIgnoreCase))
-                    _grpcStatus = value;
+                BodyFlag = status switch
+                {
+                    CopyStatus.Malformed => ResponseFlag.RequestBodyFailed,
+                    CopyStatus.SourceFailed => ResponseFlag.ClientAborted,
+                    _ => null,
+                };
             }
+            _requestBody = null;
         }
-        foreach (var header in _response.Content.Headers.NonValidated)
-        {
-            if (HeaderList.IsFraming(header.Key))
-                continue;
-            foreach (var value in header.Value)
-                _headers.Add(header.Key, value);
-        }
-        _head.ContentLength = _response.Content.Headers.ContentLength ?? -1;
-        _head.HasBody = _head.Status is not (204 or 304) && _request.Method != HttpMethod.Head;
+        if (!stream.Closed)
+            stream.Connection.ResetStream(stream, Http2Error.Cancel);
+        stream.Input.Complete();
+        _down = null;
+        stream.Release();
+        return outcome;
     }
 
-    public override ResponseHead Head => _head;
+    private async Task<CopyStatus> CopyRequestBodyAsync(PipeReader body)
+    {
+        var status = await BodyPump.CopyAsync(new ReadCounter(body, this), stream.Output, flushWhenIdle: false).ConfigureAwait(false);
+        if (status == CopyStatus.Done)
+        {
+            var none = new HeaderBlocks.None();
+            stream.Output.End(ref none, hasTrailers: false);
+            stream.Connection.Output.Flush();
+        }
+        else if (!stream.Closed)
+        {
+            // The app must never take a truncated body for whole.
+            stream.Connection.ResetStream(stream, Http2Error.Cancel);
+        }
+        return status;
+    }
 
-    public override PipeReader? Body => _head.HasBody ? _body : null;
+    public void OnClientAborted(IDownstream client)
+    {
+        if (!ReferenceEquals(Volatile.Read(ref _down), client))
+            return;
+        stream.ClientAborted();
+    }
+
+    public override ResponseHead Head => stream.Response;
+
+    public override PipeReader? Body => _hasBody ? stream.Input : null;
 
     public override IDuplexPipe? Upgraded => null;
 
-    public override HeaderView? Trailers
-    {
-        get
-        {
-            if (_trailers is not null)
-                return _trailers;
-            var trailers = _response.TrailingHeaders.NonValidated;
-            if (trailers.Count == 0)
-                return null;
-            _trailers = new HeaderList();
-            foreach (var header in trailers)
-            {
-                foreach (var value in header.Value)
-                {
-                    _trailers.Add(header.Key, value);
-                    if (string.Equals(header.Key, "grpc-status", StringComparison.OrdinalIgnoreCase))
-                        _grpcStatus = value;
-                }
-            }
-            return _trailers;
-        }
-    }
+    public override HeaderView? Trailers => stream.Trailers;
 
-    public override string GrpcStatus
-    {
-        get
-        {
-            _ = Trailers;
-            return _grpcStatus;
-        }
-    }
+    public override string GrpcStatus => stream.GrpcStatus;
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public override async ValueTask FinishAsync(CopyStatus body)
     {
-        if (body != CopyStatus.Done)
-            await _stop.CancelAsync().ConfigureAwait(false);   // resets the stream: the upstream stops its work
-        // No read of the client's body may outlive the request (StreamingRequestContent.StopAsync).
-        if (_content is not null)
-            await _content.StopAsync().ConfigureAwait(false);
-        if (_body is not null)
-            await _body.CompleteAsync().ConfigureAwait(false);
-        _response.Dispose();
-        _request.Dispose();
-        _stop.Dispose();
+        var down = _down!;
+        down.WatchAborted(null);
+        if (body != CopyStatus.Done && !stream.Closed)
+            stream.Connection.ResetStream(stream, Http2Error.Cancel);
+        if (_requestBody is { } copy)
+        {
+            if (!copy.IsCompleted)
+            {
+                // The upstream answered without reading the whole body: the copy stops, the stream is reset.
+                if (!stream.Closed)
+                    stream.Connection.ResetStream(stream, Http2Error.Cancel);
+                down.RequestBody?.CancelPendingRead();
+            }
+            await copy.ConfigureAwait(false);
+            _requestBody = null;
+        }
+        stream.Input.Complete();
+        _down = null;
+        stream.Release();
     }
 
-    /// <summary>A body whose stream could not even be opened: reading it fails, as the exchange did.</summary>
-    private sealed class FailedStream(Exception error) : Stream
+    /// <summary>Marks the body as read once the copy took bytes from it.</summary>
+    private sealed class ReadCounter(PipeReader inner, Http2Exchange exchange) : PipeReader
     {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => throw new IOException("the upstream's body failed", error);
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+        {
+            exchange.BodyRead = true;
+            inner.AdvanceTo(consumed, examined);
+        }
+
+        public override void CancelPendingRead() => inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default) => inner.ReadAsync(cancellationToken);
+
+        public override bool TryRead(out ReadResult result) => inner.TryRead(out result);
+    }
+
+    /// <summary>The request head: pseudo-headers, then the fields (the host field became :authority).</summary>
+    private readonly struct RequestBlock(string method, string path, string query, FieldList? fields, HeaderList scratch) : IHeaderBlock
+    {
+        public int MaxLength => 64 + method.Length + path.Length + query.Length + HeaderBlocks.MaxLength(fields, scratch, skipHost: false);
+
+        public int Encode(Span<byte> destination)
+        {
+            var at = method switch
+            {
+                "GET" => HpackEncoder.WriteIndexed(2, destination),
+                "POST" => HpackEncoder.WriteIndexed(3, destination),
+                _ => HpackEncoder.WriteLiteralWithNameIndex(2, method, destination),
+            };
+            at += HpackEncoder.WriteIndexed(6, destination[at..]);                 // :scheme http
+            at += query.Length == 0 && path == "/"
+                ? HpackEncoder.WriteIndexed(4, destination[at..])
+                : HpackEncoder.WriteLiteralWithNameIndex(4, query.Length == 0 ? path : path + query, destination[at..]);
+            if (fields is not null)
+            {
+                if (fields.TryGetValue("host"u8, out var authority))
+                    at += HpackEncoder.WriteLiteralWithNameIndex(1, authority, destination[at..]);
+            }
+            else
+            {
+                for (var i = 0; i < scratch.Length; i++)
+                {
+                    if (string.Equals(scratch[i].Key, "host", StringComparison.OrdinalIgnoreCase))
+                    {
+                        at += HpackEncoder.WriteLiteralWithNameIndex(1, scratch[i].Value, destination[at..]);
+                        break;
+                    }
+                }
+            }
+            at += HeaderBlocks.Encode(fields, scratch, skipHost: true, destination[at..]);
+            return at;
+        }
     }
 }

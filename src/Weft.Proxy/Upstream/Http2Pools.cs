@@ -1,58 +1,49 @@
 using System.Collections.Concurrent;
-using System.Net;
+using Weft.Proxy.Codecs.Http2;
 using Weft.Proxy.Config;
 
 namespace Weft.Proxy.Upstream;
 
 /// <summary>
-/// The HTTP/2 connections of every endpoint of grpc and http2 clusters: one SocketsHttpHandler per
-/// endpoint (it multiplexes requests as streams on its connections and opens one more only when every
-/// open one has as many streams in flight as the endpoint allows), connected through the
-/// <see cref="Connector"/> and made with the config's upstream idle timeout. A handler per endpoint, not
-/// one for all, so that the pool of an endpoint that left the config can be dropped, as an HTTP/1.1 one
-/// is: when the config is published, the handlers of endpoints that left, and every handler when the
-/// idle timeout changed, are retired. A retired handler is disposed once no request is inside its
-/// SendAsync; its idle connections close then, busy ones once their streams end (HTTP/2's graceful
-/// shutdown), so no request is cut short.
+/// The HTTP/2 connections of every endpoint of grpc and http2 clusters, on Weft's own codec: per
+/// endpoint, streams are multiplexed on the open connections, and one more connection is opened (one
+/// connect at a time, through the <see cref="Connector"/>) only when every open one carries as many
+/// streams as the endpoint allows. When the config is published, the pools of endpoints that left,
+/// and every pool when the upstream idle timeout changed, are retired: their connections take no new
+/// stream, finish the ones in flight, then close.
 /// </summary>
-internal sealed class Http2Pools(Connector connector, RuntimeState state) : IDisposable
+internal sealed class Http2Pools(Connector connector, RuntimeState state, Heartbeat heartbeat, LocalSettings settings) : IDisposable
 {
-    private readonly ConcurrentDictionary<string, Http2Pool> _pools = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Http2EndpointPool> _pools = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();      // adding and dropping pools (once per endpoint per config), never a request's way in
     private bool _disposed;
 
     /// <summary>Endpoints with a pool now (for tests and /clusters).</summary>
     public int Count => _pools.Count;
 
-    /// <summary>
-    /// The endpoint's pool, entered: the caller sends one request on it, then <see cref="Http2Pool.Exit"/>.
-    /// Found once per runtime (kept on the endpoint); no lock or allocation on the way in after that.
-    /// </summary>
-    public Http2Pool Enter(EndpointRuntime endpoint, ProxyRuntime runtime)
+    /// <summary>The endpoint's pool, found once per runtime (kept on the endpoint); no lock after that.</summary>
+    public Http2EndpointPool For(EndpointRuntime endpoint, ProxyRuntime runtime)
     {
         var pool = endpoint.Http2;
-        if (pool is not null && pool.TryEnter())
+        if (pool is not null && !pool.IsRetired)
             return pool;
         return Resolve(endpoint, runtime);
     }
 
-    private Http2Pool Resolve(EndpointRuntime endpoint, ProxyRuntime runtime)
+    private Http2EndpointPool Resolve(EndpointRuntime endpoint, ProxyRuntime runtime)
     {
         lock (_lock)
         {
             var idleTimeout = runtime.Limits.UpstreamIdleTimeout;
-            // Only the published config adds pools (checked under the lock ForgetEndpointsNotIn takes,
-            // after publishing it). A request of an older config takes the endpoint's pool as it is,
-            // and where there is none (its endpoint may have left) a pool of its own, dropped once its
-            // request is sent.
+            // Only the published config adds pools. A request of an older config takes the endpoint's
+            // pool as it is, and where there is none a pool of its own, retired once its stream is done.
             var current = !_disposed && ReferenceEquals(runtime, state.Current);
-            if (_pools.TryGetValue(endpoint.Authority, out var pool) && (pool.IdleTimeout == idleTimeout || !current) && pool.TryEnter())
+            if (_pools.TryGetValue(endpoint.Authority, out var pool) && !pool.IsRetired && (pool.IdleTimeout == idleTimeout || !current))
             {
                 endpoint.Http2 = pool;
                 return pool;
             }
-            pool = new Http2Pool(Create(idleTimeout), idleTimeout);
-            pool.TryEnter();
+            pool = new Http2EndpointPool(connector, heartbeat, settings, endpoint.Address, endpoint.Port, idleTimeout);
             if (current)
             {
                 if (_pools.TryGetValue(endpoint.Authority, out var replaced))
@@ -62,7 +53,7 @@ internal sealed class Http2Pools(Connector connector, RuntimeState state) : IDis
             }
             else
             {
-                pool.Retire();
+                pool.RetireWhenIdle();
             }
             return pool;
         }
@@ -91,31 +82,6 @@ internal sealed class Http2Pools(Connector connector, RuntimeState state) : IDis
         }
     }
 
-    private HttpMessageInvoker Create(TimeSpan idleTimeout)
-    {
-        var handler = new SocketsHttpHandler
-        {
-            UseProxy = false,
-            AllowAutoRedirect = false,
-            AutomaticDecompression = DecompressionMethods.None,
-            UseCookies = false,
-            // The connect callback keeps each cluster's connect timeout (one endpoint may serve two clusters).
-            ConnectTimeout = Timeout.InfiniteTimeSpan,
-            PooledConnectionIdleTimeout = idleTimeout,
-            EnableMultipleHttp2Connections = true,
-            // Trace headers are the proxy's business (later: its own spans), not the handler's.
-            ActivityHeadersPropagator = null,
-            ConnectCallback = async (context, token) =>
-            {
-                var timeout = context.InitialRequestMessage is Http2Request request ? request.ConnectTimeout : ClusterRuntime.DefaultConnectTimeout;
-                var transport = await connector.ConnectAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, timeout, token, halfClose: true)
-                    .ConfigureAwait(false);
-                return transport.AsStream();
-            },
-        };
-        return new HttpMessageInvoker(handler, disposeHandler: true);
-    }
-
     public void Dispose()
     {
         lock (_lock)
@@ -128,50 +94,117 @@ internal sealed class Http2Pools(Connector connector, RuntimeState state) : IDis
     }
 }
 
-/// <summary>
-/// One endpoint's HTTP/2 handler, counted: the pools' reference until it is retired, and one per request
-/// inside its SendAsync (a disposed handler refuses new requests, while streams already open go on).
-/// </summary>
-internal sealed class Http2Pool(HttpMessageInvoker invoker, TimeSpan idleTimeout)
+/// <summary>One endpoint's HTTP/2 connections.</summary>
+internal sealed class Http2EndpointPool(Connector connector, Heartbeat heartbeat, LocalSettings settings, string address, int port, TimeSpan idleTimeout)
+    : IHttp2ClientPool
 {
-    private int _references = 1;
-    private int _retired;
+    private readonly List<Http2ClientConnection> _connections = [];
+    private readonly Lock _gate = new();
+    private Task<Http2ClientConnection>? _connecting;
+    private bool _retired;
+    private bool _retireWhenIdle;
 
-    public HttpMessageInvoker Invoker { get; } = invoker;
-
-    /// <summary>The upstream idle timeout its handler was made with.</summary>
     public TimeSpan IdleTimeout { get; } = idleTimeout;
 
-    /// <summary>False once it is disposed (retired, and its last request sent).</summary>
-    public bool TryEnter()
+    public bool IsRetired
     {
-        var seen = Volatile.Read(ref _references);
-        while (seen > 0)
+        get
         {
-            var before = Interlocked.CompareExchange(ref _references, seen + 1, seen);
-            if (before == seen)
-                return true;
-            seen = before;
+            lock (_gate)
+                return _retired;
         }
-        return false;
     }
 
-    public void Exit()
+    /// <summary>Open connections (for tests).</summary>
+    public int Connections
     {
-        if (Interlocked.Decrement(ref _references) == 0)
-            Invoker.Dispose();
+        get
+        {
+            lock (_gate)
+                return _connections.Count;
+        }
     }
 
-    /// <summary>No new request will look it up; disposed once the ones inside have been sent.</summary>
+    /// <summary>
+    /// A connection with a stream slot reserved for the caller: an open one with room, else the one
+    /// being connected, else a new one. A failed connect throws <see cref="UpstreamConnectException"/>.
+    /// </summary>
+    public async ValueTask<Http2ClientConnection> AcquireAsync(TimeSpan connectTimeout, CancellationToken cancellationToken)
+    {
+        for (var round = 0; ; round++)
+        {
+            Task<Http2ClientConnection> connecting;
+            lock (_gate)
+            {
+                foreach (var open in _connections)
+                {
+                    if (open.TryReserve())
+                        return open;
+                }
+                // A connect that finished (its connection is full or gone, or it failed) makes way for a new one.
+                if (_connecting is null || _connecting.IsCompleted)
+                    _connecting = ConnectAsync(connectTimeout);
+                connecting = _connecting;
+            }
+            var connection = cancellationToken.CanBeCanceled
+                ? await connecting.WaitAsync(cancellationToken).ConfigureAwait(false)
+                : await connecting.ConfigureAwait(false);
+            if (connection.TryReserve())
+                return connection;
+            if (round > 100)
+                throw new UpstreamConnectException("no HTTP/2 connection to " + address + ":" + port + " takes a stream", new IOException("every connection is full or closing"), timedOut: false);
+        }
+    }
+
+    private async Task<Http2ClientConnection> ConnectAsync(TimeSpan connectTimeout)
+    {
+        try
+        {
+            var transport = await connector.ConnectAsync(address, port, connectTimeout).ConfigureAwait(false);
+            var connection = new Http2ClientConnection(transport, transport.Close, this, settings, heartbeat, IdleTimeout);
+            bool retired;
+            lock (_gate)
+            {
+                retired = _retired;
+                if (!retired)
+                    _connections.Add(connection);
+            }
+            connection.Start();
+            if (retired)
+                connection.Retire();
+            return connection;
+        }
+        catch (Exception ex) when (ex is not UpstreamConnectException)
+        {
+            throw new UpstreamConnectException("connect to " + address + ":" + port + " failed: " + ex.Message, ex, timedOut: false);
+        }
+    }
+
+    public void OnCapacity(Http2ClientConnection connection)
+    {
+        if (_retireWhenIdle && connection.Reserved == 0)
+            Retire();
+    }
+
+    public void OnRetired(Http2ClientConnection connection)
+    {
+        lock (_gate)
+            _connections.Remove(connection);
+    }
+
+    /// <summary>No new stream: every connection finishes what it carries, then closes.</summary>
     public void Retire()
     {
-        if (Interlocked.Exchange(ref _retired, 1) == 0)
-            Exit();
+        Http2ClientConnection[] connections;
+        lock (_gate)
+        {
+            _retired = true;
+            connections = [.. _connections];
+        }
+        foreach (var connection in connections)
+            connection.Retire();
     }
-}
 
-/// <summary>A request to an HTTP/2 upstream, carrying its cluster's connect timeout to the connect callback.</summary>
-internal sealed class Http2Request : HttpRequestMessage
-{
-    public TimeSpan ConnectTimeout { get; init; }
+    /// <summary>A pool of an old config's request: retired once it carries nothing.</summary>
+    public void RetireWhenIdle() => _retireWhenIdle = true;
 }

@@ -28,7 +28,7 @@ internal sealed class UpstreamPools : IHeartbeatWatch, IDisposable
         _limits = limits;
         _heartbeat = heartbeat;
         _state = state;
-        Http2 = new Http2Pools(connector, state);
+        Http2 = new Http2Pools(connector, state, heartbeat, Codecs.Http2.Http2Codec.ClientSettings(new Codecs.Kestrel.Http2ListenerLimits()));
         heartbeat.Add(this);
     }
 

@@ -20,6 +20,7 @@ namespace Weft.Proxy.Codecs.Http1;
 /// </summary>
 internal sealed class Http1Connection : IDownstream, IHeartbeatWatch
 {
+    private readonly RequestTargetCache _target = new();
     private enum Next { Continue, Close }
 
     // Upper bound of what a head adds to the fields it relays: status line, framing, Connection/Upgrade lines.
@@ -45,13 +46,6 @@ internal sealed class Http1Connection : IDownstream, IHeartbeatWatch
     private volatile bool _idle;
 
     // The target's strings, cached: a repeated target costs no allocation.
-    private byte[] _lastTarget = [];
-    private int _lastTargetLength = -1;
-    private string? _path = "/";
-    private string _query = "";
-    private string? _pathRejected;
-    private string? _targetAuthority;
-    private bool _lastKeep;
     private string? _upgradeOffer;
 
     // Per request.
@@ -232,7 +226,7 @@ internal sealed class Http1Connection : IDownstream, IHeartbeatWatch
         _responseStarted = false;
         _upgraded = false;
         _headers.Bind(_request);
-        ctx.Method = MethodString(_request.Method);
+        ctx.Method = MethodNames.Of(_request.Method);
         // After a CONNECT (refused: the pipeline's step 0) a client may send what it meant for a tunnel.
         _closeAfter = _request.ConnectionClose || (_request.Http10 && !_request.ConnectionKeepAlive) || ctx.Method == "CONNECT";
         ctx.IsGrpc = _request.ContentTypeGrpc;
@@ -244,56 +238,10 @@ internal sealed class Http1Connection : IDownstream, IHeartbeatWatch
         if (_binding.Resolve(runtime) is not { } listener)
             return false;
         ctx.Listener = listener;
-        if (!ResolveTarget(ctx, runtime.Limits.KeepAmbiguousPaths))
+        if (!_target.Resolve(ctx, _request.Target, runtime.Limits.KeepAmbiguousPaths))
             ctx.Flag = ResponseFlag.BadPath;
         return true;
     }
-
-    /// <summary>Path and query of the target, the path normalized (cached per connection: a repeated target costs nothing).</summary>
-    private bool ResolveTarget(RequestContext ctx, bool keepAmbiguous)
-    {
-        var target = _request.Target;
-        if (_lastTargetLength != target.Length || keepAmbiguous != _lastKeep || !target.SequenceEqual(_lastTarget.AsSpan(0, target.Length)))
-        {
-            _targetAuthority = null;
-            if (!RequestTarget.TrySplit(target, out var path, out var query, out var authority))
-            {
-                _path = null;
-                _pathRejected = "malformed target";
-            }
-            else
-            {
-                _path = RequestTarget.Normalize(target[path], keepAmbiguous, out _pathRejected);
-                _query = Encoding.Latin1.GetString(target[query]);
-                if (authority.End.Value > authority.Start.Value)
-                    _targetAuthority = Encoding.Latin1.GetString(target[authority]);
-            }
-            if (_lastTarget.Length < target.Length)
-                _lastTarget = new byte[Math.Max(target.Length, 64)];
-            target.CopyTo(_lastTarget);
-            _lastTargetLength = target.Length;
-            _lastKeep = keepAmbiguous;
-        }
-        // absolute-form: the target's authority is the request's (RFC 9112 3.2.2), whatever Host said.
-        if (_targetAuthority is not null)
-            _headers.Set("Host", _targetAuthority);
-        ctx.Path = _path ?? "/";
-        ctx.Query = _query;
-        return _path is not null;
-    }
-
-    private static string MethodString(ReadOnlySpan<byte> method) => method.Length switch
-    {
-        3 when method.SequenceEqual("GET"u8) => "GET",
-        3 when method.SequenceEqual("PUT"u8) => "PUT",
-        4 when method.SequenceEqual("POST"u8) => "POST",
-        4 when method.SequenceEqual("HEAD"u8) => "HEAD",
-        5 when method.SequenceEqual("PATCH"u8) => "PATCH",
-        6 when method.SequenceEqual("DELETE"u8) => "DELETE",
-        7 when method.SequenceEqual("OPTIONS"u8) => "OPTIONS",
-        7 when method.SequenceEqual("CONNECT"u8) => "CONNECT",
-        _ => Encoding.ASCII.GetString(method),
-    };
 
     // ---------------------------------------------------------------- IDownstream
 

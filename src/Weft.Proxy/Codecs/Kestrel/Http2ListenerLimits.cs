@@ -12,11 +12,12 @@ public sealed record Http2ListenerLimits
 {
     /// <summary>
     /// SETTINGS_MAX_CONCURRENT_STREAMS; a stream beyond it gets RST_STREAM REFUSED_STREAM and never
-    /// reaches the app. haproxy, nginx and Kestrel use 100-128, Go 250: a gRPC app that multiplexes
-    /// many long-lived calls on one channel through its sidecar should not queue below what its own
-    /// server allows, while one connection (and the reset streams Kestrel tracks, twice this) stays bounded.
+    /// reaches the app. haproxy, nginx and Kestrel use 100-128, Go 250, Envoy and Node no limit at all:
+    /// a gRPC app that keeps a thousand long-lived calls (watches, subscriptions) on one channel must not
+    /// find the thousandth queued behind calls that never end, while one connection (its request bodies
+    /// bounded by the connection window, its reset streams by the reset guard at this many) stays bounded.
     /// </summary>
-    public int MaxConcurrentStreams { get; init; } = 256;
+    public int MaxConcurrentStreams { get; init; } = 1024;
 
     /// <summary>
     /// SETTINGS_MAX_HEADER_LIST_SIZE: the decoded names and values of one request. Over it the stream

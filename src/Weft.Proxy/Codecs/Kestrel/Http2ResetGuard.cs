@@ -46,6 +46,9 @@ internal sealed class Http2ResetGuard
         private int _premature;
         private int _closing;
 
+        /// <summary>The budget tripped: the connection is being closed as a flood.</summary>
+        public bool Closing => Volatile.Read(ref _closing) != 0;
+
         public void OnStreamEnded(bool premature)
         {
             var streams = Interlocked.Increment(ref _streams);
@@ -60,8 +63,15 @@ internal sealed class Http2ResetGuard
         private void Close(int resets, int streams)
         {
             // A client that drops its connection aborts every stream in flight: that is no flood.
-            if (connection.ConnectionClosed.IsCancellationRequested)
-                return;
+            try
+            {
+                if (connection.ConnectionClosed.IsCancellationRequested)
+                    return;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;                    // gone already
+            }
             if (Interlocked.Exchange(ref _closing, 1) == 0)
             {
                 guard._metrics.ResetFloodClosed(port);

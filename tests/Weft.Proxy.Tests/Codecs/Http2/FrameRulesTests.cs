@@ -36,13 +36,6 @@ public sealed class FrameRulesTests(FrameRulesTests.Mesh mesh) : IClassFixture<F
     /// </summary>
     private const int LargeResponse = 32 * 1024 * 1024, LargeUpload = 64 * 1024 * 1024;
 
-    // Why Kestrel (the listeners' HTTP/2 today) fails a row; the lean codec (issue 11) must pass them all.
-    private const string KestrelEscalates = "Kestrel: GOAWAY, a connection error where RFC 9113 names a stream error (5.4 lets a server escalate, "
-        + "the lean codec resets the stream only); the lean codec (issue 11) passes it";
-    private const string KestrelForwards = "Kestrel: accepts the request and the app answers it 200 (RFC 9113 8.2: malformed, must not be forwarded); "
-        + "the lean codec (issue 11) passes it";
-    private const string KestrelAnyFirstFrame = "Kestrel: no GOAWAY, it goes on as if SETTINGS had come first; the lean codec (issue 11) passes it";
-
     // ---- 3.4: the connection preface ----
 
     [Theory]
@@ -62,9 +55,9 @@ public sealed class FrameRulesTests(FrameRulesTests.Mesh mesh) : IClassFixture<F
     }
 
     [Theory]
-    [InlineData("PING", Skip = KestrelAnyFirstFrame)]
-    [InlineData("HEADERS", Skip = KestrelAnyFirstFrame)]
-    [InlineData("WINDOW_UPDATE", Skip = KestrelAnyFirstFrame)]
+    [InlineData("PING")]
+    [InlineData("HEADERS")]
+    [InlineData("WINDOW_UPDATE")]
     public async Task A_first_frame_other_than_settings_is_a_protocol_error(string first)
     {
         await using var client = await RawH2Client.ConnectAsync(mesh.Port, greet: false);
@@ -187,7 +180,7 @@ public sealed class FrameRulesTests(FrameRulesTests.Mesh mesh) : IClassFixture<F
     [InlineData("PING on stream 1")]
     [InlineData("GOAWAY on stream 1")]
     [InlineData("HEADERS on an even stream")]
-    [InlineData("HEADERS on a stream lower than one already opened", Skip = "Kestrel: GOAWAY STREAM_CLOSED (RFC 9113 5.1.1: PROTOCOL_ERROR); the lean codec (issue 11) passes it")]
+    [InlineData("HEADERS on a stream lower than one already opened")]
     [InlineData("DATA on an idle stream")]
     [InlineData("RST_STREAM on an idle stream")]
     [InlineData("WINDOW_UPDATE on an idle stream")]
@@ -198,7 +191,7 @@ public sealed class FrameRulesTests(FrameRulesTests.Mesh mesh) : IClassFixture<F
     [InlineData("CONTINUATION of another stream")]
     [InlineData("CONTINUATION without a HEADERS")]
     [InlineData("CONTINUATION after a HEADERS that ended its block")]
-    [InlineData("HPACK indexed field 0", Skip = "Kestrel: GOAWAY INTERNAL_ERROR (RFC 9113 4.3: COMPRESSION_ERROR); the lean codec (issue 11) passes it")]
+    [InlineData("HPACK indexed field 0")]
     [InlineData("HPACK index past the static and dynamic tables")]
     [InlineData("HPACK table size update above SETTINGS_HEADER_TABLE_SIZE")]
     [InlineData("HPACK table size update after a field")]
@@ -237,9 +230,9 @@ public sealed class FrameRulesTests(FrameRulesTests.Mesh mesh) : IClassFixture<F
     };
 
     [Theory]
-    [InlineData("PRIORITY of 4 bytes", Skip = KestrelEscalates)]
-    [InlineData("PRIORITY of 6 bytes", Skip = KestrelEscalates)]
-    [InlineData("WINDOW_UPDATE of 0 on a stream", Skip = KestrelEscalates)]
+    [InlineData("PRIORITY of 4 bytes")]
+    [InlineData("PRIORITY of 6 bytes")]
+    [InlineData("WINDOW_UPDATE of 0 on a stream")]
     [InlineData("a stream window past 2^31-1")]
     public async Task Stream_error(string rule)
     {
@@ -317,27 +310,27 @@ public sealed class FrameRulesTests(FrameRulesTests.Mesh mesh) : IClassFixture<F
     };
 
     [Theory]
-    [InlineData("uppercase field name", Skip = KestrelEscalates)]
+    [InlineData("uppercase field name")]
     [InlineData("field name with a space")]
-    [InlineData("field name with a colon", Skip = KestrelForwards)]
-    [InlineData("field value with a CR LF", Skip = KestrelEscalates)]
-    [InlineData("field value with a NUL", Skip = KestrelEscalates)]
-    [InlineData("field value with leading whitespace", Skip = KestrelForwards)]
-    [InlineData("connection", Skip = KestrelEscalates)]
-    [InlineData("keep-alive", Skip = KestrelForwards)]
-    [InlineData("proxy-connection", Skip = KestrelForwards)]
-    [InlineData("transfer-encoding", Skip = KestrelForwards)]
-    [InlineData("upgrade", Skip = KestrelForwards)]
-    [InlineData("te other than trailers", Skip = KestrelEscalates)]
-    [InlineData("pseudo-header after a regular field", Skip = KestrelEscalates)]
-    [InlineData("unknown pseudo-header", Skip = KestrelEscalates)]
-    [InlineData(":status in a request", Skip = KestrelEscalates)]
+    [InlineData("field name with a colon")]
+    [InlineData("field value with a CR LF")]
+    [InlineData("field value with a NUL")]
+    [InlineData("field value with leading whitespace")]
+    [InlineData("connection")]
+    [InlineData("keep-alive")]
+    [InlineData("proxy-connection")]
+    [InlineData("transfer-encoding")]
+    [InlineData("upgrade")]
+    [InlineData("te other than trailers")]
+    [InlineData("pseudo-header after a regular field")]
+    [InlineData("unknown pseudo-header")]
+    [InlineData(":status in a request")]
     [InlineData("no :method")]
     [InlineData("no :scheme")]
     [InlineData("no :path")]
-    [InlineData(":method twice", Skip = KestrelEscalates)]
-    [InlineData(":path twice", Skip = KestrelEscalates)]
-    [InlineData(":authority twice", Skip = KestrelEscalates)]
+    [InlineData(":method twice")]
+    [InlineData(":path twice")]
+    [InlineData(":authority twice")]
     [InlineData("empty :path")]
     public async Task Malformed_request_is_a_stream_error(string what)
     {
@@ -368,8 +361,8 @@ public sealed class FrameRulesTests(FrameRulesTests.Mesh mesh) : IClassFixture<F
     [InlineData("content-length above the DATA received")]
     [InlineData("content-length below the DATA received")]
     [InlineData("content-length with no DATA")]
-    [InlineData("trailers without END_STREAM", Skip = KestrelEscalates)]
-    [InlineData("trailers with a pseudo-header", Skip = KestrelEscalates)]
+    [InlineData("trailers without END_STREAM")]
+    [InlineData("trailers with a pseudo-header")]
     public async Task Malformed_request_body_or_trailers_is_a_stream_error(string what)
     {
         await using var client = await ConnectedAsync();

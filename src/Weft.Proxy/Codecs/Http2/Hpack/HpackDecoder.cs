@@ -63,12 +63,74 @@ internal sealed class HpackDecoder
         }
     }
 
+    /// <summary>
+    /// Decodes the fields of a block that arrives in fragments, as far as they are complete: a field cut
+    /// by the fragment's end is left (<paramref name="consumed"/> stops before it) for the next call with
+    /// more bytes; only the <paramref name="final"/> call reports it malformed. <paramref name="blockStart"/>
+    /// on the first call of a block (a table size update is allowed only before its first field);
+    /// <paramref name="decoded"/> is this call's decoded size (RFC 9113's measure), checked against
+    /// <paramref name="hardLimit"/>. A field is handed to the sink (and entered in the table) only once
+    /// it is whole, so a field cut short and decoded again later counts once.
+    /// </summary>
+    public HpackError Decode(ReadOnlySpan<byte> block, IHeaderFieldSink sink, int hardLimit, bool blockStart, bool final,
+        out int consumed, out int decoded)
+    {
+        if (blockStart)
+            _fieldSeen = false;
+        byte[]? scratch = null;
+        try
+        {
+            var result = DecodeFields(block, sink, hardLimit, ref scratch, final, out consumed, out var size);
+            decoded = (int)Math.Min(size, int.MaxValue);
+            return result;
+        }
+        finally
+        {
+            if (scratch is not null)
+                ArrayPool<byte>.Shared.Return(scratch);
+        }
+    }
+
+    // A field of the block being decoded was seen (a table size update may no longer come).
+    private bool _fieldSeen;
+
     private HpackError DecodeFields(ReadOnlySpan<byte> block, IHeaderFieldSink sink, int hardLimit, ref byte[]? scratch)
     {
+        _fieldSeen = false;
+        return DecodeFields(block, sink, hardLimit, ref scratch, final: true, out _, out _);
+    }
+
+    private HpackError DecodeFields(ReadOnlySpan<byte> block, IHeaderFieldSink sink, int hardLimit, ref byte[]? scratch, bool final,
+        out int consumed, out long listSize)
+    {
         int position = 0;
-        long listSize = 0;
-        bool fieldSeen = false;
+        listSize = 0;
+        consumed = 0;
         while (position < block.Length)
+        {
+            var start = position;
+            var result = DecodeOne(block, ref position, sink, hardLimit, ref scratch, ref listSize);
+            if (result == HpackError.None)
+            {
+                consumed = position;
+                continue;
+            }
+            // A field cut by the fragment's end (or malformed: the final fragment tells) waits for more.
+            if (result == HpackError.Compression && !final)
+            {
+                consumed = start;
+                return HpackError.None;
+            }
+            return result;
+        }
+        consumed = position;
+        return HpackError.None;
+    }
+
+    private HpackError DecodeOne(ReadOnlySpan<byte> block, ref int position, IHeaderFieldSink sink, int hardLimit, ref byte[]? scratch,
+        ref long listSize)
+    {
+        bool fieldSeen = _fieldSeen;
         {
             byte first = block[position];
             if ((first & 0x80) != 0)
@@ -80,7 +142,7 @@ internal sealed class HpackDecoder
                     return HpackError.Compression;
                 }
 
-                fieldSeen = true;
+                _fieldSeen = true;
                 listSize += (long)name.Length + value.Length + FieldOverhead;
                 if (listSize > hardLimit)
                 {
@@ -112,7 +174,7 @@ internal sealed class HpackDecoder
                     return error;
                 }
 
-                fieldSeen = true;
+                _fieldSeen = true;
             }
         }
 

@@ -1,0 +1,341 @@
+using System.IO.Pipelines;
+
+namespace Weft.Proxy.Codecs.Http2;
+
+/// <summary>What a client connection tells the pool that owns it.</summary>
+internal interface IHttp2ClientPool
+{
+    /// <summary>A stream slot freed (or the peer raised its stream limit): a waiting request may go.</summary>
+    void OnCapacity(Http2ClientConnection connection);
+
+    /// <summary>The connection ended (or takes no new streams any more): it leaves the pool.</summary>
+    void OnRetired(Http2ClientConnection connection);
+}
+
+/// <summary>
+/// The client side of one h2c connection to an upstream endpoint: our preface and SETTINGS, then
+/// streams the cluster client opens (odd ids, in order), the peer's frames read on the connection's
+/// loop thread. A GOAWAY from the peer lets the streams it processed finish; those it did not are
+/// failed as refused, so they may go again on another connection. Idle past the upstream idle
+/// timeout, it closes (the heartbeat checks it).
+/// </summary>
+internal sealed class Http2ClientConnection : Http2Connection, IHeartbeatWatch
+{
+    private readonly IDuplexPipe _transport;
+    private readonly Action _closeTransport;
+    private readonly IHttp2ClientPool _pool;
+    private readonly Heartbeat _heartbeat;
+    private readonly long _idleTicks;
+    private readonly Stack<Http2ClientStream> _spare = new();
+    private readonly Lock _gate = new();
+    private int _nextStreamId = 1;
+    private int _reserved;                   // streams opened or about to be
+    private int _peerMaxStreams = 100;       // until the peer's SETTINGS say (RFC 9113 6.5.2 leaves it unlimited)
+    private int _goAwayLastStreamId = int.MaxValue;
+    private bool _retired;
+    private bool _closed;
+    private long _idleSince;
+    private Task? _reading;
+
+    public Http2ClientConnection(IDuplexPipe transport, Action closeTransport, IHttp2ClientPool pool, LocalSettings local, Heartbeat heartbeat, TimeSpan idleTimeout)
+        : base(transport.Input, transport.Output, local)
+    {
+        _transport = transport;
+        _closeTransport = closeTransport;
+        _pool = pool;
+        _heartbeat = heartbeat;
+        _idleTicks = heartbeat.Ticks(idleTimeout);
+        _idleSince = heartbeat.Now;
+    }
+
+    /// <summary>Takes no new stream (GOAWAY received, closed, idle-closed, or its pool retired it).</summary>
+    public bool Retired
+    {
+        get
+        {
+            lock (_gate)
+                return _retired;
+        }
+    }
+
+    /// <summary>Streams opened or reserved now.</summary>
+    public int Reserved
+    {
+        get
+        {
+            lock (_gate)
+                return _reserved;
+        }
+    }
+
+    /// <summary>Sends the preface and SETTINGS and starts reading; the connection is usable at once (RFC 9113 3.4).</summary>
+    public void Start()
+    {
+        lock (Output.Gate)
+        {
+            Output.WriteRawLocked(Http2Protocol.Preface);
+            WriteOpeningLocked();
+        }
+        Output.Flush();
+        _heartbeat.Add(this);
+        _reading = ReadAsync();
+    }
+
+    /// <summary>A stream slot on this connection, or false (full, or retired).</summary>
+    public bool TryReserve()
+    {
+        lock (_gate)
+        {
+            if (_retired || _reserved >= _peerMaxStreams || _nextStreamId > int.MaxValue - 2)
+                return false;
+            _reserved++;
+            return true;
+        }
+    }
+
+    /// <summary>A reserved slot given back unused.</summary>
+    public void Unreserve()
+    {
+        lock (_gate)
+        {
+            _reserved--;
+            if (_reserved == 0)
+                _idleSince = _heartbeat.Now;
+        }
+        _pool.OnCapacity(this);
+    }
+
+    public Http2ClientStream RentStream()
+    {
+        lock (_gate)
+        {
+            if (_spare.Count != 0)
+                return _spare.Pop();
+        }
+        return new Http2ClientStream(this);
+    }
+
+    public void ReturnStream(Http2ClientStream stream)
+    {
+        lock (_gate)
+        {
+            if (_spare.Count < 32)
+                _spare.Push(stream);
+        }
+    }
+
+    /// <summary>Under the output's lock, when the stream's HEADERS are written: ids go out in increasing order.</summary>
+    public int NextStreamIdLocked()
+    {
+        var id = _nextStreamId;
+        _nextStreamId += 2;
+        return id;
+    }
+
+    public void Register(Http2ClientStream stream) => AddStream(stream);
+
+    /// <summary>Retires it from its pool: streams in flight finish, then it closes.</summary>
+    public void Retire()
+    {
+        bool idle;
+        lock (_gate)
+        {
+            if (_retired)
+                return;
+            _retired = true;
+            idle = _reserved == 0;
+        }
+        _pool.OnRetired(this);
+        if (idle)
+            CloseGracefully();
+    }
+
+    private async Task ReadAsync()
+    {
+        Http2Error? error = null;
+        try
+        {
+            while (true)
+            {
+                var result = await Input.ReadAsync().ConfigureAwait(false);
+                var buffer = result.Buffer;
+                try
+                {
+                    ProcessFrames(ref buffer);
+                }
+                catch (Http2ConnectionException ex)
+                {
+                    Input.AdvanceTo(buffer.Start, buffer.End);
+                    error = ex.Code;
+                    break;
+                }
+                Input.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted || result.IsCanceled)
+                    break;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The upstream went away.
+        }
+        Close(error);
+    }
+
+    private void Close(Http2Error? error)
+    {
+        lock (_gate)
+        {
+            if (_closed)
+                return;
+            _closed = true;
+            _retired = true;
+        }
+        _heartbeat.Remove(this);
+        _pool.OnRetired(this);
+        lock (Output.Gate)
+        {
+            if (error is { } code)
+                Output.WriteGoAwayLocked(0, code);
+            Output.CloseWritesLocked();
+        }
+        Output.Flush();
+        AbortAllStreams(Http2Error.Cancel);
+        Output.Fail();
+        _closeTransport();
+    }
+
+    /// <summary>No stream left: GOAWAY, then the connection ends (its reader sees the end).</summary>
+    private void CloseGracefully()
+    {
+        lock (Output.Gate)
+            Output.WriteGoAwayLocked(0, Http2Error.NoError);
+        Output.Flush();
+        Input.CancelPendingRead();
+    }
+
+    public void OnHeartbeat(long now)
+    {
+        bool close;
+        lock (_gate)
+            close = !_closed && _reserved == 0 && (_retired || (_idleTicks > 0 && now - _idleSince > _idleTicks));
+        if (close)
+        {
+            lock (_gate)
+                _retired = true;
+            _pool.OnRetired(this);
+            CloseGracefully();
+            return;
+        }
+        CheckDeadlines(now);
+    }
+
+    private readonly List<Http2ClientStream> _deadlines = [];
+
+    /// <summary>Streams waiting for a response head past their request's deadline time out.</summary>
+    private void CheckDeadlines(long now)
+    {
+        lock (_gate)
+        {
+            foreach (var stream in _waiting)
+            {
+                if (stream.Deadline != 0 && now > stream.Deadline)
+                    _deadlines.Add(stream);
+            }
+        }
+        foreach (var stream in _deadlines)
+            stream.TimeOut();
+        _deadlines.Clear();
+    }
+
+    private readonly HashSet<Http2ClientStream> _waiting = [];
+
+    public void WaitingForHead(Http2ClientStream stream, bool waiting)
+    {
+        lock (_gate)
+        {
+            if (waiting)
+                _waiting.Add(stream);
+            else
+                _waiting.Remove(stream);
+        }
+    }
+
+    // ------------------------------------------------------------------ the protocol's side
+
+    protected override bool IsPeerStreamId(int streamId) => (streamId & 1) == 0;
+
+    protected override bool LocalStreamIdle(int streamId)
+    {
+        lock (Output.Gate)
+            return streamId >= _nextStreamId;
+    }
+
+    protected override IHeaderBlockTarget OpenStream(int streamId, bool endStream) =>
+        throw new Http2ConnectionException(Http2Error.ProtocolError, "a stream opened by the server (push is disabled)");
+
+    protected override void OnStreamClosed(Http2Stream stream, int open)
+    {
+        lock (_gate)
+        {
+            _reserved--;
+            if (_reserved == 0)
+                _idleSince = _heartbeat.Now;
+        }
+        ((Http2ClientStream)stream).OnClosed();
+        if (Retired)
+        {
+            if (open == 0)
+                CloseGracefully();
+            return;
+        }
+        _pool.OnCapacity(this);
+    }
+
+    protected override void OnPeerMaxConcurrentStreams(uint value)
+    {
+        lock (_gate)
+            _peerMaxStreams = (int)Math.Min(value, 10_000);
+        _pool.OnCapacity(this);
+    }
+
+    protected override void OnGoAway(int lastStreamId, Http2Error error)
+    {
+        lock (_gate)
+        {
+            _retired = true;
+            _goAwayLastStreamId = lastStreamId;
+        }
+        _pool.OnRetired(this);
+        // Streams the server never processed go again elsewhere (nothing reached an app).
+        foreach (var stream in StreamsAbove(lastStreamId))
+            stream.Refuse();
+        if (OpenStreams == 0)
+            CloseGracefully();
+    }
+
+    /// <summary>Whether the peer said (by GOAWAY) it never processed this stream.</summary>
+    public bool Unprocessed(int streamId)
+    {
+        lock (_gate)
+            return streamId > _goAwayLastStreamId;
+    }
+
+    private List<Http2ClientStream> StreamsAbove(int lastStreamId)
+    {
+        var list = new List<Http2ClientStream>();
+        lock (_gate)
+        {
+            foreach (var stream in _waiting)
+            {
+                if (stream.Id > lastStreamId)
+                    list.Add(stream);
+            }
+        }
+        return list;
+    }
+
+    /// <summary>Waits for the reader to end (for tests and disposal).</summary>
+    public Task Reading => _reading ?? Task.CompletedTask;
+
+    public IDuplexPipe Transport => _transport;
+}
