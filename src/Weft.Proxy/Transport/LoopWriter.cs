@@ -63,7 +63,7 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
     {
         if (_buffer is null)
         {
-            _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(InitialSize, needed));
+            _buffer = BufferPool.Shared.Rent(Math.Max(InitialSize, needed));
             _sent = _length = 0;
             return;
         }
@@ -76,9 +76,9 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
         }
         else
         {
-            var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, pending + needed));
+            var bigger = BufferPool.Shared.Rent(Math.Max(_buffer.Length * 2, pending + needed));
             _buffer.AsSpan(_sent, pending).CopyTo(bigger);
-            ArrayPool<byte>.Shared.Return(_buffer);
+            BufferPool.Shared.Return(_buffer);
             _buffer = bigger;
         }
         _sent = 0;
@@ -129,7 +129,7 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
             var carried = SendRange(_carry, ref _carrySent, _carryLength);
             if (carried != SendState.Done)
                 return carried;
-            ArrayPool<byte>.Shared.Return(_carry);
+            BufferPool.Shared.Return(_carry);
             _carry = null;
         }
         var state = SendRange(_buffer, ref _sent, _length);
@@ -172,7 +172,7 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
         _sent = _length = 0;
         if (_buffer is not null)
         {
-            ArrayPool<byte>.Shared.Return(_buffer);
+            BufferPool.Shared.Return(_buffer);
             _buffer = null;
         }
     }
@@ -369,7 +369,7 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
     /// <summary>Under the lock: keeps bytes the batch did not send, to go before the buffer.</summary>
     private void CarryLocked(ReadOnlySpan<byte> rest)
     {
-        _carry = ArrayPool<byte>.Shared.Rent(rest.Length);
+        _carry = BufferPool.Shared.Rent(rest.Length);
         rest.CopyTo(_carry);
         _carrySent = 0;
         _carryLength = rest.Length;
@@ -403,7 +403,7 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
         _shutdownWhenSent = false;
         if (_buffer is not null && !_memoryOut)
         {
-            ArrayPool<byte>.Shared.Return(_buffer);
+            BufferPool.Shared.Return(_buffer);
             _buffer = null;
         }
         return true;

@@ -26,6 +26,8 @@ internal sealed class Http2ClientConnection : Http2Connection, IHeartbeatWatch
     private readonly IHttp2ClientPool _pool;
     private readonly Heartbeat _heartbeat;
     private readonly long _idleTicks;
+    private const int IdleSpareStreams = 32;
+
     private readonly Stack<Http2ClientStream> _spare = new();
     private readonly Lock _gate = new();
     private int _nextStreamId = 1;
@@ -117,9 +119,10 @@ internal sealed class Http2ClientConnection : Http2Connection, IHeartbeatWatch
 
     public void ReturnStream(Http2ClientStream stream)
     {
+        // As many as the peer lets us have in flight: a busy connection allocates no stream per request.
         lock (_gate)
         {
-            if (_spare.Count < 32)
+            if (_spare.Count < Math.Max(IdleSpareStreams, _peerMaxStreams))
                 _spare.Push(stream);
         }
     }
@@ -217,7 +220,12 @@ internal sealed class Http2ClientConnection : Http2Connection, IHeartbeatWatch
     {
         bool close;
         lock (_gate)
+        {
             close = !_closed && _reserved == 0 && (_retired || (_idleTicks > 0 && now - _idleSince > _idleTicks));
+            // Idle: a few spare streams for the next requests, not the busiest moment's.
+            while (_reserved == 0 && _spare.Count > IdleSpareStreams)
+                _spare.Pop();
+        }
         if (close)
         {
             lock (_gate)

@@ -19,6 +19,8 @@ namespace Weft.Proxy.Codecs.Http2;
 internal sealed class Http2ServerConnection : Http2Connection, IHeartbeatWatch
 {
     private readonly ConnectionContext _connection;
+    private const int IdlePoolStreams = 16;
+
     private readonly Stack<Http2ServerStream> _pool = new();
     private readonly Lock _poolGate = new();
     private Http2ResetGuard.Budget? _budget;
@@ -183,6 +185,8 @@ internal sealed class Http2ServerConnection : Http2Connection, IHeartbeatWatch
     public void OnHeartbeat(long now)
     {
         ResetFloodCount();
+        if (OpenStreams == 0 && _pool.Count > IdlePoolStreams)
+            TrimPool();
         if (Volatile.Read(ref Output.BlockedStreams) > 0)
             CheckSlowReaders(now);
         var headers = Volatile.Read(ref _headersDeadline);
@@ -326,10 +330,22 @@ internal sealed class Http2ServerConnection : Http2Connection, IHeartbeatWatch
             reuse = stream.Unhold();
         if (!reuse)
             return;
+        // As many as were in flight at once: a busy connection reuses every stream, and allocates none
+        // per request (streams in flight outlive a gen0 collection: churn would fill the older generations).
         lock (_poolGate)
         {
-            if (_pool.Count < 16)
+            if (_pool.Count < Local.MaxConcurrentStreams)
                 _pool.Push(stream);
+        }
+    }
+
+    /// <summary>An idle connection keeps a few streams for its next requests, not its busiest moment's.</summary>
+    private void TrimPool()
+    {
+        lock (_poolGate)
+        {
+            while (_pool.Count > IdlePoolStreams)
+                _pool.Pop();
         }
     }
 

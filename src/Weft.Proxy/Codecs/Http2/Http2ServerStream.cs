@@ -351,6 +351,14 @@ internal sealed class Http2ServerStream : Http2Stream, IDownstream, IHeaderBlock
         _responseStarted = true;
         var fields = HeaderBlocks.Prepare(head.Headers, _scratch);
         var block = new HeaderBlocks.Response(head.Status, fields, _scratch, head.ContentLength);
+        if (!head.HasBody)
+        {
+            // Nothing follows (a gRPC trailers-only answer, a 204, an answer to HEAD): one HEADERS frame
+            // with END_STREAM, as the upstream sent it. gRPC clients read a status only from a block that ends the stream.
+            if (!Closed)
+                Output.End(ref block, hasTrailers: true);
+            return;
+        }
         lock (Connection.Output.Gate)
         {
             if (!Closed)

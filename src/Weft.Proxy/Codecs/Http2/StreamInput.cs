@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Numerics;
 using System.Threading.Tasks.Sources;
+using Weft.Proxy.Transport;
 
 namespace Weft.Proxy.Codecs.Http2;
 
@@ -21,6 +23,7 @@ internal sealed class StreamInput : PipeReader, IValueTaskSource<ReadResult>
     }
 
     private const int SegmentSize = 16 * 1024;
+    private const int MinSegmentSize = 512;
 
     private readonly IOwner _owner;
     private readonly Lock _gate = new();
@@ -87,7 +90,7 @@ internal sealed class StreamInput : PipeReader, IValueTaskSource<ReadResult>
             while (!data.IsEmpty)
             {
                 if (_tail is null || _tail.Free == 0)
-                    AddSegment();
+                    AddSegment(data.Length);
                 var take = Math.Min(_tail!.Free, data.Length);
                 data[..take].CopyTo(_tail.Array.AsSpan(_tail.Length));
                 _tail.Length += take;
@@ -134,11 +137,13 @@ internal sealed class StreamInput : PipeReader, IValueTaskSource<ReadResult>
         _core.SetResult(result);
     }
 
-    private void AddSegment()
+    private void AddSegment(int needed)
     {
         var segment = _spare ?? new Segment();
         _spare = null;
-        var array = ArrayPool<byte>.Shared.Rent(SegmentSize);
+        // Sized for what arrives: a 2-byte answer does not hold 16 KB while it waits to be read.
+        var size = needed >= SegmentSize ? SegmentSize : Math.Max(MinSegmentSize, (int)BitOperations.RoundUpToPowerOf2((uint)needed));
+        var array = BufferPool.Shared.Rent(size);
         if (_tail is null)
         {
             segment.Reset(array, 0);
@@ -249,7 +254,7 @@ internal sealed class StreamInput : PipeReader, IValueTaskSource<ReadResult>
         if (_head is null)
             _tail = null;
         _headStart = 0;
-        ArrayPool<byte>.Shared.Return(head.Array);
+        BufferPool.Shared.Return(head.Array);
         head.Clear();
         _spare ??= head;
     }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Threading.Tasks.Sources;
+using Weft.Proxy.Transport;
 using Weft.Proxy.Pipeline;
 
 namespace Weft.Proxy.Codecs.Http2;
@@ -121,12 +122,12 @@ internal sealed class StreamOutput : IBodySink, IValueTaskSource<bool>, IFlushWa
         if (_kept is null || _kept.Length - _keptEnd < data.Length)
         {
             var length = _keptEnd - _keptStart;
-            var target = _kept is not null && _kept.Length >= length + data.Length ? _kept : ArrayPool<byte>.Shared.Rent(Math.Max(4096, length + data.Length));
+            var target = _kept is not null && _kept.Length >= length + data.Length ? _kept : BufferPool.Shared.Rent(Math.Max(4096, length + data.Length));
             if (_kept is not null)
             {
                 _kept.AsSpan(_keptStart, length).CopyTo(target);
                 if (!ReferenceEquals(target, _kept))
-                    ArrayPool<byte>.Shared.Return(_kept);
+                    BufferPool.Shared.Return(_kept);
             }
             _kept = target;
             _keptStart = 0;
@@ -165,7 +166,7 @@ internal sealed class StreamOutput : IBodySink, IValueTaskSource<bool>, IFlushWa
         BlockedSince = 0;
         if (_kept is not null)
         {
-            ArrayPool<byte>.Shared.Return(_kept);
+            BufferPool.Shared.Return(_kept);
             _kept = null;
         }
         return true;
@@ -340,7 +341,7 @@ internal sealed class StreamOutput : IBodySink, IValueTaskSource<bool>, IFlushWa
             _keptStart = _keptEnd = 0;
             if (_kept is not null)
             {
-                ArrayPool<byte>.Shared.Return(_kept);
+                BufferPool.Shared.Return(_kept);
                 _kept = null;
             }
             resume = _waiting;
