@@ -12,6 +12,8 @@ apt_needed=()
 command -v node >/dev/null || apt_needed+=(nodejs)
 command -v npm >/dev/null || apt_needed+=(npm)
 command -v curl >/dev/null || apt_needed+=(curl)
+# nghttp (nghttp2's client) drives HTTP/2 through two sidecars in the data-plane tests.
+command -v nghttp >/dev/null || apt_needed+=(nghttp2-client)
 # The apps of the `weft up` stop and restart tests are Python http.servers (the system's python3).
 [[ -x /usr/bin/python3 || -x /usr/local/bin/python3 ]] || apt_needed+=(python3)
 # weft-proxy, the proxy compiled ahead of time, which the integration tests' sidecars run.

@@ -146,6 +146,17 @@ public sealed class TwoSidecars : IAsyncDisposable
         catch (TaskCanceledException) { return null; }
     }
 
+    /// <summary>A sidecar's metrics page (Prometheus text).</summary>
+    public Task<string> MetricsAsync(Sidecar sidecar) => _http.GetStringAsync(sidecar.Admin("/stats/prometheus"));
+
+    /// <summary>Connections the client sidecar has accepted on one of its listeners so far.</summary>
+    public async Task<long> ConnectionsOpenedAsync(int listenerPort)
+    {
+        var series = $"weft_tcp_connections_opened_total{{listener_port=\"{Str(listenerPort)}\"}} ";
+        var line = (await MetricsAsync(Client)).Split('\n').FirstOrDefault(l => l.StartsWith(series, StringComparison.Ordinal));
+        return line is null ? 0 : long.Parse(line[series.Length..], CultureInfo.InvariantCulture);
+    }
+
     /// <summary>`weft apply --wait` of one YAML text: returns once every connected proxy ACKed it.</summary>
     public async Task ApplyAsync(string yaml)
     {

@@ -32,8 +32,8 @@ public sealed class WebSocketTests(DataPlaneMesh fixture, ITestOutputHelper log)
     [Fact]
     public async Task An_echo_held_open_30_s_crosses_both_sidecars_both_ways_in_order_and_closes_cleanly()
     {
-        var outboundBefore = await MetricsAsync(Mesh.Client);
-        var inboundBefore = await MetricsAsync(Mesh.Server("web"));
+        var outboundBefore = await Mesh.MetricsAsync(Mesh.Client);
+        var inboundBefore = await Mesh.MetricsAsync(Mesh.Server("web"));
         var id = Guid.NewGuid().ToString("N");
         using var overall = new CancellationTokenSource(Hold + TimeSpan.FromSeconds(60));
         using var ws = new ClientWebSocket();
@@ -163,12 +163,6 @@ public sealed class WebSocketTests(DataPlaneMesh fixture, ITestOutputHelper log)
 
     private static Message Binary(int size) => new(WebSocketMessageType.Binary, RandomNumberGenerator.GetBytes(size));
 
-    private static async Task<string> MetricsAsync(TwoSidecars.Sidecar sidecar)
-    {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
-        return await http.GetStringAsync(sidecar.Admin("/stats/prometheus"));
-    }
-
     /// <summary>
     /// New 101s the sidecar counted since <paramref name="before"/> for requests matching the labels,
     /// and the seconds they added to the 1xx duration sum. A proxy counts an upgrade when its splice
@@ -181,7 +175,7 @@ public sealed class WebSocketTests(DataPlaneMesh fixture, ITestOutputHelper log)
         var after = before;
         await Eventually.HoldsAsync(async () =>
         {
-            after = await MetricsAsync(sidecar);
+            after = await Mesh.MetricsAsync(sidecar);
             return Sum(after, count) > Sum(before, count);
         }, Patience, () => $"no new 101 counted by the sidecar:\n{after}");
         return ((long)(Sum(after, count) - Sum(before, count)), Sum(after, seconds) - Sum(before, seconds));
