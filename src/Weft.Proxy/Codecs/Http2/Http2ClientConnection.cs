@@ -218,6 +218,7 @@ internal sealed class Http2ClientConnection : Http2Connection, IHeartbeatWatch
 
     public void OnHeartbeat(long now)
     {
+        ResetFloodCount();
         bool close;
         lock (_gate)
         {

@@ -344,6 +344,33 @@ public sealed class Http2LimitsTests
         await GoodClient.AnsweredAsync(mesh.Port);
     }
 
+    /// <summary>
+    /// A reader that never opens its window for an answer holds the stream (and the app's upstream) for
+    /// nothing: the stream is reset after the HTTP idle timeout; the connection and its other streams go on.
+    /// </summary>
+    [Fact]
+    public async Task A_reader_that_never_opens_its_window_has_its_stream_reset_after_the_idle_timeout()
+    {
+        await using var mesh = await Mesh.StartAsync(settings: new ProxySettings { HttpIdleTimeoutMs = 2000 });
+        await using var client = await RawH2Client.ConnectAsync(mesh.Port, streamWindow: 0);
+
+        var started = Stopwatch.GetTimestamp();
+        await client.SendAsync(Get(1, "/attack"));
+        await Eventually.TrueAsync(() => Task.FromResult(client.ResetOf(1) is not null), "the stuck stream reset", Deadline);
+        var lasted = Stopwatch.GetElapsedTime(started);
+        Assert.Equal(Cancel, client.ResetOf(1));
+        Assert.Equal(200, client.StatusOf(1));
+        Assert.Equal(0, client.BodyLengthOf(1));
+        Assert.True(lasted >= TimeSpan.FromSeconds(1.5), $"reset after {lasted}, before the idle timeout");
+
+        // A stream whose reader opens its window is served on the same connection.
+        await client.SendAsync(Get(3, "/attack"));
+        await client.GrantAsync(3, 1024);
+        await Eventually.TrueAsync(() => Task.FromResult(client.Ended(3)), "the next stream answered", Deadline);
+        Assert.Equal("ok", client.BodyOf(3));
+        Assert.False(client.Closed);
+    }
+
     public static TheoryData<string> SlowClients => new() { "the preface only", "half a frame", "HEADERS without END_HEADERS" };
 
     [Theory]
