@@ -37,6 +37,8 @@ internal sealed class Http2Output
     private readonly PipeWriter _writer;
     private readonly Lock _gate = new();
     private readonly Queue<IFlushWaiter> _waiters = new();
+    private Memory<byte> _memory;          // reserved in the writer, not yet advanced
+    private int _memoryUsed;
     private readonly List<StreamOutput> _blocked = [];
     private readonly Action _onFlushed;
     private ConfiguredValueTaskAwaitable<FlushResult>.ConfiguredValueTaskAwaiter _pending;
@@ -89,7 +91,7 @@ internal sealed class Http2Output
         var maxFrame = PeerMaxFrame;
         if (max <= maxFrame)
         {
-            var span = _writer.GetSpan(FrameHeader.Size + max);
+            var span = Reserve(FrameHeader.Size + max);
             var length = block.Encode(span[FrameHeader.Size..]);
             FrameHeader.Write(span, length, FrameType.Headers, (byte)(FrameFlags.EndHeaders | (endStream ? FrameFlags.EndStream : 0)), streamId);
             Advance(FrameHeader.Size + length);
@@ -116,7 +118,7 @@ internal sealed class Http2Output
                     flags |= FrameFlags.EndHeaders;
                 if (type == FrameType.Headers && endStream)
                     flags |= FrameFlags.EndStream;
-                var span = _writer.GetSpan(FrameHeader.Size + take);
+                var span = Reserve(FrameHeader.Size + take);
                 FrameHeader.Write(span, take, type, flags, streamId);
                 scratch.AsSpan(offset, take).CopyTo(span[FrameHeader.Size..]);
                 Advance(FrameHeader.Size + take);
@@ -148,7 +150,7 @@ internal sealed class Http2Output
         {
             var take = Math.Min(maxFrame, data.Length);
             var last = take == data.Length;
-            var span = _writer.GetSpan(FrameHeader.Size + take);
+            var span = Reserve(FrameHeader.Size + take);
             FrameHeader.Write(span, take, FrameType.Data, last && endStream ? FrameFlags.EndStream : (byte)0, streamId);
             data[..take].CopyTo(span[FrameHeader.Size..]);
             Advance(FrameHeader.Size + take);
@@ -166,7 +168,7 @@ internal sealed class Http2Output
     {
         if (_closed)
             return;
-        var span = _writer.GetSpan(FrameHeader.Size + 4);
+        var span = Reserve(FrameHeader.Size + 4);
         FrameHeader.Write(span, 4, type, 0, streamId);
         BinaryPrimitives.WriteUInt32BigEndian(span[FrameHeader.Size..], word);
         Advance(FrameHeader.Size + 4);
@@ -176,7 +178,7 @@ internal sealed class Http2Output
     {
         if (_closed)
             return;
-        var span = _writer.GetSpan(FrameHeader.Size + 8);
+        var span = Reserve(FrameHeader.Size + 8);
         FrameHeader.Write(span, 8, FrameType.Ping, ack ? FrameFlags.Ack : (byte)0, 0);
         payload[..8].CopyTo(span[FrameHeader.Size..]);
         Advance(FrameHeader.Size + 8);
@@ -186,7 +188,7 @@ internal sealed class Http2Output
     {
         if (_closed)
             return;
-        var span = _writer.GetSpan(FrameHeader.Size + 8);
+        var span = Reserve(FrameHeader.Size + 8);
         FrameHeader.Write(span, 8, FrameType.GoAway, 0, 0);
         BinaryPrimitives.WriteUInt32BigEndian(span[FrameHeader.Size..], (uint)lastStreamId & 0x7FFFFFFF);
         BinaryPrimitives.WriteUInt32BigEndian(span[(FrameHeader.Size + 4)..], (uint)error);
@@ -199,7 +201,7 @@ internal sealed class Http2Output
         if (_closed)
             return;
         var length = settings.Length * 6;
-        var span = _writer.GetSpan(FrameHeader.Size + length);
+        var span = Reserve(FrameHeader.Size + length);
         FrameHeader.Write(span, length, FrameType.Settings, ack ? FrameFlags.Ack : (byte)0, 0);
         var at = FrameHeader.Size;
         foreach (var (id, value) in settings)
@@ -216,15 +218,39 @@ internal sealed class Http2Output
     {
         if (_closed)
             return;
-        var span = _writer.GetSpan(bytes.Length);
+        var span = Reserve(bytes.Length);
         bytes.CopyTo(span);
         Advance(bytes.Length);
     }
 
+    /// <summary>
+    /// Room for a frame in the writer's buffer. Frames written between two flushes share one GetMemory
+    /// and one Advance: each of those takes the writer's lock, and a request's frames (HEADERS, DATA,
+    /// END_STREAM, WINDOW_UPDATEs) took a dozen of them.
+    /// </summary>
+    private Span<byte> Reserve(int size)
+    {
+        if (_memory.Length - _memoryUsed < size)
+        {
+            CommitLocked();
+            _memory = _writer.GetMemory(size);
+        }
+        return _memory.Span.Slice(_memoryUsed);
+    }
+
     private void Advance(int bytes)
     {
-        _writer.Advance(bytes);
+        _memoryUsed += bytes;
         _written += bytes;
+    }
+
+    /// <summary>Hands what the frames took of the reserved memory to the writer (before it flushes).</summary>
+    private void CommitLocked()
+    {
+        if (_memoryUsed > 0)
+            _writer.Advance(_memoryUsed);
+        _memory = default;
+        _memoryUsed = 0;
     }
 
     /// <summary>No frame is written from now on (what was written still goes out).</summary>
@@ -304,6 +330,7 @@ internal sealed class Http2Output
             ValueTask<FlushResult> flush;
             try
             {
+                CommitLocked();
                 flush = _writer.FlushAsync();
             }
             catch (Exception ex) when (ex is InvalidOperationException or IOException or ObjectDisposedException)
