@@ -19,6 +19,7 @@ internal sealed class Http2Client(Http2Pools pools, Heartbeat heartbeat)
     {
         var cluster = ctx.Cluster!;
         var pool = pools.For(endpoint, ctx.Runtime);
+        byte[]? replay = null;
         for (var attempt = 0; ; attempt++)
         {
             Http2ClientConnection connection;
@@ -62,11 +63,17 @@ internal sealed class Http2Client(Http2Pools pools, Heartbeat heartbeat)
             var stream = connection.RentStream();
             var exchange = stream.Exchange as Http2Exchange ?? new Http2Exchange(stream);
             stream.Exchange = exchange;
-            var outcome = await exchange.StartAsync(ctx, down).ConfigureAwait(false);
+            var outcome = await exchange.StartAsync(ctx, down, replay).ConfigureAwait(false);
             if (outcome == HeadOutcome.Arrived)
                 return exchange;
-            if (outcome == HeadOutcome.Refused && attempt == 0 && !exchange.BodyRead)
-                continue;
+            if (outcome == HeadOutcome.Refused)
+            {
+                // Nothing of it reached an app: once more on another stream, with what it sent of its body.
+                var again = attempt == 0 && exchange.TryTakeReplay(out replay);
+                exchange.ReleaseRefused();
+                if (again)
+                    continue;
+            }
             ctx.Flag = outcome switch
             {
                 HeadOutcome.TimedOut => ResponseFlag.Timeout,
@@ -86,14 +93,35 @@ internal sealed class Http2Exchange(Http2ClientStream stream) : UpstreamResponse
     private Task<CopyStatus>? _requestBody;
     private bool _hasBody;
 
-    /// <summary>Whether any of the request body was read from the client (then it cannot go again).</summary>
+    /// <summary>Request body bytes a refused stream keeps to send again (a gRPC call's messages, a form): larger bodies are not sent twice.</summary>
+    public const int ReplayLimit = 16 * 1024;
+
+    /// <summary>Whether any of the request body was read from the client.</summary>
     public bool BodyRead { get; private set; }
+
+    /// <summary>
+    /// For a refused stream: what of the body it sent, to send again (null: nothing was read); false when
+    /// more was read than <see cref="ReplayLimit"/> keeps.
+    /// </summary>
+    public bool TryTakeReplay(out byte[]? replay)
+    {
+        replay = null;
+        if (!BodyRead)
+            return true;
+        if (!stream.Output.TryTakeRecord(out var written))
+            return false;
+        replay = written;
+        return true;
+    }
+
+    /// <summary>A refused stream goes back to its connection once its body was taken for the next attempt.</summary>
+    public void ReleaseRefused() => stream.Release();
 
     /// <summary>Why the attempt failed, when the request body's copy is to blame.</summary>
     public ResponseFlag? BodyFlag { get; private set; }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<HeadOutcome> StartAsync(RequestContext ctx, IDownstream down)
+    public async ValueTask<HeadOutcome> StartAsync(RequestContext ctx, IDownstream down, byte[]? replay)
     {
         _down = down;
         _requestBody = null;
@@ -105,10 +133,21 @@ internal sealed class Http2Exchange(Http2ClientStream stream) : UpstreamResponse
         stream.Send(ref block, endStream: body is null, ctx.Deadline);
         down.WatchAborted(this);
         if (body is not null)
+        {
+            if (replay is null)
+                stream.Output.RecordWrites(ReplayLimit);
+            else
+            {
+                BodyRead = replay.Length != 0;
+                stream.Output.Write(replay);
+            }
             _requestBody = CopyRequestBodyAsync(body);
+        }
         var outcome = await stream.HeadAsync().ConfigureAwait(false);
         if (outcome == HeadOutcome.Arrived)
         {
+            if (body is not null && replay is null)
+                stream.Output.StopRecording();
             var head = stream.Response;
             _hasBody = !stream.EndedWithHead && head.Status is not (204 or 304) && ctx.Method != "HEAD";
             head.HasBody = _hasBody;
@@ -135,7 +174,8 @@ internal sealed class Http2Exchange(Http2ClientStream stream) : UpstreamResponse
             stream.Connection.ResetStream(stream, Http2Error.Cancel);
         stream.Input.Complete();
         _down = null;
-        stream.Release();
+        if (outcome != HeadOutcome.Refused)
+            stream.Release();               // a refused one is released by the caller, after it took its body
         return outcome;
     }
 

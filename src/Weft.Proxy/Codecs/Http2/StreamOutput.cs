@@ -32,6 +32,9 @@ internal sealed class StreamOutput : IBodySink, IValueTaskSource<bool>, IFlushWa
     private byte[]? _endTrailers;      // encoded trailers to end with, when kept
     private bool _ended;
     private bool _aborted;
+    private byte[]? _record;           // what was written, while a record is asked for (see RecordWrites)
+    private int _recordLength;
+    private int _recordLimit;          // 0: not recording; -1: it outgrew its limit
 
     public StreamOutput(Http2Output output, IOwner owner)
     {
@@ -49,7 +52,73 @@ internal sealed class StreamOutput : IBodySink, IValueTaskSource<bool>, IFlushWa
             _keptStart = _keptEnd = 0;
             _ending = _ended = _aborted = false;
             _endTrailers = null;
+            StopRecordLocked();
         }
+    }
+
+    /// <summary>
+    /// Keeps a copy of what is written from now on, up to <paramref name="limit"/> bytes: a request body
+    /// sent on a stream the peer then refuses (it never reached an app) can go again on another stream.
+    /// </summary>
+    public void RecordWrites(int limit)
+    {
+        lock (_output.Gate)
+        {
+            StopRecordLocked();
+            _recordLimit = limit;
+        }
+    }
+
+    /// <summary>What was written since <see cref="RecordWrites"/> (a copy), or false when it outgrew the limit.</summary>
+    public bool TryTakeRecord(out byte[] written)
+    {
+        lock (_output.Gate)
+        {
+            written = _recordLimit < 0 ? [] : (_record?.AsSpan(0, _recordLength).ToArray() ?? []);
+            var kept = _recordLimit >= 0;
+            StopRecordLocked();
+            return kept;
+        }
+    }
+
+    /// <summary>No more record: the peer answered, so it processed the stream.</summary>
+    public void StopRecording()
+    {
+        lock (_output.Gate)
+            StopRecordLocked();
+    }
+
+    private void RecordLocked(ReadOnlySpan<byte> data)
+    {
+        if (_recordLength + data.Length > _recordLimit)
+        {
+            if (_record is not null)
+                BufferPool.Shared.Return(_record);
+            _record = null;
+            _recordLimit = -1;
+            return;
+        }
+        if (_record is null || _record.Length - _recordLength < data.Length)
+        {
+            var bigger = BufferPool.Shared.Rent(Math.Max(256, _recordLength + data.Length));
+            if (_record is not null)
+            {
+                _record.AsSpan(0, _recordLength).CopyTo(bigger);
+                BufferPool.Shared.Return(_record);
+            }
+            _record = bigger;
+        }
+        data.CopyTo(_record.AsSpan(_recordLength));
+        _recordLength += data.Length;
+    }
+
+    private void StopRecordLocked()
+    {
+        if (_record is not null)
+            BufferPool.Shared.Return(_record);
+        _record = null;
+        _recordLength = 0;
+        _recordLimit = 0;
     }
 
     /// <summary>END_STREAM went out (or the stream was reset): nothing more may be written.</summary>
@@ -83,6 +152,12 @@ internal sealed class StreamOutput : IBodySink, IValueTaskSource<bool>, IFlushWa
     {
         lock (_output.Gate)
         {
+            // Recorded even once the stream is gone: the bytes were taken from the client all the same.
+            if (_recordLimit > 0)
+            {
+                foreach (var segment in data)
+                    RecordLocked(segment.Span);
+            }
             if (_ended || _aborted)
                 return;
             foreach (var segment in data)
@@ -94,6 +169,8 @@ internal sealed class StreamOutput : IBodySink, IValueTaskSource<bool>, IFlushWa
     {
         lock (_output.Gate)
         {
+            if (_recordLimit > 0)
+                RecordLocked(data);
             if (_ended || _aborted)
                 return;
             WriteLocked(data);

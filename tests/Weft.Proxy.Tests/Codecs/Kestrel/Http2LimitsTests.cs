@@ -277,6 +277,47 @@ public sealed class Http2LimitsTests
         Assert.Equal(0, mesh.AttackRequests);
     }
 
+    /// <summary>
+    /// CVE-2019-9512 (PING), -9515 (SETTINGS), -9518 (empty frames), and frames a server ignores: each
+    /// costs the attacker nothing and the server a frame's work (and, for PING and SETTINGS, an answer to
+    /// write). A flood of any of them is cut with ENHANCE_YOUR_CALM; other clients are served meanwhile.
+    /// </summary>
+    [Theory]
+    [InlineData("PING")]
+    [InlineData("SETTINGS")]
+    [InlineData("empty DATA on an open stream")]
+    [InlineData("PRIORITY")]
+    [InlineData("an unknown frame type")]
+    public async Task Frame_flood_gets_enhance_your_calm(string what)
+    {
+        await using var mesh = await Mesh.StartAsync(attack: context => Task.Delay(Timeout.Infinite, context.RequestAborted));
+        await using var good = GoodClient.Start(mesh.Port);
+        await using var attacker = await ConnectedAsync(mesh.Port);
+
+        var frame = what switch
+        {
+            "PING" => Frame(Ping, 0, 0, new byte[8]),
+            "SETTINGS" => Frame(Settings, 0, 0, []),
+            "empty DATA on an open stream" => Frame(Data, 0, 1, []),
+            "PRIORITY" => Frame(Priority, 0, 1, [0, 0, 0, 0, 16]),
+            _ => Frame(0x20, 0, 0, []),
+        };
+        if (what.StartsWith("empty DATA", StringComparison.Ordinal))
+        {
+            await attacker.SendAsync(Frame(Headers, EndHeaders, 1, RequestBlock("/attack")));
+            await Eventually.TrueAsync(() => Task.FromResult(mesh.AttackRequests == 1), "the stream reached the app", Deadline);
+        }
+        var started = Stopwatch.GetTimestamp();
+        await FloodAsync(attacker, frame);
+
+        await Eventually.TrueAsync(() => Task.FromResult(attacker.Closed), what + ": connection closed", Deadline);
+        Assert.Equal(EnhanceYourCalm, attacker.GoAway?.ErrorCode);
+        var lasted = Stopwatch.GetElapsedTime(started, attacker.ClosedAt);
+        Assert.True(lasted < TimeSpan.FromSeconds(5), $"{what}: cut after {lasted}");
+        await GoodClient.AnsweredAsync(mesh.Port);
+        await good.StopAsync();
+    }
+
     /// <summary>Sends <paramref name="frame"/> a hundred at a time until the server closes the connection (or the deadline).</summary>
     private static async Task FloodAsync(RawH2Client attacker, byte[] frame)
     {
