@@ -407,18 +407,12 @@ internal sealed class RawH2Client : IAsyncDisposable
 
     private async Task ReadLoopAsync()
     {
-        var head = new byte[9];
         try
         {
             while (true)
             {
-                await ReadExactlyAsync(head);
-                var length = (head[0] << 16) | (head[1] << 8) | head[2];
-                var (type, flags) = (head[3], head[4]);
-                var streamId = BinaryPrimitives.ReadInt32BigEndian(head.AsSpan(5)) & int.MaxValue;
-                var payload = new byte[length];
-                await ReadExactlyAsync(payload);
-                _frames.Enqueue(new ServerFrame(type, flags, streamId, length, type == Data ? [] : payload));
+                var (type, flags, streamId, payload) = await ReadFrameAsync(_socket, _stop.Token);
+                _frames.Enqueue(new ServerFrame(type, flags, streamId, payload.Length, type == Data ? [] : payload));
                 await OnFrameAsync(type, flags, streamId, payload);
             }
         }
@@ -438,11 +432,21 @@ internal sealed class RawH2Client : IAsyncDisposable
         }
     }
 
-    private async Task ReadExactlyAsync(Memory<byte> buffer)
+    /// <summary>The next whole frame from a peer's socket (this client's server, or <see cref="RawH2Server"/>'s proxy); EndOfStreamException at its end.</summary>
+    public static async Task<(byte Type, byte Flags, int StreamId, byte[] Payload)> ReadFrameAsync(Socket socket, CancellationToken cancel = default)
+    {
+        var head = new byte[9];
+        await ReadExactlyAsync(socket, head, cancel);
+        var payload = new byte[(head[0] << 16) | (head[1] << 8) | head[2]];
+        await ReadExactlyAsync(socket, payload, cancel);
+        return (head[3], head[4], BinaryPrimitives.ReadInt32BigEndian(head.AsSpan(5)) & int.MaxValue, payload);
+    }
+
+    public static async Task ReadExactlyAsync(Socket socket, Memory<byte> buffer, CancellationToken cancel = default)
     {
         while (!buffer.IsEmpty)
         {
-            var n = await _socket.ReceiveAsync(buffer, SocketFlags.None, _stop.Token);
+            var n = await socket.ReceiveAsync(buffer, SocketFlags.None, cancel);
             if (n == 0)
                 throw new EndOfStreamException();
             buffer = buffer[n..];
