@@ -20,12 +20,13 @@ internal sealed class Http2Client(Http2Pools pools, Heartbeat heartbeat)
         var cluster = ctx.Cluster!;
         var pool = pools.For(endpoint, ctx.Runtime);
         byte[]? replay = null;
+        Http2ClientConnection? refusedBy = null;
         for (var attempt = 0; ; attempt++)
         {
             Http2ClientConnection connection;
             try
             {
-                var acquiring = pool.AcquireAsync(cluster.ConnectTimeout, down.Aborted);
+                var acquiring = pool.AcquireAsync(cluster.ConnectTimeout, down.Aborted, refusedBy);
                 if (acquiring.IsCompletedSuccessfully)
                 {
                     connection = acquiring.Result;
@@ -72,7 +73,10 @@ internal sealed class Http2Client(Http2Pools pools, Heartbeat heartbeat)
                 var again = attempt == 0 && exchange.TryTakeReplay(out replay);
                 exchange.ReleaseRefused();
                 if (again)
+                {
+                    refusedBy = connection;          // another connection: this one's upstream said no
                     continue;
+                }
             }
             ctx.Flag = outcome switch
             {

@@ -129,7 +129,7 @@ internal sealed class Http2EndpointPool(Connector connector, Heartbeat heartbeat
     /// A connection with a stream slot reserved for the caller: an open one with room, else the one
     /// being connected, else a new one. A failed connect throws <see cref="UpstreamConnectException"/>.
     /// </summary>
-    public async ValueTask<Http2ClientConnection> AcquireAsync(TimeSpan connectTimeout, CancellationToken cancellationToken)
+    public async ValueTask<Http2ClientConnection> AcquireAsync(TimeSpan connectTimeout, CancellationToken cancellationToken, Http2ClientConnection? avoid = null)
     {
         for (var round = 0; ; round++)
         {
@@ -138,7 +138,7 @@ internal sealed class Http2EndpointPool(Connector connector, Heartbeat heartbeat
             {
                 foreach (var open in _connections)
                 {
-                    if (open.TryReserve())
+                    if (!ReferenceEquals(open, avoid) && open.TryReserve())
                         return open;
                 }
                 // A connect that finished (its connection is full or gone, or it failed) makes way for a new one.
@@ -149,7 +149,7 @@ internal sealed class Http2EndpointPool(Connector connector, Heartbeat heartbeat
             var connection = cancellationToken.CanBeCanceled
                 ? await connecting.WaitAsync(cancellationToken).ConfigureAwait(false)
                 : await connecting.ConfigureAwait(false);
-            if (connection.TryReserve())
+            if (!ReferenceEquals(connection, avoid) && connection.TryReserve())
                 return connection;
             if (round > 100)
                 throw new UpstreamConnectException("no HTTP/2 connection to " + address + ":" + port + " takes a stream", new IOException("every connection is full or closing"), timedOut: false);
@@ -162,6 +162,18 @@ internal sealed class Http2EndpointPool(Connector connector, Heartbeat heartbeat
         {
             var transport = await connector.ConnectAsync(address, port, connectTimeout).ConfigureAwait(false);
             var connection = new Http2ClientConnection(transport, transport.Close, this, settings, heartbeat, IdleTimeout);
+            connection.Start();
+            // Streams go on it once the upstream's SETTINGS say how many it takes.
+            try
+            {
+                await connection.Ready.WaitAsync(connectTimeout).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is TimeoutException or IOException)
+            {
+                transport.Close();
+                throw new UpstreamConnectException("HTTP/2 connection to " + address + ":" + port + ": no SETTINGS from the upstream (" + ex.Message + ")",
+                    ex, timedOut: ex is TimeoutException);
+            }
             bool retired;
             lock (_gate)
             {
@@ -169,7 +181,6 @@ internal sealed class Http2EndpointPool(Connector connector, Heartbeat heartbeat
                 if (!retired)
                     _connections.Add(connection);
             }
-            connection.Start();
             if (retired)
                 connection.Retire();
             return connection;

@@ -29,6 +29,7 @@ internal sealed class Http2ClientConnection : Http2Connection, IHeartbeatWatch
     private const int IdleSpareStreams = 32;
 
     private readonly Stack<Http2ClientStream> _spare = new();
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _gate = new();
     private int _nextStreamId = 1;
     private int _reserved;                   // streams opened or about to be
@@ -70,7 +71,16 @@ internal sealed class Http2ClientConnection : Http2Connection, IHeartbeatWatch
         }
     }
 
-    /// <summary>Sends the preface and SETTINGS and starts reading; the connection is usable at once (RFC 9113 3.4).</summary>
+    /// <summary>
+    /// Completes when the upstream's first SETTINGS are in force; fails when the connection ends first.
+    /// Streams wait for it: until then the upstream's stream limit is unknown, and streams past it would
+    /// be refused (RFC 9113 allows sending at once; a burst on a new connection then met refusals).
+    /// </summary>
+    public Task Ready => _ready.Task;
+
+    protected override void OnSettingsApplied() => _ready.TrySetResult();
+
+    /// <summary>Sends the preface and SETTINGS and starts reading.</summary>
     public void Start()
     {
         lock (Output.Gate)
@@ -193,6 +203,7 @@ internal sealed class Http2ClientConnection : Http2Connection, IHeartbeatWatch
             _closed = true;
             _retired = true;
         }
+        _ready.TrySetException(new IOException("the HTTP/2 connection ended before the upstream's SETTINGS"));
         _heartbeat.Remove(this);
         _pool.OnRetired(this);
         lock (Output.Gate)

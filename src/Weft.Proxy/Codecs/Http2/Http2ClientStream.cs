@@ -32,6 +32,7 @@ internal sealed class Http2ClientStream : Http2Stream, IValueTaskSource<HeadOutc
     private bool _inTrailers;
     private bool _malformed;
     private int _holds;
+    private HeadOutcome _failedOutcome;
 
     public Http2ClientStream(Http2ClientConnection connection) : base(connection)
     {
@@ -102,7 +103,16 @@ internal sealed class Http2ClientStream : Http2Stream, IValueTaskSource<HeadOutc
             _waiting = false;
         }
         _owner.WaitingForHead(this, waiting: false);
-        _head.SetResult(outcome);
+        if (outcome == HeadOutcome.Arrived)
+        {
+            _head.SetResult(outcome);
+            return;
+        }
+        // A head that will not come is told from the thread pool, never inline: the waiter may send its
+        // request again at once, and inline it would run inside the reset or close that ended this stream
+        // (which still has to finish with it: take it out of the table, answer nothing to a refusal).
+        _failedOutcome = outcome;
+        ThreadPool.UnsafeQueueUserWorkItem(static s => s._head.SetResult(s._failedOutcome), this, preferLocal: false);
     }
 
     public void TimeOut()

@@ -589,10 +589,16 @@ internal abstract class Http2Connection : StreamInput.IOwner
         lock (Output.Gate)
             Output.WriteSettingsLocked([], ack: true);
         Output.Flush();
+        OnSettingsApplied();
     }
 
     /// <summary>The peer sent SETTINGS (not an ACK): a flood guard may count it.</summary>
     protected virtual void OnSettingsFrame()
+    {
+    }
+
+    /// <summary>The peer's SETTINGS are in force (and acknowledged).</summary>
+    protected virtual void OnSettingsApplied()
     {
     }
 
