@@ -38,6 +38,7 @@ internal sealed class Http2ClientConnection : Http2Connection, IHeartbeatWatch
     private bool _retired;
     private bool _closed;
     private long _idleSince;
+    private int _goAwaySent;
     private Task? _reading;
 
     public Http2ClientConnection(IDuplexPipe transport, Action closeTransport, IHttp2ClientPool pool, LocalSettings local, Heartbeat heartbeat, TimeSpan idleTimeout)
@@ -221,6 +222,9 @@ internal sealed class Http2ClientConnection : Http2Connection, IHeartbeatWatch
     /// <summary>No stream left: GOAWAY, then the connection ends (its reader sees the end).</summary>
     private void CloseGracefully()
     {
+        // Once: the last stream's close and the GOAWAY that refused it may both get here.
+        if (Interlocked.Exchange(ref _goAwaySent, 1) != 0)
+            return;
         lock (Output.Gate)
             Output.WriteGoAwayLocked(0, Http2Error.NoError);
         Output.Flush();
