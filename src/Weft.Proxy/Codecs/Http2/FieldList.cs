@@ -48,35 +48,32 @@ internal sealed class FieldList : HeaderView
 
     public void Add(ReadOnlySpan<byte> name, ReadOnlySpan<byte> value)
     {
-        EnsureFree(name.Length + value.Length);
-        if (_count == _fields.Length)
-            Array.Resize(ref _fields, _count * 2);
-        ref var f = ref _fields[_count++];
-        f.NameStart = _used;
-        f.NameLength = name.Length;
-        name.CopyTo(_bytes.AsSpan(_used));
-        _used += name.Length;
-        f.ValueStart = _used;
-        f.ValueLength = value.Length;
-        value.CopyTo(_bytes.AsSpan(_used));
-        _used += value.Length;
-        f.Removed = false;
+        var slot = Append(name.Length, value.Length);
+        name.CopyTo(slot);
+        value.CopyTo(slot[name.Length..]);
     }
 
     private void Add(string name, string value)
     {
-        EnsureFree(name.Length + value.Length);
+        var slot = Append(name.Length, value.Length);
+        Ascii.ToLower(name, slot[..name.Length], out _);
+        Encoding.Latin1.GetBytes(value, slot[name.Length..]);
+    }
+
+    /// <summary>Room for the next field's name then value (one byte per character), recorded as that field: the caller fills both.</summary>
+    private Span<byte> Append(int nameLength, int valueLength)
+    {
+        EnsureFree(nameLength + valueLength);
         if (_count == _fields.Length)
             Array.Resize(ref _fields, _count * 2);
         ref var f = ref _fields[_count++];
         f.NameStart = _used;
-        f.NameLength = name.Length;
-        Ascii.ToLower(name, _bytes.AsSpan(_used, name.Length), out _);
-        _used += name.Length;
-        f.ValueStart = _used;
-        f.ValueLength = Encoding.Latin1.GetBytes(value, _bytes.AsSpan(_used));
-        _used += f.ValueLength;
+        f.NameLength = nameLength;
+        f.ValueStart = _used + nameLength;
+        f.ValueLength = valueLength;
         f.Removed = false;
+        _used += nameLength + valueLength;
+        return _bytes.AsSpan(f.NameStart, nameLength + valueLength);
     }
 
     private void EnsureFree(int needed)

@@ -116,6 +116,18 @@ internal static class HeaderBlocks
     }
 
     /// <summary>No fields: a stream's end without trailers.</summary>
+    /// <summary>A block encoded earlier (trailers kept until the body before them is sent).</summary>
+    public readonly struct Encoded(byte[] bytes, int length) : IHeaderBlock
+    {
+        public int MaxLength => length;
+
+        public int Encode(Span<byte> destination)
+        {
+            bytes.AsSpan(0, length).CopyTo(destination);
+            return length;
+        }
+    }
+
     public readonly struct None : IHeaderBlock
     {
         public int MaxLength => 0;

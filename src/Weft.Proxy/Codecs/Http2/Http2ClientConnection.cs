@@ -172,19 +172,8 @@ internal sealed class Http2ClientConnection : Http2Connection, IHeartbeatWatch
             while (true)
             {
                 var result = await Input.ReadAsync().ConfigureAwait(false);
-                var buffer = result.Buffer;
-                try
-                {
-                    ProcessFrames(ref buffer);
-                }
-                catch (Http2ConnectionException ex)
-                {
-                    Input.AdvanceTo(buffer.Start, buffer.End);
-                    error = ex.Code;
-                    break;
-                }
-                Input.AdvanceTo(buffer.Start, buffer.End);
-                if (result.IsCompleted || result.IsCanceled)
+                error = ProcessRead(result);
+                if (error is not null || result.IsCompleted || result.IsCanceled)
                     break;
             }
         }

@@ -162,11 +162,6 @@ internal sealed class Http2ClientStream : Http2Stream, IValueTaskSource<HeadOutc
             _owner.ReturnStream(this);
     }
 
-    public override void OnOutputEnded()
-    {
-        base.OnOutputEnded();
-    }
-
     // ------------------------------------------------------------------ response header blocks
 
     public override IHeaderBlockTarget BeginHeaders(bool endStream)

@@ -164,10 +164,32 @@ internal abstract class Http2Connection : StreamInput.IOwner
     // ------------------------------------------------------------------ reading frames
 
     /// <summary>
+    /// One read of the connection: its complete frames handled, the rest left in the input for the next
+    /// read. The connection error to end with (GOAWAY's code), if a frame broke a rule.
+    /// </summary>
+    protected Http2Error? ProcessRead(in ReadResult result)
+    {
+        var buffer = result.Buffer;
+        try
+        {
+            ProcessFrames(ref buffer);
+            return null;
+        }
+        catch (Http2ConnectionException ex)
+        {
+            return ex.Code;
+        }
+        finally
+        {
+            Input.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    /// <summary>
     /// Handles every complete frame at the start of <paramref name="buffer"/>, leaving the rest there.
     /// A connection error throws <see cref="Http2ConnectionException"/>.
     /// </summary>
-    protected void ProcessFrames(ref ReadOnlySequence<byte> buffer)
+    private void ProcessFrames(ref ReadOnlySequence<byte> buffer)
     {
         while (FrameHeader.TryRead(buffer, out var header))
         {

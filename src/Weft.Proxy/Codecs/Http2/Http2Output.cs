@@ -133,13 +133,6 @@ internal sealed class Http2Output
         }
     }
 
-    /// <summary>A pre-encoded header block (trailers kept while DATA waited for a window).</summary>
-    public void WriteHeadersLocked(int streamId, bool endStream, ReadOnlySpan<byte> encoded)
-    {
-        var block = new EncodedBlock(encoded.ToArray());
-        WriteHeadersLocked(streamId, endStream, ref block);
-    }
-
     /// <summary>DATA frames of at most the peer's frame size; the caller checked the windows.</summary>
     public void WriteDataLocked(int streamId, ReadOnlySpan<byte> data, bool endStream)
     {
@@ -301,11 +294,7 @@ internal sealed class Http2Output
         lock (_gate)
         {
             if (_failed)
-            {
-                if (waiter is not null)
-                    return true;     // nothing to wait for: the caller's next write finds the failure
-                return true;
-            }
+                return true;         // nothing to wait for: the caller's next write finds the failure
             if (_flushing)
             {
                 _again = true;
@@ -444,17 +433,5 @@ internal sealed class Http2Output
             w.OnFlushed(false);
         foreach (var s in blocked)
             s.OnWindowOpened();
-    }
-
-    /// <summary>A header block already encoded.</summary>
-    private readonly struct EncodedBlock(byte[] bytes) : IHeaderBlock
-    {
-        public int MaxLength => bytes.Length;
-
-        public int Encode(Span<byte> destination)
-        {
-            bytes.CopyTo(destination);
-            return bytes.Length;
-        }
     }
 }

@@ -109,18 +109,8 @@ internal sealed class Http2ServerConnection : Http2Connection, IHeartbeatWatch
         while (true)
         {
             var result = await Input.ReadAsync().ConfigureAwait(false);
-            var buffer = result.Buffer;
-            try
-            {
-                ProcessFrames(ref buffer);
-            }
-            catch (Http2ConnectionException ex)
-            {
-                Input.AdvanceTo(buffer.Start, buffer.End);
-                Log(ex);
-                return ex.Code;
-            }
-            Input.AdvanceTo(buffer.Start, buffer.End);
+            if (ProcessRead(result) is { } error)
+                return error;
             if (result.IsCompleted)
                 return null;
             if (_timedOut != 0)
@@ -133,12 +123,6 @@ internal sealed class Http2ServerConnection : Http2Connection, IHeartbeatWatch
             if (_goAwaySent && OpenStreams == 0 && Volatile.Read(ref _running) == 0)
                 return null;
         }
-    }
-
-    private void Log(Http2ConnectionException ex)
-    {
-        // Connection errors are the client's (or an attacker's); the metrics and GOAWAY tell them.
-        _ = ex;
     }
 
     private void OnCloseRequested()
@@ -323,12 +307,8 @@ internal sealed class Http2ServerConnection : Http2Connection, IHeartbeatWatch
 
     public void Release(Http2ServerStream stream, bool pipeline, bool protocol)
     {
-        var reuse = false;
-        if (pipeline && protocol)
-            reuse = true;
-        else
-            reuse = stream.Unhold();
-        if (!reuse)
+        // Released by one side at a time (each holds it once), or by both at once (a stream that never reached the pipeline).
+        if (!(pipeline && protocol) && !stream.Unhold())
             return;
         // As many as were in flight at once: a busy connection reuses every stream, and allocates none
         // per request (streams in flight outlive a gen0 collection: churn would fill the older generations).

@@ -259,7 +259,7 @@ internal sealed class Http2ServerStream : Http2Stream, IDownstream, IHeaderBlock
         {
             if (_trailers is { } trailers)
             {
-                var block = new EncodedTrailers(trailers, _trailersLength);
+                var block = new HeaderBlocks.Encoded(trailers, _trailersLength);
                 Output.End(ref block, hasTrailers: true);
                 System.Buffers.ArrayPool<byte>.Shared.Return(trailers);
                 _trailers = null;
@@ -405,18 +405,6 @@ internal sealed class Http2ServerStream : Http2Stream, IDownstream, IHeaderBlock
     {
         if (!Closed)
             Connection.ResetStream(this, _ctx.Flag == ResponseFlag.ClientAborted ? Http2Error.Cancel : Http2Error.InternalError);
-    }
-
-    /// <summary>Trailers encoded when the pipeline handed them over (the upstream's view may be gone by the end).</summary>
-    private readonly struct EncodedTrailers(byte[] bytes, int length) : IHeaderBlock
-    {
-        public int MaxLength => length;
-
-        public int Encode(Span<byte> destination)
-        {
-            bytes.AsSpan(0, length).CopyTo(destination);
-            return length;
-        }
     }
 
     /// <summary>A request's trailers: checked (no pseudo-headers, RFC 9113 8.1), counted, not forwarded; they end the body.</summary>

@@ -30,6 +30,7 @@ internal sealed class StreamOutput : IBodySink, IValueTaskSource<bool>, IFlushWa
     private bool _waiting;
     private bool _ending;              // the end was asked for while bytes were kept
     private byte[]? _endTrailers;      // encoded trailers to end with, when kept
+    private int _endTrailersLength;
     private bool _ended;
     private bool _aborted;
     private byte[]? _record;           // what was written, while a record is asked for (see RecordWrites)
@@ -355,8 +356,8 @@ internal sealed class StreamOutput : IBodySink, IValueTaskSource<bool>, IFlushWa
                 }
                 else
                 {
-                    var scratch = new byte[trailers.MaxLength];
-                    _endTrailers = scratch.AsSpan(0, trailers.Encode(scratch)).ToArray();
+                    _endTrailers = new byte[trailers.MaxLength];
+                    _endTrailersLength = trailers.Encode(_endTrailers);
                 }
             }
             if (!_ended)
@@ -378,7 +379,8 @@ internal sealed class StreamOutput : IBodySink, IValueTaskSource<bool>, IFlushWa
         if (_endTrailers is { } trailers)
         {
             _endTrailers = null;
-            _output.WriteHeadersLocked(_streamId, endStream: true, trailers);
+            var block = new HeaderBlocks.Encoded(trailers, _endTrailersLength);
+            _output.WriteHeadersLocked(_streamId, endStream: true, ref block);
         }
         else
         {
