@@ -1,3 +1,4 @@
+using Weft.Proxy.Memory;
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
@@ -79,7 +80,7 @@ internal static class BodyPump
         return CopyLoopAsync(source, sink, flushWhenIdle);
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(DeepPoolingBuilder<>))]
     private static async ValueTask<CopyStatus> CopyLoopAsync(PipeReader source, IBodySink sink, bool flushWhenIdle)
     {
         var first = flushWhenIdle;

@@ -1,3 +1,4 @@
+using Weft.Proxy.Memory;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Weft.Protocol.Discovery;
@@ -50,7 +51,7 @@ internal sealed class RequestPipeline
     public SourceIdentity Self { get; }
 
     /// <summary>Runs every step for one request. The codec flushes the answer's end afterwards, so whoever sees the end also sees it counted.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    [AsyncMethodBuilder(typeof(DeepPoolingBuilder))]
     public async ValueTask ServeAsync(RequestContext ctx, IDownstream down)
     {
         var active = _metrics.Active(ctx.IsInbound);
@@ -180,7 +181,7 @@ internal sealed class RequestPipeline
     /// both ends are done. An orderly end (FIN) reaches the other side as a FIN, a failure (a reset, a
     /// peer that stopped reading) as a reset both ways; the flag names the side that failed.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(DeepPoolingBuilder<>))]
     private async ValueTask<CopyStatus> TunnelAsync(RequestContext ctx, IDownstream down, ResponseHead head, System.IO.Pipelines.IDuplexPipe upstream)
     {
         // Upgraded is the upstream's connection itself: its reset is the splice's abort of that side.
@@ -222,7 +223,7 @@ internal sealed class RequestPipeline
     }
 
     /// <summary>Step 10: the proxy's own answer (status, x-weft-reason, one line), or a reset when the answer had started.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    [AsyncMethodBuilder(typeof(DeepPoolingBuilder))]
     private static async ValueTask AnswerAsync(RequestContext ctx, IDownstream down)
     {
         // A client that left gets nothing more; its connection (HTTP/1.1) or stream (HTTP/2) is reset, so

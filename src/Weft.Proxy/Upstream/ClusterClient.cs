@@ -1,3 +1,4 @@
+using Weft.Proxy.Memory;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Weft.Proxy.Pipeline;
@@ -35,7 +36,7 @@ internal sealed class ClusterClient : IDisposable
     /// The HTTP/1.1 exchange is awaited right here (no method in between): every async step on the
     /// path where a request waits for its upstream is paid again at each resume.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(DeepPoolingBuilder<>))]
     public async ValueTask<bool> SendAsync(RequestContext ctx, IDownstream down)
     {
         var cluster = ctx.Cluster!;

@@ -1,3 +1,4 @@
+using Weft.Proxy.Memory;
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
@@ -57,7 +58,7 @@ internal sealed class Http1Exchange(UpstreamConnection connection, UpstreamPools
     public override string GrpcStatus => "";
 
     /// <summary>Writes the request and reads the response head; false with the context's flag set when there is no answer.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(DeepPoolingBuilder<>))]
     public async ValueTask<bool> StartAsync(RequestContext ctx, IDownstream down, EndpointRuntime endpoint)
     {
         _requestBody = null;
@@ -133,7 +134,7 @@ internal sealed class Http1Exchange(UpstreamConnection connection, UpstreamPools
         return true;
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    [AsyncMethodBuilder(typeof(DeepPoolingBuilder))]
     public override async ValueTask FinishAsync(CopyStatus body)
     {
         var down = _down!;
@@ -172,7 +173,7 @@ internal sealed class Http1Exchange(UpstreamConnection connection, UpstreamPools
     /// the client's fault, a broken one the client's leaving); a deadline that passed is a timeout; else
     /// the upstream reset. The connection is reset: the app may still be at work on the request.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(DeepPoolingBuilder<>))]
     private async ValueTask<bool> NoAnswerAsync(RequestContext ctx)
     {
         var down = _down!;

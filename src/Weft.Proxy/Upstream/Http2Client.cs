@@ -1,3 +1,4 @@
+using Weft.Proxy.Memory;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using Weft.Proxy.Codecs.Http2;
@@ -14,7 +15,7 @@ namespace Weft.Proxy.Upstream;
 /// </summary>
 internal sealed class Http2Client(Http2Pools pools, Heartbeat heartbeat)
 {
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(DeepPoolingBuilder<>))]
     public async ValueTask<UpstreamResponse?> SendAsync(RequestContext ctx, IDownstream down, EndpointRuntime endpoint)
     {
         var cluster = ctx.Cluster!;
@@ -124,7 +125,7 @@ internal sealed class Http2Exchange(Http2ClientStream stream) : UpstreamResponse
     /// <summary>Why the attempt failed, when the request body's copy is to blame.</summary>
     public ResponseFlag? BodyFlag { get; private set; }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(DeepPoolingBuilder<>))]
     public async ValueTask<HeadOutcome> StartAsync(RequestContext ctx, IDownstream down, byte[]? replay)
     {
         _down = down;
@@ -217,7 +218,7 @@ internal sealed class Http2Exchange(Http2ClientStream stream) : UpstreamResponse
 
     public override string GrpcStatus => stream.GrpcStatus;
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    [AsyncMethodBuilder(typeof(DeepPoolingBuilder))]
     public override async ValueTask FinishAsync(CopyStatus body)
     {
         var down = _down!;

@@ -1,3 +1,4 @@
+using Weft.Proxy.Memory;
 using System.Runtime.CompilerServices;
 using System.Collections.Concurrent;
 using Weft.Proxy.Codecs.Http1;
@@ -47,7 +48,7 @@ internal sealed class UpstreamPools : IHeartbeatWatch, IDisposable
     /// ConnectFailed, Overflow (too many waiting), Timeout (the request's deadline passed waiting or
     /// connecting) or ClientAborted (the client left while its request waited).
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(DeepPoolingBuilder<>))]
     public async ValueTask<UpstreamConnection?> AcquireAsync(RequestContext ctx, IDownstream down, EndpointRuntime endpoint)
     {
         var limits = ctx.Runtime.Limits;

@@ -79,7 +79,7 @@ internal sealed class Http1BodyReader : PipeReader
         return waited > graceTicks && Volatile.Read(ref _received) < bytesPerSecond * (waited / frequency);
     }
 
-    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(System.Runtime.CompilerServices.PoolingAsyncValueTaskMethodBuilder<>))]
+    [System.Runtime.CompilerServices.AsyncMethodBuilder(typeof(Weft.Proxy.Memory.DeepPoolingBuilder<>))]
     public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
         while (true)

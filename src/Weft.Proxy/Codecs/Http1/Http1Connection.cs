@@ -1,3 +1,4 @@
+using Weft.Proxy.Memory;
 using System.Buffers;
 using System.Diagnostics;
 using System.IO.Pipelines;
@@ -127,7 +128,7 @@ internal sealed class Http1Connection : IDownstream, IHeartbeatWatch
 
     private bool Draining => _closeRequested || _codec.State.IsDraining;
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(DeepPoolingBuilder<>))]
     private async ValueTask<Next> ServeOneAsync()
     {
         _request.Reset();
@@ -268,7 +269,7 @@ internal sealed class Http1Connection : IDownstream, IHeartbeatWatch
     /// The proxy answers 100 itself once an upstream is ready (what Kestrel does when an app starts
     /// reading); upstreams never see Expect. Never to an HTTP/1.0 client, which knows no 1xx.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(DeepPoolingBuilder<>))]
     public async ValueTask<bool> UpstreamReadyAsync()
     {
         if (!_request.ExpectContinue || !_hasBody || _request.Http10)

@@ -27,6 +27,7 @@ internal sealed class Http2ClientConnection : Http2Connection, IHeartbeatWatch
     private readonly Heartbeat _heartbeat;
     private readonly long _idleTicks;
     private const int IdleSpareStreams = 32;
+    private int _peakReserved;              // the most reserved at once since the last heartbeat (under _gate)
 
     private readonly Stack<Http2ClientStream> _spare = new();
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -102,6 +103,8 @@ internal sealed class Http2ClientConnection : Http2Connection, IHeartbeatWatch
             if (_retired || _reserved >= _peerMaxStreams || _nextStreamId > int.MaxValue - 2)
                 return false;
             _reserved++;
+            if (_reserved > _peakReserved)
+                _peakReserved = _reserved;
             return true;
         }
     }
@@ -227,8 +230,12 @@ internal sealed class Http2ClientConnection : Http2Connection, IHeartbeatWatch
         lock (_gate)
         {
             close = !_closed && _reserved == 0 && (_retired || (_idleTicks > 0 && now - _idleSince > _idleTicks));
-            // Idle: a few spare streams for the next requests, not the busiest moment's.
-            while (_reserved == 0 && _spare.Count > IdleSpareStreams)
+            // Spare streams for as many requests as were in flight since the last beat (a few when idle),
+            // not the busiest moment's ever. Not "trim when nothing is in flight": a busy connection
+            // between two bursts has nothing in flight for a moment, and refilled its pool by allocating.
+            var keep = Math.Max(IdleSpareStreams, _peakReserved);
+            _peakReserved = _reserved;
+            while (_spare.Count > keep)
                 _spare.Pop();
         }
         if (close)

@@ -31,6 +31,7 @@ internal sealed class Http2ServerConnection : Http2Connection, IHeartbeatWatch
     private bool _goAwaySent;
     private volatile bool _ended;
     private int _running;                    // streams whose pipeline has not finished
+    private int _peakOpen;                   // the most streams open at once since the last heartbeat
 
     private readonly RequestTargetCache _target = new();
 
@@ -169,8 +170,13 @@ internal sealed class Http2ServerConnection : Http2Connection, IHeartbeatWatch
     public void OnHeartbeat(long now)
     {
         ResetFloodCount();
-        if (OpenStreams == 0 && _pool.Count > IdlePoolStreams)
-            TrimPool();
+        // Streams for as many requests as were open since the last beat (a few when idle), not the
+        // busiest moment's ever. Not "trim when none is open": a busy connection between two bursts
+        // has none open for a moment, and refilled its pool by allocating.
+        var keep = Math.Max(IdlePoolStreams, Volatile.Read(ref _peakOpen));
+        Volatile.Write(ref _peakOpen, OpenStreams);
+        if (_pool.Count > keep)
+            TrimPool(keep);
         if (Volatile.Read(ref Output.BlockedStreams) > 0)
             CheckSlowReaders(now);
         var headers = Volatile.Read(ref _headersDeadline);
@@ -255,6 +261,8 @@ internal sealed class Http2ServerConnection : Http2Connection, IHeartbeatWatch
         Volatile.Write(ref _idleDeadline, 0);
         Interlocked.Increment(ref _running);
         AddStream(stream);
+        if (OpenStreams > _peakOpen)
+            _peakOpen = OpenStreams;           // the read loop's only: the heartbeat reads and restarts it
     }
 
     /// <summary>A malformed request (a stream error): RST_STREAM with the code; it never reached the pipeline.</summary>
@@ -319,12 +327,11 @@ internal sealed class Http2ServerConnection : Http2Connection, IHeartbeatWatch
         }
     }
 
-    /// <summary>An idle connection keeps a few streams for its next requests, not its busiest moment's.</summary>
-    private void TrimPool()
+    private void TrimPool(int keep)
     {
         lock (_poolGate)
         {
-            while (_pool.Count > IdlePoolStreams)
+            while (_pool.Count > keep)
                 _pool.Pop();
         }
     }

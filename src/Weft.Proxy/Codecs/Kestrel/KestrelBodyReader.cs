@@ -1,3 +1,4 @@
+using Weft.Proxy.Memory;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Http;
@@ -15,7 +16,7 @@ namespace Weft.Proxy.Codecs.Kestrel;
 /// </summary>
 internal sealed class KestrelBodyReader(PipeReader inner) : PipeReader
 {
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    [AsyncMethodBuilder(typeof(DeepPoolingBuilder<>))]
     public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
         try
