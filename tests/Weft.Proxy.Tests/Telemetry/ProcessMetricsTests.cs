@@ -53,4 +53,20 @@ public sealed class ProcessMetricsTests
             GC.KeepAlive(garbage);
         }
     }
+
+    [Fact]
+    public void Generation_sizes_show_where_the_live_heap_is()
+    {
+        // 16 arrays of 1 MiB live across a full collection: the large-object heap holds at least that
+        // much, and the generations add up to the heap size the same scrape reports.
+        var kept = Enumerable.Range(0, 16).Select(_ => new byte[1024 * 1024]).ToList();
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        var text = PrometheusText.Write(new ProxyMetrics());
+        GC.KeepAlive(kept);
+        Assert.Contains("# TYPE dotnet_gc_generation_size_bytes gauge\n", text);
+        Assert.True(Value(text, "dotnet_gc_generation_size_bytes{generation=\"loh\"}") >= 16 * 1024 * 1024);
+        var generations = new[] { "0", "1", "2", "loh", "poh" }.Sum(g => Value(text, $"dotnet_gc_generation_size_bytes{{generation=\"{g}\"}}"));
+        Assert.Equal(Value(text, "dotnet_gc_heap_size_bytes"), generations, tolerance: 1024 * 1024);
+        Assert.True(Value(text, "dotnet_gc_generation_fragmentation_bytes{generation=\"2\"}") >= 0);
+    }
 }
