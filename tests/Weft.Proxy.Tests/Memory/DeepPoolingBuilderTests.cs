@@ -46,7 +46,7 @@ public sealed class DeepPoolingBuilderTests
         Assert.Equal("caller", Flowing.Value);
     }
 
-    [Fact]
+    [OptimizedBuildFact]    // a Debug build makes every async state machine a class, allocated per call
     public void A_thousand_methods_suspended_at_once_reuse_their_boxes_the_next_time()
     {
         const int n = 1000;

@@ -118,6 +118,7 @@ internal sealed class StreamInput : PipeReader, IValueTaskSource<ReadResult>
     private void Wake()
     {
         ReadResult result;
+        Exception? error = null;
         lock (_gate)
         {
             if (!_waiting)
@@ -125,16 +126,24 @@ internal sealed class StreamInput : PipeReader, IValueTaskSource<ReadResult>
             if (_error is null && !_ended && !_cancelNext && _buffered <= _examinedUpTo)
                 return;
             _waiting = false;
+            result = default;
             if (_error is not null)
             {
-                var error = _error;
+                error = _error;
                 _error = null;
-                _core.SetException(error);
-                return;
             }
-            result = ResultLocked();
+            else
+            {
+                result = ResultLocked();
+            }
         }
-        _core.SetResult(result);
+        // Outside the gate, a failure as much as a result: the reader's continuation runs inline and
+        // may come back to this stream (a pipeline that fails resets it, which fails this input again),
+        // or take another stream's gate while another thread holds that one and waits for this one.
+        if (error is not null)
+            _core.SetException(error);
+        else
+            _core.SetResult(result);
     }
 
     private void AddSegment(int needed)
