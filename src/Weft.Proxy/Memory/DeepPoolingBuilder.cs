@@ -25,6 +25,9 @@ internal struct DeepPoolingBuilder<TResult>
 
     public static DeepPoolingBuilder<TResult> Create() => default;
 
+    /// <summary>The box, once the method suspended or failed; null while it completed synchronously.</summary>
+    internal readonly DeepPoolBox<TResult>? Box => _box;
+
     public readonly ValueTask<TResult> Task =>
         _box is { } box ? new ValueTask<TResult>(box, box.Version) : new ValueTask<TResult>(_syncResult);
 
@@ -54,33 +57,32 @@ internal struct DeepPoolingBuilder<TResult>
         awaiter.UnsafeOnCompleted(DeepPoolBox<TResult>.For(ref _box, ref stateMachine).MoveNextAction);
 }
 
-/// <summary><see cref="DeepPoolingBuilder{TResult}"/> for methods that return <see cref="ValueTask"/>.</summary>
+/// <summary><see cref="DeepPoolingBuilder{TResult}"/> for methods that return <see cref="ValueTask"/>: the same box, read as a result-less source.</summary>
 [StructLayout(LayoutKind.Auto)]
 internal struct DeepPoolingBuilder
 {
-    private DeepPoolBox<DeepPool.Nothing>? _box;
+    private DeepPoolingBuilder<DeepPool.Nothing> _inner;
 
     public static DeepPoolingBuilder Create() => default;
 
-    public readonly ValueTask Task =>
-        _box is { } box ? new ValueTask(box, box.Version) : default;
+    public readonly ValueTask Task => _inner.Box is { } box ? new ValueTask(box, box.Version) : default;
 
     public readonly void Start<TStateMachine>(ref TStateMachine stateMachine) where TStateMachine : IAsyncStateMachine =>
-        default(AsyncValueTaskMethodBuilder).Start(ref stateMachine);
+        _inner.Start(ref stateMachine);
 
-    public readonly void SetStateMachine(IAsyncStateMachine stateMachine) => ArgumentNullException.ThrowIfNull(stateMachine);
+    public readonly void SetStateMachine(IAsyncStateMachine stateMachine) => _inner.SetStateMachine(stateMachine);
 
-    public void SetResult() => _box?.SetResult(default);
+    public void SetResult() => _inner.SetResult(default);
 
-    public void SetException(Exception exception) => (_box ??= DeepPoolBox<DeepPool.Nothing>.ForFailure()).SetException(exception);
+    public void SetException(Exception exception) => _inner.SetException(exception);
 
     public void AwaitOnCompleted<TAwaiter, TStateMachine>(ref TAwaiter awaiter, ref TStateMachine stateMachine)
         where TAwaiter : INotifyCompletion where TStateMachine : IAsyncStateMachine =>
-        awaiter.OnCompleted(DeepPoolBox<DeepPool.Nothing>.For(ref _box, ref stateMachine).MoveNextAction);
+        _inner.AwaitOnCompleted(ref awaiter, ref stateMachine);
 
     public void AwaitUnsafeOnCompleted<TAwaiter, TStateMachine>(ref TAwaiter awaiter, ref TStateMachine stateMachine)
         where TAwaiter : ICriticalNotifyCompletion where TStateMachine : IAsyncStateMachine =>
-        awaiter.UnsafeOnCompleted(DeepPoolBox<DeepPool.Nothing>.For(ref _box, ref stateMachine).MoveNextAction);
+        _inner.AwaitUnsafeOnCompleted(ref awaiter, ref stateMachine);
 }
 
 /// <summary>Limits shared by every <see cref="DeepPoolingBuilder{TResult}"/>.</summary>
