@@ -27,6 +27,7 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
     private bool _completed;
     private bool _shutdownWhenSent;
     private bool _inBatch;      // bytes staged in the loop's SendBatch: only the batch sends meanwhile
+    private SendBatch? _batch;  // the batch that holds them
     private bool _backlog;      // the socket was full for a batched send: the next writable edge sends the rest
     private byte[]? _carry;     // what a batched send left unsent, sent before the buffer
     private int _carrySent, _carryLength;
@@ -99,7 +100,10 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
             // While the batch holds this writer, small flushes ride along; a larger backlog waits for
             // the batch to send it, so a copy loop running inline cannot pile a whole body up here.
             if (_inBatch && _length - _sent <= SendBatch.MaxQueued)
+            {
+                AppendLocked();
                 return new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: _failed));
+            }
             if (!_inBatch && StageLocked())
                 return new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: false));
             var state = _inBatch ? SendState.Pending : SendLocked();
@@ -195,9 +199,24 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
             return false;
         }
         _inBatch = true;
+        _batch = batch;
         _sent = _length;
         ReleaseIfSent();
         return true;
+    }
+
+    /// <summary>
+    /// Under the lock, while the batch holds this writer: this flush joins the staged send when it can
+    /// (on the batch's own thread, its send the last queued), so it leaves in the same segment.
+    /// </summary>
+    private void AppendLocked()
+    {
+        var pending = _length - _sent;
+        if (pending <= 0 || _failed || _carry is not null || _batch is not { } batch || !ReferenceEquals(SendBatch.Current, batch)
+            || !batch.TryAppend(this, _buffer.AsSpan(_sent, pending)))
+            return;
+        _sent = _length;
+        ReleaseIfSent();
     }
 
     /// <summary>From the loop: the socket can take more.</summary>
@@ -321,6 +340,7 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
         lock (_gate)
         {
             _inBatch = false;
+            _batch = null;
             if (_failed)
                 shutdown = Settle(SendState.Failed);
             else if (result == staged.Length)
@@ -357,6 +377,7 @@ internal sealed class LoopWriter(LoopConnection connection) : PipeWriter, IValue
         lock (_gate)
         {
             _inBatch = false;
+            _batch = null;
             if (!_failed)
                 CarryLocked(staged);
             shutdown = Settle(SendLocked());

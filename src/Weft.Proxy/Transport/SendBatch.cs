@@ -72,6 +72,28 @@ internal sealed unsafe class SendBatch : IDisposable
     }
 
     /// <summary>
+    /// Adds a writer's later flush to the send it already has queued, when that send is the last one
+    /// staged (so the bytes stay contiguous) and still small: a response's head and body flushed one
+    /// after the other in a batch go out as one send, one TCP segment, not two (each segment costs
+    /// the kernel's whole send and receive path, and wakes the peer's delayed ACK). False when the
+    /// writer's send is not the last, is being sent already, or would grow past <see cref="MaxQueued"/>:
+    /// the bytes then wait in the writer for the send's completion.
+    /// </summary>
+    public bool TryAppend(LoopWriter writer, ReadOnlySpan<byte> bytes)
+    {
+        if (_count == 0)
+            return false;
+        ref var last = ref _queued[_count - 1];
+        if (!ReferenceEquals(last.Writer, writer) || last.Offset + last.Length != _area * AreaSize + _used
+            || last.Length + bytes.Length > MaxQueued || _used + bytes.Length > AreaSize)
+            return false;
+        bytes.CopyTo(_staging.AsSpan(last.Offset + last.Length));
+        last.Length += bytes.Length;
+        _used += bytes.Length;
+        return true;
+    }
+
+    /// <summary>
     /// Sends everything queued, in one submission per round; a round's completions may queue the next.
     /// Sends io_uring does not make go back to their writers to be made the ordinary way (counted in
     /// <see cref="TransportCounters.BatchFallbacks"/>); a writer that throws ends its own connection.

@@ -209,6 +209,58 @@ public sealed class SendBatchTests
         }
     }
 
+    /// <summary>Data segments this socket has received so far (tcp_info's tcpi_data_segs_in, Linux 4.6+).</summary>
+    private static uint DataSegmentsIn(Socket socket)
+    {
+        var info = new byte[232];
+        var length = socket.GetRawSocketOption(6 /* IPPROTO_TCP */, 11 /* TCP_INFO */, info);
+        Assert.True(length >= 156, $"tcp_info is {length} bytes: no tcpi_data_segs_in");
+        return BinaryPrimitives.ReadUInt32LittleEndian(info.AsSpan(152));
+    }
+
+    [IoUringFact]
+    public async Task Flushes_made_one_after_another_in_one_batch_leave_in_one_segment()
+    {
+        // A proxied response's head and body, flushed as each is ready while the loop works through
+        // one batch, must reach the peer in one segment: as two, each costs a whole trip through the
+        // kernel on both sides and the peer's ACK (docs/proxy.md, "Batched sends").
+        var (transport, listener, client, server) = await LoopPair.OpenAsync();
+        using (transport)
+        using (client)
+        {
+            client.NoDelay = true;
+            var output = server.Transport.Output;
+            var before = DataSegmentsIn(client);
+            var writing = Write();
+            await GoAsync(client);
+            await writing.WaitAsync(TimeSpan.FromSeconds(30));
+            var received = new byte[300];
+            var got = 0;
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            while (got < received.Length)
+                got += await client.ReceiveAsync(received.AsMemory(got), SocketFlags.None, deadline.Token);
+            uint counter = 0;
+            for (var i = 0; i < received.Length; i += 4)
+                Assert.Equal(counter++, BinaryPrimitives.ReadUInt32LittleEndian(received.AsSpan(i)));
+            Assert.Equal(1u, DataSegmentsIn(client) - before);
+            await server.DisposeAsync();
+            await listener.DisposeAsync();
+
+            async Task Write()
+            {
+                await OnTheLoopAsync(server.Transport.Input).ConfigureAwait(false);
+                uint counter = 0;
+                for (var i = 0; i < 3; i++)
+                {
+                    WritePattern(output, 100, ref counter);
+                    var flush = output.FlushAsync();
+                    Assert.True(flush.IsCompletedSuccessfully, "a small flush on the loop's thread completes at once");
+                    await flush.ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
     [Fact]
     public async Task With_batching_off_the_loop_sends_at_once_and_says_so()
     {
