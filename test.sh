@@ -12,6 +12,7 @@ apt_needed=()
 command -v node >/dev/null || apt_needed+=(nodejs)
 command -v npm >/dev/null || apt_needed+=(npm)
 command -v curl >/dev/null || apt_needed+=(curl)
+command -v openssl >/dev/null || apt_needed+=(openssl)
 # nghttp (nghttp2's client) drives HTTP/2 through two sidecars in the data-plane tests.
 command -v nghttp >/dev/null || apt_needed+=(nghttp2-client)
 # The apps of the `weft up` stop and restart tests are Python http.servers (the system's python3).

@@ -6,6 +6,8 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Weft.Control.Api;
+using Weft.Control.Ca;
+using Weft.Model.Resources;
 using Weft.Control.Discovery;
 using Weft.Control.Registry;
 using Weft.Control.Store;
@@ -33,6 +35,7 @@ public sealed class ControlPlane : IAsyncDisposable
     // The launchers' view of their processes: in memory, reported again within a second of a restart.
     private readonly WorkloadBoard _workloads = new();
     private volatile bool _ready;
+    private string? _localEntry;    // where the CLI on this machine finds the data dir, hence the API token
 
     public ControlPlane(ControlPlaneOptions options, ILoggerFactory loggers)
     {
@@ -42,6 +45,9 @@ public sealed class ControlPlane : IAsyncDisposable
 
     public DiscoveryService? Discovery { get; private set; }
 
+    /// <summary>The certificate authority, once started.</summary>
+    public CertificateAuthority? Authority { get; private set; }
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(_options.DataDir);
@@ -50,6 +56,10 @@ public sealed class ControlPlane : IAsyncDisposable
         // What launchers drain (a graceful restart or stop) leaves every cluster's endpoints.
         var registry = _registry;
         _workloads.DrainingChanged += registry.SetDraining;
+        // The CA's trust domain and default lifetime are the MeshConfig's at start.
+        var mesh = _store.Current.Select(ResourceKinds.MeshConfig, null).OfType<MeshConfigResource>().FirstOrDefault()?.Spec ?? MeshConfigSpec.Default;
+        Authority = CertificateAuthority.LoadOrCreate(_options.CaDir ?? Path.Combine(_options.DataDir, "ca"),
+            new CaOptions { TrustDomain = mesh.TrustDomain, DefaultTtl = mesh.Certificates.WorkloadTtl });
         var index = new MeshIndexCache();
         _snapshots = new TranslatedSnapshotSource(_store, _registry, index.Translate);
         Discovery = new DiscoveryService(_snapshots, _registry, new DiscoveryOptions(), TimeProvider.System, _loggers.CreateLogger<DiscoveryService>());
@@ -80,17 +90,20 @@ public sealed class ControlPlane : IAsyncDisposable
         var app = builder.Build();
         var discoveryPort = _options.DiscoveryPort;
         app.MapWhen(c => c.Connection.LocalPort == discoveryPort, b => b.Run(grpc.HandleAsync));
-        WorkloadEndpoints.Map(ApiEndpoints.Map(app, _store, Discovery.Status), _workloads);
+        WorkloadEndpoints.Map(ApiEndpoints.Map(app, _store, Discovery.Status, ApiToken.LoadOrCreate(_options.DataDir)), _workloads);
         app.MapGet("/ready", () => _ready ? Results.Text("ready\n") : Results.Text("starting\n", statusCode: 503));
         app.MapGet("/metrics", (HttpContext http) => WriteMetrics(http));
         _app = app;
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        _localEntry = LocalControls.Register(_options.ListenAddress, _options.ApiPort, _options.DataDir);
         _ready = true;
     }
 
     public async ValueTask DisposeAsync()
     {
         _ready = false;
+        if (_localEntry is not null)
+            LocalControls.Unregister(_localEntry, _options.DataDir);
         if (_app is not null)
         {
             using var drain = new CancellationTokenSource(TimeSpan.FromSeconds(3));
@@ -101,6 +114,7 @@ public sealed class ControlPlane : IAsyncDisposable
         _snapshots?.Dispose();
         _registry?.Dispose();
         _store?.Dispose();
+        Authority?.Dispose();
     }
 
     private Task WriteMetrics(HttpContext http)

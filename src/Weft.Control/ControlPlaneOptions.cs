@@ -12,4 +12,7 @@ public sealed record ControlPlaneOptions
     public IReadOnlyList<IPAddress> DiscoveryAddresses { get; init; } = [];
     public int DiscoveryPort { get; init; } = 15010;
     public int ApiPort { get; init; } = 15014;
+
+    /// <summary>The CA's folder: an operator's root and intermediate, or where Weft makes its own (default: DataDir/ca).</summary>
+    public string? CaDir { get; init; }
 }

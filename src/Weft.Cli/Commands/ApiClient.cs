@@ -35,11 +35,37 @@ internal sealed class ApiClient : IDisposable
     private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
     private readonly HttpClient _http;
 
-    public ApiClient(Uri control)
+    /// <summary>Where the API token comes from when none is given: this variable, else the local control plane's data dir.</summary>
+    public const string TokenEnvironmentVariable = "WEFT_TOKEN";
+
+    private readonly Func<string?> _findToken;
+    private string? _token;
+
+    /// <param name="control">The control plane's API.</param>
+    /// <param name="dataDir">
+    /// Its data dir, when the caller started it (`weft up`): the token is read from there. Otherwise it
+    /// is WEFT_TOKEN or, for a control plane on this machine, the data dir it registered.
+    /// </param>
+    public ApiClient(Uri control, string? dataDir = null)
     {
         Control = control;
         // Timeouts are per call (a /sync long-poll waits longer than a get).
         _http = new HttpClient { BaseAddress = new Uri(control, ApiEndpoints.Prefix + "/"), Timeout = Timeout.InfiniteTimeSpan };
+        _findToken = dataDir is not null
+            ? () => ReadToken(Path.Combine(dataDir, ApiToken.FileName))
+            : () => Environment.GetEnvironmentVariable(TokenEnvironmentVariable) is { Length: > 0 } given ? given.Trim() : LocalControls.FindToken(control);
+    }
+
+    private static string? ReadToken(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path).Trim();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;    // not made yet: the control plane is starting
+        }
     }
 
     public Uri Control { get; }
@@ -63,6 +89,9 @@ internal sealed class ApiClient : IDisposable
     private async Task<ApiResponse> SendAsync(HttpRequestMessage request, TimeSpan timeout, CancellationToken ct)
     {
         using var _ = request;
+        // Looked up until found: a control plane this process starts makes its token as it starts.
+        if ((_token ??= _findToken()) is { } token)
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         cts.CancelAfter(timeout);
         try

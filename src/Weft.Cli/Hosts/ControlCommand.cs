@@ -18,7 +18,8 @@ internal static class ControlCommand
         var discoveryPort = new Option<int>("--discovery-port") { Description = "gRPC discovery port (HTTP/2 cleartext)", DefaultValueFactory = _ => 15010 };
         var apiPort = new Option<int>("--api-port") { Description = "HTTP API port", DefaultValueFactory = _ => 15014 };
         var discoveryAddress = new Option<string[]>("--discovery-address") { Description = "Also serve discovery (only) on this address (repeatable)" };
-        var command = new Command("control", "Run the control plane alone") { dataDir, store, listen, discoveryPort, apiPort, discoveryAddress };
+        var caDir = new Option<string?>("--ca-dir") { Description = "The CA's folder: root-cert.pem, ca-cert.pem, ca-key.pem, cert-chain.pem of your own, or where Weft makes its root and intermediate (default: DATA-DIR/ca)" };
+        var command = new Command("control", "Run the control plane alone") { dataDir, store, listen, discoveryPort, apiPort, discoveryAddress, caDir };
         command.SetAction(async (parse, _) =>
         {
             if (parse.GetValue(store) is { } s && s != "file")
@@ -48,6 +49,7 @@ internal static class ControlCommand
                 DiscoveryPort = parse.GetValue(discoveryPort),
                 ApiPort = parse.GetValue(apiPort),
                 DiscoveryAddresses = extra,
+                CaDir = parse.GetValue(caDir) is { } ca ? Path.GetFullPath(ca) : null,
             };
             return await RunAsync(options).ConfigureAwait(false);
         });
@@ -65,9 +67,9 @@ internal static class ControlCommand
         {
             await plane.StartAsync(shutdown.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or InvalidDataException)
+        catch (Exception e) when (e is IOException or InvalidDataException or Weft.Control.Ca.CaException)
         {
-            // Port in use, data dir locked by another control plane, a damaged revision: say which, no trace.
+            // Port in use, data dir locked by another control plane, a damaged revision, a CA file: say which, no trace.
             Console.Error.WriteLine($"weft control: {e.Message}");
             await plane.DisposeAsync().ConfigureAwait(false);
             return 1;

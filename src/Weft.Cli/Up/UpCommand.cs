@@ -120,7 +120,7 @@ internal static class UpCommand
             supervisor.Start(weft.Spec("control", ProcessRole.ControlPlane, controlArgs, topology.Directory));
             if (!await ReadinessProbe.WaitAsync(new Uri(settings.Api, "/ready"), ReadyDeadline, shutdown.Token).ConfigureAwait(false))
                 return Fail("the control plane was not ready within 60 s; see its output above");
-            reporter = WorkloadReporter.Start(supervisor, settings.Api, replicas: replicas);
+            reporter = WorkloadReporter.Start(supervisor, settings.Api, replicas: replicas, dataDir: settings.DataDir);
 
             if (await ApplyConfigAsync(settings, shutdown.Token).ConfigureAwait(false) is { } applyError)
                 return Fail(applyError);
@@ -129,7 +129,7 @@ internal static class UpCommand
             ImmutableDictionary<(string Namespace, string Name), string>? vips = null;
             if (isolation is not null)
             {
-                var services = await ServicesAsync(settings.Api, shutdown.Token).ConfigureAwait(false);
+                var services = await ServicesAsync(settings.Api, settings.DataDir, shutdown.Token).ConfigureAwait(false);
                 vips = ServiceVips.Allocate(services.Keys);
                 options = options with
                 {
@@ -200,7 +200,7 @@ internal static class UpCommand
         if (implied.Count > 0) files.Add(new ApiFile("<services implied by the topology>", ResourceYaml.Serialize(implied)));
         if (files.Count == 0) return null;
 
-        using var client = new ApiClient(settings.Api);
+        using var client = new ApiClient(settings.Api, settings.DataDir);
         var response = await client.PostAsync("/api/v1/apply", new ApplyRequest(files), ct).ConfigureAwait(false);
         if (response.Ok)
         {
@@ -217,9 +217,9 @@ internal static class UpCommand
     }
 
     /// <summary>Every Service the control plane holds, with its (first) port: the VIPs and WEFT_UPSTREAM_S of isolated workloads.</summary>
-    private static async Task<Dictionary<(string Namespace, string Name), int>> ServicesAsync(Uri api, CancellationToken ct)
+    private static async Task<Dictionary<(string Namespace, string Name), int>> ServicesAsync(Uri api, string dataDir, CancellationToken ct)
     {
-        using var client = new ApiClient(api);
+        using var client = new ApiClient(api, dataDir);
         var response = await client.GetAsync("/api/v1/resources?kind=Service", ct).ConfigureAwait(false);
         if (!response.Ok) throw new IsolationException("listing the Services for their virtual IPs failed: " + response.ErrorMessage());
         var result = new Dictionary<(string, string), int>();

@@ -28,11 +28,11 @@ internal sealed class WorkloadReporter : IAsyncDisposable
     private TaskCompletionSource _changed = NewSignal();
     private Task _run = Task.CompletedTask;
 
-    private WorkloadReporter(ProcessSupervisor supervisor, ReplicaControl? replicas, Uri control, string launcher, TimeSpan interval, TimeProvider time)
+    private WorkloadReporter(ProcessSupervisor supervisor, ReplicaControl? replicas, Uri control, string? dataDir, string launcher, TimeSpan interval, TimeProvider time)
     {
         _supervisor = supervisor;
         _replicas = replicas;
-        _client = new ApiClient(control);
+        _client = new ApiClient(control, dataDir);
         _launcher = launcher;
         _interval = interval;
         _time = time;
@@ -40,10 +40,11 @@ internal sealed class WorkloadReporter : IAsyncDisposable
 
     /// <summary>Starts reporting <paramref name="supervisor"/>'s processes to the control plane at <paramref name="control"/>.</summary>
     /// <param name="launcher">This launcher's name on the board; default host/pid.</param>
+    /// <param name="dataDir">The control plane's data dir, when this process started it: its API token is there.</param>
     public static WorkloadReporter Start(ProcessSupervisor supervisor, Uri control, string? launcher = null,
-        TimeSpan? interval = null, TimeProvider? time = null, ReplicaControl? replicas = null)
+        TimeSpan? interval = null, TimeProvider? time = null, ReplicaControl? replicas = null, string? dataDir = null)
     {
-        var reporter = new WorkloadReporter(supervisor, replicas, control,
+        var reporter = new WorkloadReporter(supervisor, replicas, control, dataDir,
             launcher ?? $"{Environment.MachineName}/{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}",
             interval ?? DefaultInterval, time ?? TimeProvider.System);
         supervisor.StatusChanged += reporter.OnStatusChanged;

@@ -18,10 +18,11 @@ public static class ApiEndpoints
     private static readonly TimeSpan MaxSyncWait = TimeSpan.FromMinutes(5);
 
     /// <summary>Maps every /api/v1 route onto <paramref name="endpoints"/>.</summary>
-    public static RouteGroupBuilder Map(IEndpointRouteBuilder endpoints, IConfigStore store, IProxyStatusView proxies, TimeProvider? time = null)
+    public static RouteGroupBuilder Map(IEndpointRouteBuilder endpoints, IConfigStore store, IProxyStatusView proxies, ApiToken token, TimeProvider? time = null)
     {
         var clock = time ?? TimeProvider.System;
         var api = endpoints.MapGroup(Prefix);
+        api.AddEndpointFilter(new ApiGuard(token).FilterAsync);
 
         api.MapPost("/apply", async (HttpContext http) =>
         {

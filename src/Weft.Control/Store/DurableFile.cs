@@ -11,13 +11,19 @@ internal static class DurableFile
 {
     public const string TempPrefix = ".tmp-";
 
-    public static void WriteAtomically(string path, ReadOnlySpan<byte> content)
+    /// <summary>Owner read and write only: for files that hold a secret (created so, never widened first).</summary>
+    public const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    public static void WriteAtomically(string path, ReadOnlySpan<byte> content, UnixFileMode? mode = null)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         var temp = Path.Combine(dir, $"{TempPrefix}{Path.GetFileName(path)}-{Guid.NewGuid():N}");
         try
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+            if (mode is { } m && !OperatingSystem.IsWindows())
+                options.UnixCreateMode = m;
+            using (var stream = new FileStream(temp, options))
             {
                 stream.Write(content);
                 stream.Flush(flushToDisk: true);

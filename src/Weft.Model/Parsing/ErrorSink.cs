@@ -15,10 +15,16 @@ internal sealed class ErrorSink(string file)
     /// <summary>0-based index of the document being read; readers stamp it on every error.</summary>
     public int Document { get; set; }
 
+    /// <summary>Lines of the input before the current document's text: YAML marks count from its start.</summary>
+    public int LineOffset { get; set; }
+
     public IReadOnlyList<ValidationError> Errors => _errors;
     public int Count => _errors.Count;
 
-    public void Add(Mark at, string path, string message) => Add((int)at.Line, (int)at.Column, path, message);
+    public void Add(Mark at, string path, string message) => Add((int)at.Line + LineOffset, (int)at.Column, path, message);
+
+    /// <summary>A node's line in the whole input.</summary>
+    public int LineOf(Mark at) => (int)at.Line + LineOffset;
 
     public void Add(int line, int column, string path, string message) =>
         _errors.Add(new ValidationError(file, Document, line, column, path, message));

@@ -38,9 +38,10 @@ public static class ResourceParser
         var sink = new ErrorSink(fileName);
         var resources = new List<Resource>();
         var firstSeen = new Dictionary<ResourceKey, (int Document, int Line)>();
-        foreach (var (index, root) in YamlDocuments.Load(yamlText, sink))
+        foreach (var (index, root, lineOffset) in YamlDocuments.Load(yamlText, sink))
         {
             sink.Document = index;
+            sink.LineOffset = lineOffset;
             var before = sink.Count;
             var resource = ParseDocument(new NodeReader(root, "", sink));
             if (resource is null || sink.Count != before) continue;
@@ -51,7 +52,7 @@ public static class ResourceParser
                     $"duplicate {resource.Kind} \"{resource.Metadata.Namespace}/{resource.Metadata.Name}\": already defined in document {first.Document} (line {first.Line})");
                 continue;
             }
-            firstSeen[resource.Key] = (index, (int)NameNode(root).Start.Line);
+            firstSeen[resource.Key] = (index, sink.LineOf(NameNode(root).Start));
             resources.Add(resource);
         }
         // Reading order is field order, not line order; users read errors top to bottom.

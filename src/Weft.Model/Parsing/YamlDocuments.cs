@@ -10,20 +10,43 @@ namespace Weft.Model.Parsing;
 /// </summary>
 internal static partial class YamlDocuments
 {
-    /// <summary>The non-empty documents, each with its 0-based index in the stream; syntax errors go to <paramref name="sink"/>.</summary>
-    public static List<(int Index, YamlNode Root)> Load(string text, ErrorSink sink)
+    /// <summary>
+    /// The non-empty documents, each with its 0-based index in the stream and the number of lines
+    /// before its text (add it to a node's line for the line in the whole input; <see cref="ErrorSink.LineOffset"/>
+    /// does). Syntax errors and crossed <see cref="YamlLimits"/> go to <paramref name="sink"/>.
+    /// </summary>
+    public static List<YamlDocument> Load(string text, ErrorSink sink)
     {
-        var result = new List<(int, YamlNode)>();
+        var result = new List<YamlDocument>();
+        if (text.Length > YamlLimits.MaxChars)
+        {
+            sink.Add(1, 1, "", $"the input holds {text.Length} characters, more than the {YamlLimits.MaxChars / (1024 * 1024)} Mi allowed: split it into several inputs");
+            return result;
+        }
         var index = 0;
+        var chunks = 0;
         foreach (var (startLine, chunk) in Split(text))
         {
-            // Pad with newlines so YamlDotNet's line numbers are those of the whole file.
-            var padded = new string('\n', startLine) + chunk;
-            var stream = new YamlStream();
             sink.Document = index;
+            sink.LineOffset = startLine;
+            if (++chunks > YamlLimits.MaxDocuments)
+            {
+                sink.Add(startLine + 1, 1, "", $"more than {YamlLimits.MaxDocuments} documents in one input: split it into several inputs");
+                break;
+            }
+            // Each document is parsed from its own text; the sink adds the lines before it, so errors
+            // carry the whole input's line numbers (padding each document with newlines instead made a
+            // file of many short documents quadratic).
+            var stream = new YamlStream();
             try
             {
-                stream.Load(new StringReader(padded));
+                stream.Load(new BoundedParser(new Parser(new StringReader(chunk))));
+            }
+            catch (YamlLimitException e)
+            {
+                sink.Add(e.Start, e.Path, e.Message);
+                index++;
+                continue;
             }
             catch (YamlException e)
             {
@@ -35,16 +58,17 @@ internal static partial class YamlDocuments
             {
                 // YamlDotNet's scanner fails this way on some malformed input (an unclosed flow mapping):
                 // locate it at the last token that scanned.
-                sink.Add(LastGoodMark(padded), "", "YAML syntax error: malformed input here (an unclosed '{' or '['?)");
+                sink.Add(LastGoodMark(chunk), "", "YAML syntax error: malformed input here (an unclosed '{' or '['?)");
                 index++;
                 continue;
             }
             foreach (var doc in stream.Documents)
             {
-                if (!IsEmpty(doc.RootNode)) result.Add((index, doc.RootNode));
+                if (!IsEmpty(doc.RootNode)) result.Add(new YamlDocument(index, doc.RootNode, startLine));
                 index++;
             }
         }
+        sink.LineOffset = 0;
         return result;
     }
 
@@ -107,3 +131,6 @@ internal static partial class YamlDocuments
     [GeneratedRegex(@"^\(Line: \d+, Col: \d+, Idx: \d+\) - \(Line: \d+, Col: \d+, Idx: \d+\): ")]
     private static partial Regex PositionPrefix();
 }
+
+/// <summary>One document of an input: its index in the stream, its root, and the lines of the input before its text.</summary>
+internal sealed record YamlDocument(int Index, YamlNode Root, int LineOffset);

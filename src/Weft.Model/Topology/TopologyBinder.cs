@@ -22,11 +22,13 @@ internal static partial class TopologyBinder
         foreach (var extra in docs.Skip(1))
         {
             sink.Document = extra.Index;
+            sink.LineOffset = extra.LineOffset;
             sink.Add(extra.Root.Start, "", "a topology file holds one document");
         }
         if (docs.Count == 0) return (null, sink.Errors.ToArray());
 
         sink.Document = docs[0].Index;
+        sink.LineOffset = docs[0].LineOffset;
         var topology = BindDocument(new NodeReader(docs[0].Root, "", sink), folder, pathExists);
         return sink.Count == 0 ? (topology, []) : (null, sink.Errors.ToArray());
     }

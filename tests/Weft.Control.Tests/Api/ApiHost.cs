@@ -38,10 +38,12 @@ internal sealed class ApiHost : IAsyncDisposable
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
         var app = builder.Build();
-        WorkloadEndpoints.Map(ApiEndpoints.Map(app, store, proxies), workloads);
+        var token = ApiToken.LoadOrCreate(dir.Path);
+        WorkloadEndpoints.Map(ApiEndpoints.Map(app, store, proxies, token), workloads);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var client = new HttpClient { BaseAddress = new Uri(address.TrimEnd('/') + ApiEndpoints.Prefix + "/"), Timeout = TimeSpan.FromSeconds(30) };
+        client.DefaultRequestHeaders.Authorization = new("Bearer", File.ReadAllText(Path.Combine(dir.Path, ApiToken.FileName)).Trim());
         return new ApiHost(dir, app, store, proxies, workloads, client);
     }
 

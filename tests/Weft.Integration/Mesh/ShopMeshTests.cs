@@ -59,6 +59,7 @@ public sealed class ShopMeshTests(ShopMesh mesh, ITestOutputHelper log) : IClass
     public async Task A_route_sending_all_catalog_traffic_to_v2_is_acked_by_every_proxy_within_a_second_and_rollback_restores_the_split()
     {
         using var http = new HttpClient { BaseAddress = new Uri(mesh.Control), Timeout = TimeSpan.FromSeconds(30) };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", File.ReadAllText(Path.Combine(mesh.DataDir, "api-token")).Trim());
         var yaml = await File.ReadAllTextAsync(Path.Combine(Repo.Root, "examples", "shop", "catalog-v2-only.yaml"));
 
         // Time from the store's acknowledgement of the apply to the last proxy's ACK.

@@ -161,7 +161,10 @@ internal sealed partial class SlowAppMesh : IAsyncDisposable
     /// <summary>Every process `weft up` reported to the control plane (app, sidecars, gateway, control plane), by pid.</summary>
     public async Task<IReadOnlyList<(string Name, int Pid)>> ReportedProcessesAsync(HttpClient http)
     {
-        var json = JsonDocument.Parse(await http.GetStringAsync($"{Control}/api/v1/workloads")).RootElement;
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{Control}/api/v1/workloads");
+        request.Headers.Authorization = new("Bearer", File.ReadAllText(Path.Combine(_dir, ".weft", "api-token")).Trim());
+        using var response = await http.SendAsync(request);
+        var json = JsonDocument.Parse(await response.EnsureSuccessStatusCode().Content.ReadAsStringAsync()).RootElement;
         return json.GetProperty("launchers").EnumerateArray()
             .SelectMany(l => l.GetProperty("processes").EnumerateArray())
             .Where(p => p.GetProperty("pid").ValueKind == JsonValueKind.Number)

@@ -157,14 +157,19 @@ public sealed class StatusAppColumnTests
             builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
             var app = builder.Build();
             var api = new StatusApi(app, dataDir, store, proxies);
-            var group = ApiEndpoints.Map(app, store, api);
+            var group = ApiEndpoints.Map(app, store, api, ApiToken.LoadOrCreate(dataDir));
             if (board is not null) WorkloadEndpoints.Map(group, board);
             await app.StartAsync();
+            // As a control plane does: `weft status` on this machine finds the token through it.
+            api._localEntry = LocalControls.Register(IPAddress.Loopback, api.Url.Port, dataDir);
             return api;
         }
 
+        private string? _localEntry;
+
         public async ValueTask DisposeAsync()
         {
+            if (_localEntry is not null) LocalControls.Unregister(_localEntry, _dataDir);
             await _app.StopAsync();
             await _app.DisposeAsync();
             _store.Dispose();
