@@ -60,6 +60,7 @@ public sealed class ControlPlane : IAsyncDisposable
         var mesh = _store.Current.Select(ResourceKinds.MeshConfig, null).OfType<MeshConfigResource>().FirstOrDefault()?.Spec ?? MeshConfigSpec.Default;
         Authority = CertificateAuthority.LoadOrCreate(_options.CaDir ?? Path.Combine(_options.DataDir, "ca"),
             new CaOptions { TrustDomain = mesh.TrustDomain, DefaultTtl = mesh.Certificates.WorkloadTtl });
+        var tokens = BootstrapTokens.Open(_options.DataDir);
         var index = new MeshIndexCache();
         _snapshots = new TranslatedSnapshotSource(_store, _registry, index.Translate);
         Discovery = new DiscoveryService(_snapshots, _registry, new DiscoveryOptions(), TimeProvider.System, _loggers.CreateLogger<DiscoveryService>());
@@ -69,6 +70,7 @@ public sealed class ControlPlane : IAsyncDisposable
         var health = new HealthService();
         health.Register(grpc);
         health.SetStatus("weft.discovery.v1.Discovery", Protocol.Health.HealthCheckResponse.Types.ServingStatus.Serving);
+        new CertifyService(Authority, tokens).Register(grpc);
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -90,7 +92,9 @@ public sealed class ControlPlane : IAsyncDisposable
         var app = builder.Build();
         var discoveryPort = _options.DiscoveryPort;
         app.MapWhen(c => c.Connection.LocalPort == discoveryPort, b => b.Run(grpc.HandleAsync));
-        WorkloadEndpoints.Map(ApiEndpoints.Map(app, _store, Discovery.Status, ApiToken.LoadOrCreate(_options.DataDir)), _workloads);
+        var api = ApiEndpoints.Map(app, _store, Discovery.Status, ApiToken.LoadOrCreate(_options.DataDir));
+        WorkloadEndpoints.Map(api, _workloads);
+        TokenEndpoints.Map(api, tokens, Authority.Options.TrustDomain);
         app.MapGet("/ready", () => _ready ? Results.Text("ready\n") : Results.Text("starting\n", statusCode: 503));
         app.MapGet("/metrics", (HttpContext http) => WriteMetrics(http));
         _app = app;

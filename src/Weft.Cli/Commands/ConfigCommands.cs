@@ -24,6 +24,7 @@ internal static class ConfigCommands
         HistoryCommand.Create(),
         RollbackCommand.Create(),
         StatusCommand.Create(),
+        TokenCommand.Create(),
         ReplicaCommands.Create(WorkloadActions.Restart),
         ReplicaCommands.Create(WorkloadActions.Stop),
     ];

@@ -18,6 +18,12 @@ public sealed record ApplyRequest(IReadOnlyList<ApiFile>? Files, bool DryRun = f
 /// <summary>Body of POST /rollback; a null revision means the one before the latest.</summary>
 public sealed record RollbackRequest(long? Revision);
 
+/// <summary>Body of POST /tokens: the service account a new bootstrap token proves.</summary>
+public sealed record TokenRequest(string? Namespace, string? ServiceAccount);
+
+/// <summary>Answer to POST /tokens: the token (shown once; only its hash is kept) and the identity it obtains.</summary>
+public sealed record TokenResponse(string Token, string SpiffeId);
+
 /// <summary>Every 4xx but 422.</summary>
 public sealed record ApiError(string Error);
 

@@ -51,6 +51,12 @@ public sealed record SpiffeId(string TrustDomain, string Namespace, string Servi
     public static bool IsValidTrustDomain(string trustDomain) =>
         trustDomain.Length is > 0 and <= 255 && trustDomain.All(c => c is >= 'a' and <= 'z' or >= '0' and <= '9' or '.' or '-' or '_');
 
+    /// <summary>Why <paramref name="name"/> cannot be a namespace (a DNS-1123 label, as in Kubernetes); null when it can.</summary>
+    public static string? NamespaceError(string name) => Parsing.KubernetesNames.Dns1123Label(name);
+
+    /// <summary>Why <paramref name="name"/> cannot be a service account (a DNS-1123 subdomain, as in Kubernetes); null when it can.</summary>
+    public static string? ServiceAccountError(string name) => Parsing.KubernetesNames.Dns1123Subdomain(name);
+
     private static SpiffeId? Fail(string reason, out string error)
     {
         error = reason;

@@ -7,4 +7,7 @@ public static class DiscoveryMethods
 {
     public static readonly Method<DiscoveryRequest, DiscoveryResponse> Stream = new(
         "weft.discovery.v1.Discovery", "Stream", MethodType.DuplexStreaming, DiscoveryRequest.Parser, DiscoveryResponse.Parser);
+
+    public static readonly Method<CertifyRequest, CertifyResponse> Certify = new(
+        "weft.discovery.v1.Discovery", "Certify", MethodType.Unary, CertifyRequest.Parser, CertifyResponse.Parser);
 }

@@ -1,0 +1,42 @@
+using Weft.Model.Identity;
+using Weft.Protocol.Discovery;
+using Weft.Protocol.Grpc;
+
+namespace Weft.Control.Ca;
+
+/// <summary>
+/// weft.discovery.v1.Discovery/Certify: a workload certificate for the service account the caller's
+/// bootstrap token proves. The identity comes from the token only; the CSR contributes its key.
+/// </summary>
+public sealed class CertifyService(CertificateAuthority authority, BootstrapTokens tokens)
+{
+    public void Register(GrpcServer server) => server.AddUnary(DiscoveryMethods.Certify, HandleAsync);
+
+    private Task<CertifyResponse> HandleAsync(CertifyRequest request, IServerCallContext call)
+    {
+        call.RequestHeaders.TryGetValue("authorization", out var authorization);
+        if (tokens.Verify(authorization) is not { } account)
+            throw new RpcException(StatusCode.Unauthenticated, authorization is null
+                ? "Certify needs `authorization: Bearer <bootstrap token>` (weft token create, or the file weft up hands each sidecar)"
+                : "the bootstrap token is not one this control plane made");
+        var identity = new SpiffeId(authority.Options.TrustDomain, account.Namespace, account.Name);
+        IssuedCertificate issued;
+        try
+        {
+            issued = authority.Issue(request.CsrPem, identity, request.TtlSeconds == 0 ? null : TimeSpan.FromSeconds(request.TtlSeconds));
+        }
+        catch (CaException e)
+        {
+            throw new RpcException(StatusCode.InvalidArgument, $"no certificate for {identity}: {e.Message}");
+        }
+        return Task.FromResult(new CertifyResponse
+        {
+            CertificatePem = issued.CertificatePem,
+            ChainPem = issued.ChainPem,
+            TrustBundlePem = authority.TrustBundlePem,
+            SpiffeId = identity.ToString(),
+            NotBeforeUnixMs = issued.NotBefore.ToUnixTimeMilliseconds(),
+            NotAfterUnixMs = issued.NotAfter.ToUnixTimeMilliseconds(),
+        });
+    }
+}
