@@ -57,7 +57,7 @@ public sealed class ControlPlane : IAsyncDisposable
         var registry = _registry;
         _workloads.DrainingChanged += registry.SetDraining;
         // The CA's trust domain and default lifetime are the MeshConfig's at start.
-        var mesh = _store.Current.Select(ResourceKinds.MeshConfig, null).OfType<MeshConfigResource>().FirstOrDefault()?.Spec ?? MeshConfigSpec.Default;
+        var mesh = CurrentMeshConfig(_store);
         Authority = CertificateAuthority.LoadOrCreate(_options.CaDir ?? Path.Combine(_options.DataDir, "ca"),
             new CaOptions { TrustDomain = mesh.TrustDomain, DefaultTtl = mesh.Certificates.WorkloadTtl });
         var tokens = BootstrapTokens.Open(_options.DataDir);
@@ -70,7 +70,8 @@ public sealed class ControlPlane : IAsyncDisposable
         var health = new HealthService();
         health.Register(grpc);
         health.SetStatus("weft.discovery.v1.Discovery", Protocol.Health.HealthCheckResponse.Types.ServingStatus.Serving);
-        new CertifyService(Authority, tokens).Register(grpc);
+        var store = _store;
+        new CertifyService(Authority, tokens, () => CurrentMeshConfig(store).Certificates.WorkloadTtl).Register(grpc);
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -120,6 +121,9 @@ public sealed class ControlPlane : IAsyncDisposable
         _store?.Dispose();
         Authority?.Dispose();
     }
+
+    private static MeshConfigSpec CurrentMeshConfig(FileConfigStore store) =>
+        store.Current.Select(ResourceKinds.MeshConfig).OfType<MeshConfigResource>().FirstOrDefault()?.Spec ?? MeshConfigSpec.Default;
 
     private Task WriteMetrics(HttpContext http)
     {

@@ -12,6 +12,8 @@ using Weft.Proxy.Pipeline;
 using Weft.Proxy.Telemetry;
 using Weft.Proxy.Upstream;
 
+using Weft.Proxy.Security;
+
 namespace Weft.Proxy;
 
 /// <summary>Knobs of a proxy host that are not config from the control plane.</summary>
@@ -164,7 +166,7 @@ public sealed class ProxyHost : IAsyncDisposable
     /// <summary>Opens the admin endpoint. Listeners open as configs arrive through ConfigSink.</summary>
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
-        var handler = new AdminHandler(_state, _metrics);
+        var handler = new AdminHandler(_state, _metrics, Certificates);
         var admin = KestrelServers.Create(new IPEndPoint(_adminAddress, _adminPortRequested),
             o => o.Protocols = HttpProtocols.Http1, _loggerFactory, new Http2ListenerLimits(), ProxyLimits.Default);
         await admin.StartAsync(new DelegateApplication(handler), cancellationToken).ConfigureAwait(false);
@@ -203,6 +205,9 @@ public sealed class ProxyHost : IAsyncDisposable
     public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.Zero).ConfigureAwait(false);
 
     internal ProxyMetrics Metrics => _metrics;
+
+    /// <summary>This workload's certificate, when it has one (a CertificateAgent keeps it fresh).</summary>
+    public CertificateHolder Certificates { get; } = new();
 
     /// <summary>Tests raise the drain flag alone to see what every listener path does with it.</summary>
     internal RuntimeState State => _state;

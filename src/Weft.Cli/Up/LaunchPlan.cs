@@ -11,13 +11,20 @@ namespace Weft.Cli.Up;
 /// <param name="Netns">`--isolation netns`: each replica in its own namespace of this layout, transparently intercepted.</param>
 /// <param name="ServicePorts">With Netns: "namespace/name" to each Service's port, for `WEFT_UPSTREAM_S=S:PORT` (else 8080).</param>
 /// <param name="DrainDeadline">How long the ingress gateway lets its requests in flight finish when it stops (its --drain-seconds); null: <see cref="MeshShutdown.DefaultDrainDeadline"/>.</param>
+/// <param name="TokenFiles">"namespace/service-account" to its bootstrap token file (<see cref="BootstrapTokenFiles"/>), passed with --bootstrap-token-file.</param>
 internal sealed record LaunchOptions(
     string ControlAddress = "http://127.0.0.1:15010",
     int? IngressPort = null,
     Func<string, string?>? Environment = null,
     NetnsLayout? Netns = null,
     IReadOnlyDictionary<string, int>? ServicePorts = null,
-    TimeSpan? DrainDeadline = null);
+    TimeSpan? DrainDeadline = null,
+    IReadOnlyDictionary<string, string>? TokenFiles = null)
+{
+    /// <summary>--bootstrap-token-file for the account, when there is a file for it.</summary>
+    public IEnumerable<string> TokenArguments(string ns, string account) =>
+        TokenFiles?.GetValueOrDefault($"{ns}/{account}") is { } file ? ["--bootstrap-token-file", file] : [];
+}
 
 /// <summary>
 /// Everything `weft up` starts for a topology, with every port chosen: pure (ports come from the
@@ -46,6 +53,7 @@ internal sealed record LaunchPlan(IReadOnlyList<ReplicaLaunch> Replicas, Gateway
             [
                 "proxy", "--gateway", "ingress", "--instance", GatewayLaunch.ProcessName, "--gateway-port", Text(port), "--default-service", ingress.Service,
                 "--admin-port", Text(admin), "--control", options.ControlAddress, "--drain-seconds", drain,
+                .. options.TokenArguments("default", BootstrapTokenFiles.GatewayAccount),
             ]);
         }
         return new LaunchPlan(replicas, gateway);
@@ -102,6 +110,7 @@ internal sealed record LaunchPlan(IReadOnlyList<ReplicaLaunch> Replicas, Gateway
         };
         foreach (var (upstream, port) in outbound) proxy.AddRange(["--upstream", $"{upstream}={Text(port)}"]);
         proxy.AddRange(["--control", options.ControlAddress]);
+        proxy.AddRange(options.TokenArguments(workload.Namespace, workload.Service));
         foreach (var (k, v) in workload.Labels) proxy.AddRange(["--label", $"{k}={v}"]);
 
         return new ReplicaLaunch(instance, workload, index, appPort, inboundPort, adminPort, outbound, env,
@@ -132,6 +141,7 @@ internal sealed record LaunchPlan(IReadOnlyList<ReplicaLaunch> Replicas, Gateway
             "--admin-port", Text(InterceptionRules.AdminPort), "--admin-address", network.Address,
             "--control", options.ControlAddress,
         };
+        proxy.AddRange(options.TokenArguments(workload.Namespace, workload.Service));
         foreach (var (k, v) in workload.Labels) proxy.AddRange(["--label", $"{k}={v}"]);
 
         return new ReplicaLaunch(instance, workload, index, appPort, InterceptionRules.InboundPort, InterceptionRules.AdminPort,

@@ -138,6 +138,21 @@ internal static class UpCommand
                     ServicePorts = services.ToDictionary(s => s.Key.Namespace + "/" + s.Key.Name, s => s.Value, StringComparer.Ordinal),
                 };
             }
+            // Every sidecar obtains its certificate with its service account's token; with isolation the
+            // sidecars' uid must read it, so it lives beside their copy of weft.
+            var tokenFolder = isolation is not null ? Path.Combine(isolation.StageDirectory, "tokens") : Path.Combine(settings.DataDir, "tokens");
+            try
+            {
+                options = options with
+                {
+                    TokenFiles = await BootstrapTokenFiles.CreateAsync(topology, settings.Api, settings.DataDir, tokenFolder,
+                        isolation is not null ? InterceptionRules.ProxyUid : null, shutdown.Token).ConfigureAwait(false),
+                };
+            }
+            catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException)
+            {
+                return Fail(e.Message);
+            }
             plan = LaunchPlan.Create(topology, options, new PortAllocator().Next);
             if (isolation is not null)
                 foreach (var r in plan.Replicas)

@@ -31,8 +31,7 @@ public static class LocalControls
         {
             Directory.CreateDirectory(folder);
             var path = Path.Combine(folder, EntryName(address, port));
-            File.Delete(path);
-            DurableFile.WriteAtomically(path, Encoding.UTF8.GetBytes(Path.GetFullPath(dataDir)), DurableFile.OwnerOnly);
+            DurableFile.WriteAtomically(path, Encoding.UTF8.GetBytes(Path.GetFullPath(dataDir)), DurableFile.OwnerOnly, replace: true);
             return path;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

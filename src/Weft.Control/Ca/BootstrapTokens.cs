@@ -57,7 +57,7 @@ public sealed class BootstrapTokens
                 .OrderByDescending(e => e.Created).Take(KeptPerAccount - 1).ToHashSet();
             var next = _entries.Where(e => (e.Namespace != account.Namespace || e.ServiceAccount != account.Name) || kept.Contains(e)).ToList();
             next.Add(new Entry(account.Namespace, account.Name, Hash(token), now));
-            DurableFile.WriteAtomically(_path, JsonSerializer.SerializeToUtf8Bytes(next), DurableFile.OwnerOnly);
+            DurableFile.WriteAtomically(_path, JsonSerializer.SerializeToUtf8Bytes(next), DurableFile.OwnerOnly, replace: true);
             _entries = next;
         }
         return token;

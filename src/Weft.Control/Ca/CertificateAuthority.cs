@@ -13,8 +13,8 @@ public sealed record CaOptions
     /// <summary>Workload certificates live this long unless the request asks for less.</summary>
     public TimeSpan DefaultTtl { get; init; } = TimeSpan.FromHours(24);
 
-    /// <summary>A request for longer is refused.</summary>
-    public TimeSpan MaxTtl { get; init; } = TimeSpan.FromDays(7);
+    /// <summary>A request for longer is refused (MeshConfig cannot set a longer default: its binder has the same ceiling).</summary>
+    public TimeSpan MaxTtl { get; init; } = TimeSpan.FromDays(90);
 }
 
 /// <summary>A workload certificate as issued: the leaf, then the chain up to (not including) a root, in PEM.</summary>

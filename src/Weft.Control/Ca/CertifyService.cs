@@ -8,7 +8,8 @@ namespace Weft.Control.Ca;
 /// weft.discovery.v1.Discovery/Certify: a workload certificate for the service account the caller's
 /// bootstrap token proves. The identity comes from the token only; the CSR contributes its key.
 /// </summary>
-public sealed class CertifyService(CertificateAuthority authority, BootstrapTokens tokens)
+/// <param name="defaultTtl">The lifetime when the request names none: the current MeshConfig's workloadTtl.</param>
+public sealed class CertifyService(CertificateAuthority authority, BootstrapTokens tokens, Func<TimeSpan> defaultTtl)
 {
     public void Register(GrpcServer server) => server.AddUnary(DiscoveryMethods.Certify, HandleAsync);
 
@@ -23,7 +24,7 @@ public sealed class CertifyService(CertificateAuthority authority, BootstrapToke
         IssuedCertificate issued;
         try
         {
-            issued = authority.Issue(request.CsrPem, identity, request.TtlSeconds == 0 ? null : TimeSpan.FromSeconds(request.TtlSeconds));
+            issued = authority.Issue(request.CsrPem, identity, request.TtlSeconds == 0 ? defaultTtl() : TimeSpan.FromSeconds(request.TtlSeconds));
         }
         catch (CaException e)
         {

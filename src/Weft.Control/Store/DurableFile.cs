@@ -14,7 +14,8 @@ internal static class DurableFile
     /// <summary>Owner read and write only: for files that hold a secret (created so, never widened first).</summary>
     public const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
-    public static void WriteAtomically(string path, ReadOnlySpan<byte> content, UnixFileMode? mode = null)
+    /// <param name="replace">Whether an existing file of that name is replaced (revisions never are: one there means a second writer).</param>
+    public static void WriteAtomically(string path, ReadOnlySpan<byte> content, UnixFileMode? mode = null, bool replace = false)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         var temp = Path.Combine(dir, $"{TempPrefix}{Path.GetFileName(path)}-{Guid.NewGuid():N}");
@@ -28,8 +29,7 @@ internal static class DurableFile
                 stream.Write(content);
                 stream.Flush(flushToDisk: true);
             }
-            // No overwrite: revision numbers are never reused, so an existing file means a second writer.
-            File.Move(temp, path, overwrite: false);
+            File.Move(temp, path, overwrite: replace);
         }
         catch
         {

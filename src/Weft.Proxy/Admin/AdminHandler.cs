@@ -5,28 +5,70 @@ using Google.Protobuf;
 using Microsoft.AspNetCore.Http;
 using Weft.Proxy.Config;
 using Weft.Proxy.Codecs.Kestrel;
+using Weft.Proxy.Security;
 using Weft.Proxy.Telemetry;
 
 namespace Weft.Proxy.Admin;
 
 /// <summary>
-/// The admin endpoint: /ready, /stats/prometheus, /config_dump, /clusters. Everything here is a cold
+/// The admin endpoint: /ready, /stats/prometheus, /config_dump, /clusters, /certs. Everything here is a cold
 /// path read of the same runtime and counters the request path writes.
 /// </summary>
-internal sealed class AdminHandler(RuntimeState state, ProxyMetrics metrics) : IRequestHandler
+internal sealed class AdminHandler(RuntimeState state, ProxyMetrics metrics, CertificateHolder certificates) : IRequestHandler
 {
     public Task HandleAsync(HttpContext context)
     {
         var path = context.Request.Path.Value ?? "/";
+        // What reveals config or identity answers on loopback only, whatever address the admin port binds.
+        if (path is "/config_dump" or "/certs" && context.Connection.RemoteIpAddress is { } remote && !System.Net.IPAddress.IsLoopback(remote))
+            return WriteAsync(context, 403, "text/plain; charset=utf-8", $"{path} answers on loopback only\n");
         return path switch
         {
             "/ready" => ReadyAsync(context),
-            "/stats/prometheus" => WriteAsync(context, 200, PrometheusText.ContentType, PrometheusText.Write(metrics)),
+            "/stats/prometheus" => WriteAsync(context, 200, PrometheusText.ContentType, PrometheusText.Write(metrics, certificates.Current)),
             "/config_dump" => WriteAsync(context, 200, "application/json", ConfigDump(state.Current.Resources)),
             "/clusters" => WriteAsync(context, 200, "application/json", Clusters(state.Current)),
+            "/certs" => WriteAsync(context, 200, "application/json", Certs(certificates.Current)),
             _ => WriteAsync(context, 404, "text/plain; charset=utf-8",
-                "unknown admin path; try /ready, /stats/prometheus, /config_dump, /clusters\n"),
+                "unknown admin path; try /ready, /stats/prometheus, /config_dump, /clusters, /certs\n"),
         };
+    }
+
+    /// <summary>The workload certificate and the trust bundle, public parts only: what `weft status` and operators read.</summary>
+    internal static string Certs(WorkloadCertificate? current)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            if (current is null)
+            {
+                json.WriteNull("certificate");
+            }
+            else
+            {
+                json.WriteStartObject("certificate");
+                json.WriteString("spiffeId", current.SpiffeId);
+                json.WriteString("serialNumber", current.Leaf.SerialNumber);
+                json.WriteString("notBefore", current.NotBefore);
+                json.WriteString("notAfter", current.NotAfter);
+                json.WriteString("issuer", current.Leaf.Issuer);
+                json.WriteString("sha256", current.Leaf.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256));
+                json.WriteEndObject();
+                json.WriteStartArray("trustBundle");
+                foreach (var root in current.TrustBundle)
+                {
+                    json.WriteStartObject();
+                    json.WriteString("subject", root.Subject);
+                    json.WriteString("notAfter", new DateTimeOffset(root.NotAfter.ToUniversalTime()));
+                    json.WriteString("sha256", root.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256));
+                    json.WriteEndObject();
+                }
+                json.WriteEndArray();
+            }
+            json.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.WrittenSpan) + "\n";
     }
 
     private Task ReadyAsync(HttpContext context)

@@ -4,6 +4,7 @@ using System.Net;
 using Microsoft.Extensions.Logging;
 using Weft.Protocol.Discovery;
 using Weft.Proxy.Discovery;
+using Weft.Proxy.Security;
 using InterceptionMode = Weft.Protocol.Discovery.Interception;
 
 namespace Weft.Proxy.Hosting;
@@ -48,6 +49,11 @@ public static class ProxyCommand
             Description = "Handle requests on the socket thread, no thread-pool hop (pair with DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1); default: env WEFT_PROXY_INLINE_COMPLETIONS=1",
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("WEFT_PROXY_INLINE_COMPLETIONS") == "1",
         };
+        var tokenFile = new Option<string?>("--bootstrap-token-file")
+        {
+            Description = "File holding the bootstrap token of this workload's service account (weft token create): with it the proxy obtains and renews its certificate; default: env WEFT_BOOTSTRAP_TOKEN_FILE",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("WEFT_BOOTSTRAP_TOKEN_FILE") is { Length: > 0 } file ? file : null,
+        };
         var loops = new Option<int>("--loops")
         {
             Description = "Event-loop threads of the proxy's own socket transport (the default; env WEFT_PROXY_TRANSPORT=sockets uses .NET's)",
@@ -57,7 +63,7 @@ public static class ProxyCommand
         Option[] options =
         [
             service, version, ns, instance, appPort, appProtocol, inboundPort, adminPort, address, upstreams, labels,
-            control, mode, outboundPort, adminAddress, gateway, gatewayName, gatewayPort, defaultService, drain, inline, loops,
+            control, mode, outboundPort, adminAddress, gateway, gatewayName, gatewayPort, defaultService, drain, inline, loops, tokenFile,
         ];
         // --version is the workload's version; a root command's built-in one (weft-proxy's) gives way.
         foreach (var builtIn in command.Options.OfType<VersionOption>().ToList())
@@ -119,12 +125,18 @@ public static class ProxyCommand
                 return 2;
             }
             var options = new ProxyHostOptions { InlineSocketCompletions = parse.GetValue(inline), LoopThreads = parse.GetValue(loops) };
-            return await RunAsync(node, adminIp!, admin, controlUri!, TimeSpan.FromSeconds(parse.GetValue(drain)), options).ConfigureAwait(false);
+            var token = parse.GetValue(tokenFile);
+            if (token is not null && !File.Exists(token))
+            {
+                Console.Error.WriteLine($"weft proxy: --bootstrap-token-file {token}: no such file");
+                return 2;
+            }
+            return await RunAsync(node, adminIp!, admin, controlUri!, TimeSpan.FromSeconds(parse.GetValue(drain)), options, token).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(Node node, IPAddress adminAddress, int adminPort, Uri control, TimeSpan drain, ProxyHostOptions options)
+    private static async Task<int> RunAsync(Node node, IPAddress adminAddress, int adminPort, Uri control, TimeSpan drain, ProxyHostOptions options, string? tokenFile)
     {
         using var shutdown = new ShutdownSignal();
         using var parent = ParentWatch.WhenParentExits().Register(shutdown.Trigger);
@@ -144,6 +156,10 @@ public static class ProxyCommand
         using var discovery = DiscoveryClient.ForControlPlane(control, node, host.ConfigSink, logger: loggers.CreateLogger<DiscoveryClient>());
         log.LogInformation("proxy {Id} ({Role}, {Mode}) started: admin {AdminUrl}, control {Control}, transport: {Transport}",
             node.Id, node.Role, node.Interception, node.AdminUrl, control, host.TransportDescription);
+        // The certificate comes beside the config, not before it: plaintext routing works meanwhile.
+        await using var certificates = tokenFile is null ? null
+            : new CertificateAgent(control, tokenFile, host.Certificates, loggers.CreateLogger<CertificateAgent>());
+        certificates?.Start();
         // Discovery keeps running until we stop: it reconnects by itself while the control plane is away.
         var discovering = discovery.RunAsync(shutdown.Token);
         try { await Task.Delay(Timeout.Infinite, shutdown.Token).ConfigureAwait(false); }

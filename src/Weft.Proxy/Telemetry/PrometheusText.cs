@@ -8,7 +8,7 @@ internal static class PrometheusText
 {
     public const string ContentType = "text/plain; version=0.0.4; charset=utf-8";
 
-    public static string Write(ProxyMetrics metrics)
+    public static string Write(ProxyMetrics metrics, Security.WorkloadCertificate? certificate = null)
     {
         var sb = new StringBuilder(4096);
         sb.Append("# HELP weft_requests_total Requests handled by this proxy. A gateway counts its requests as outbound.\n");
@@ -39,6 +39,13 @@ internal static class PrometheusText
         sb.Append("# HELP weft_config_revision The config store revision of the config this proxy serves.\n");
         sb.Append("# TYPE weft_config_revision gauge\n");
         sb.Append("weft_config_revision ").Append(metrics.ConfigRevision.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        if (certificate is not null)
+        {
+            sb.Append("# HELP weft_certificate_expiry_timestamp_seconds When this workload's certificate expires (Unix time); absent until it has one.\n");
+            sb.Append("# TYPE weft_certificate_expiry_timestamp_seconds gauge\n");
+            sb.Append("weft_certificate_expiry_timestamp_seconds{spiffe_id=\"").Append(certificate.SpiffeId).Append("\"} ")
+                .Append(certificate.NotAfter.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
         Transport(sb, "weft_transport_handler_failures_total", "Connections reset because code the transport ran for them threw (the process and other connections go on).",
             Weft.Proxy.Transport.TransportCounters.HandlerFailures);
         Transport(sb, "weft_transport_register_failures_total", "New connections closed because epoll refused them (ENOSPC, ENOMEM).",

@@ -114,6 +114,63 @@ public sealed class IdentityTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_sidecar_obtains_its_certificate_shows_it_and_renews_it_at_half_life_before_it_expires()
+    {
+        // A minute of life, as MeshConfig allows at least: renewal comes 24 to 36 s after issue.
+        var mesh = Path.Combine(_dir, "mesh.yaml");
+        await File.WriteAllTextAsync(mesh, "apiVersion: weft.dev/v1\nkind: MeshConfig\nmetadata: { name: default }\nspec:\n  certificates: { workloadTtl: 1m }\n");
+        var (applied, applyOutput) = await WeftProcess.RunAsync(["apply", "-f", mesh, "--control", Control], TimeSpan.FromSeconds(60));
+        Assert.True(applied == 0, applyOutput);
+        var tokenFile = Path.Combine(_dir, "catalog.token");
+        await File.WriteAllTextAsync(tokenFile, await CreateTokenAsync("catalog"));
+        var admin = ShopMesh.FreePort();
+        await using var proxy = WeftProcess.Start(["proxy", "--service", "catalog", "--instance", "catalog-identity", "--app-port", ShopMesh.FreePort().ToString(),
+            "--inbound-port", ShopMesh.FreePort().ToString(), "--admin-port", admin.ToString(), "--control", $"http://127.0.0.1:{_discoveryPort}",
+            "--bootstrap-token-file", tokenFile]);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{admin}"), Timeout = TimeSpan.FromSeconds(10) };
+
+        var first = await WaitForCertificateAsync(http, previousSerial: null, TimeSpan.FromSeconds(30), proxy);
+        var issued = DateTimeOffset.UtcNow;
+        Assert.Equal("spiffe://cluster.local/ns/default/sa/catalog", first.GetProperty("spiffeId").GetString());
+        var notBefore = first.GetProperty("notBefore").GetDateTimeOffset();
+        var notAfter = first.GetProperty("notAfter").GetDateTimeOffset();
+        Assert.Equal(TimeSpan.FromMinutes(2), notAfter - notBefore);    // a minute of life, issued a minute back for clock skew
+        var metrics = await http.GetStringAsync("/stats/prometheus");
+        Assert.Contains($"weft_certificate_expiry_timestamp_seconds{{spiffe_id=\"spiffe://cluster.local/ns/default/sa/catalog\"}} {notAfter.ToUnixTimeSeconds()}", metrics);
+
+        var renewed = await WaitForCertificateAsync(http, first.GetProperty("serialNumber").GetString(), TimeSpan.FromSeconds(60), proxy);
+        var seen = DateTimeOffset.UtcNow;
+        Assert.True(seen < notAfter, $"the renewal came at {seen:u}, after the first certificate expired at {notAfter:u}");
+        // Half its life, give or take a tenth: 24 to 36 s after it arrived (the poll sees it up to 0.2 s late).
+        Assert.InRange((seen - issued).TotalSeconds, 23, 40);
+        Assert.True(renewed.GetProperty("notAfter").GetDateTimeOffset() > notAfter);
+        Assert.DoesNotContain("PRIVATE KEY", await http.GetStringAsync("/certs"));
+    }
+
+    /// <summary>Polls /certs until it shows a certificate whose serial is not <paramref name="previousSerial"/>.</summary>
+    private static async Task<System.Text.Json.JsonElement> WaitForCertificateAsync(HttpClient http, string? previousSerial, TimeSpan patience, WeftProcess proxy)
+    {
+        var deadline = DateTimeOffset.UtcNow + patience;
+        var last = "";
+        while (DateTimeOffset.UtcNow < deadline)
+        {
+            try
+            {
+                last = await http.GetStringAsync("/certs");
+                var certificate = System.Text.Json.JsonDocument.Parse(last).RootElement.GetProperty("certificate");
+                if (certificate.ValueKind == System.Text.Json.JsonValueKind.Object && certificate.GetProperty("serialNumber").GetString() != previousSerial)
+                    return certificate.Clone();
+            }
+            catch (HttpRequestException)
+            {
+                // the admin port is not up yet
+            }
+            await Task.Delay(200);
+        }
+        throw new TimeoutException($"no {(previousSerial is null ? "" : "new ")}certificate within {patience}: /certs said {last}\n{proxy.Output}");
+    }
+
+    [Fact]
     public async Task Tokens_are_made_only_with_the_admin_token()
     {
         var (code, output) = await WeftProcess.RunAsync(["token", "create", "catalog", "--control", Control], TimeSpan.FromSeconds(60),

@@ -78,6 +78,16 @@ public class MeshConfigResourceTests
         errors.At("spec.accessLog.format");
         Assert.Equal(6, errors.Count);
     }
+
+    [Theory]
+    [InlineData("10s", "at least 1m")]
+    [InlineData("2161h", "at most 90 days")]
+    public void A_workload_ttl_outside_what_the_ca_issues_is_refused(string ttl, string message)
+    {
+        var e = Yaml.Error($"apiVersion: weft.dev/v1\nkind: MeshConfig\nmetadata: {{ name: default }}\nspec:\n  certificates: {{ workloadTtl: {ttl} }}\n");
+        Assert.Equal("spec.certificates.workloadTtl", e.Path);
+        Assert.Contains(message, e.Message);
+    }
 }
 
 /// <summary>spec.proxy: unlike the rest of the spec, an absent field stays unset (the proxy's default applies).</summary>

@@ -7,6 +7,9 @@ internal static class MeshConfigBinder
 {
     private static readonly TimeSpan MinWorkloadTtl = TimeSpan.FromMinutes(1);
 
+    /// <summary>The CA's ceiling (Istio's default maximum): a longer TTL would make every renewal fail.</summary>
+    public static readonly TimeSpan MaxWorkloadTtl = TimeSpan.FromDays(90);
+
     // The discovery resource carries proxy durations as uint32 milliseconds.
     private static readonly TimeSpan MaxProxyDuration = TimeSpan.FromMilliseconds(uint.MaxValue);
 
@@ -45,6 +48,7 @@ internal static class MeshConfigBinder
         {
             var ttl = c.Duration("workloadTtl") ?? CertificateSettings.Default.WorkloadTtl;
             if (ttl < MinWorkloadTtl) c.Error("workloadTtl", "must be at least 1m");
+            else if (ttl > MaxWorkloadTtl) c.Error("workloadTtl", "must be at most 90 days (2160h)");
             return new CertificateSettings(ttl);
         }) ?? CertificateSettings.Default;
 

@@ -1,0 +1,60 @@
+using System.Runtime.InteropServices;
+using Weft.Cli.Commands;
+using Weft.Control.Api;
+using Weft.Model.Topology;
+
+namespace Weft.Cli.Up;
+
+/// <summary>
+/// `weft up` makes one bootstrap token per service account it runs (a workload's is its service's
+/// name; the ingress gateway's is `ingress`) and writes each to a file only the sidecars read (0600;
+/// with isolation, owned by the sidecars' uid), handed to them with --bootstrap-token-file
+/// (docs/security.md, "Workload identity").
+/// </summary>
+internal static class BootstrapTokenFiles
+{
+    public const string GatewayAccount = "ingress";
+
+    /// <summary>"namespace/service-account" -> the token file, for every account of <paramref name="topology"/>.</summary>
+    public static async Task<IReadOnlyDictionary<string, string>> CreateAsync(Topology topology, Uri api, string dataDir, string folder, int? ownerUid, CancellationToken ct)
+    {
+        var accounts = topology.Workloads.Select(w => (w.Namespace, Account: w.Service)).ToList();
+        if (topology.Ingress is not null)
+            accounts.Add(("default", GatewayAccount));
+        Directory.CreateDirectory(folder);
+        if (ownerUid is { } dirOwner)
+            Chown(folder, dirOwner);
+        using var client = new ApiClient(api, dataDir);
+        var files = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (ns, account) in accounts.Distinct())
+        {
+            var response = await client.PostAsync("tokens", new TokenRequest(ns, account), ct).ConfigureAwait(false);
+            if (!response.Ok)
+                throw new InvalidOperationException($"no bootstrap token for {ns}/{account}: {response.ErrorMessage()}");
+            var path = Path.Combine(folder, $"{ns}.{account}.token");
+            File.Delete(path);
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows())
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            using (var file = new FileStream(path, options))
+            {
+                file.Write(System.Text.Encoding.ASCII.GetBytes(response.Read<TokenResponse>().Token + "\n"));
+            }
+            if (ownerUid is { } uid)
+                Chown(path, uid);
+            files[$"{ns}/{account}"] = path;
+        }
+        return files;
+    }
+
+    private static void Chown(string path, int uid)
+    {
+        if (chown(path, uid, -1) != 0)
+            throw new IOException($"chown {path} to uid {uid} failed (errno {Marshal.GetLastPInvokeError()})");
+    }
+
+    [DllImport("libc", SetLastError = true)]
+#pragma warning disable SYSLIB1054 // LibraryImport needs AllowUnsafeBlocks, which the project does not set.
+    private static extern int chown([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int owner, int group);
+#pragma warning restore SYSLIB1054
+}

@@ -1,0 +1,129 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using Weft.Protocol.Discovery;
+using Weft.Protocol.Grpc;
+
+namespace Weft.Proxy.Security;
+
+/// <summary>
+/// Obtains this workload's certificate from the control plane's CA and keeps it fresh (docs/security.md,
+/// "Workload identity"). Each time: a new ECDSA P-256 key made in memory (never written, never sent), a
+/// CSR over it, Discovery/Certify with the bootstrap token read from its file. Renewal comes at half the
+/// life the certificate has when it arrives, give or take a tenth (jitter, so a thousand proxies started
+/// together do not renew together); a failure is retried with exponential backoff (1 s doubling to 60 s, full jitter). The
+/// certificate in use stays until a new one arrives: a control plane that is away breaks nothing
+/// before the certificate actually expires.
+/// </summary>
+public sealed partial class CertificateAgent : IAsyncDisposable
+{
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(60);
+
+    private readonly Uri _control;
+    private readonly string _tokenFile;
+    private readonly CertificateHolder _holder;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Random _random;
+    private readonly CancellationTokenSource _stop = new();
+    private Task _run = Task.CompletedTask;
+
+    public CertificateAgent(Uri control, string tokenFile, CertificateHolder holder, ILogger logger, TimeProvider? time = null, Random? random = null)
+    {
+        _control = control;
+        _tokenFile = tokenFile;
+        _holder = holder;
+        _logger = logger;
+        _time = time ?? TimeProvider.System;
+        _random = random ?? Random.Shared;
+    }
+
+    /// <summary>Renewals made so far (the first certificate included).</summary>
+    public int Issued { get; private set; }
+
+    public void Start() => _run = Task.Run(() => RunAsync(_stop.Token));
+
+    private async Task RunAsync(CancellationToken stop)
+    {
+        var failures = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            TimeSpan wait;
+            try
+            {
+                var certificate = await CertifyAsync(stop).ConfigureAwait(false);
+                _holder.Set(certificate);
+                Issued++;
+                failures = 0;
+                wait = RenewalDelay(certificate);
+                LogIssued(_logger, certificate.SpiffeId, certificate.NotAfter, wait);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is RpcException or IOException or HttpRequestException or CryptographicException or OperationCanceledException)
+            {
+                failures++;
+                var ceiling = TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, FirstBackoff.Ticks << Math.Min(failures - 1, 20)));
+                wait = TimeSpan.FromTicks((long)(_random.NextDouble() * ceiling.Ticks)) + TimeSpan.FromMilliseconds(50);
+                LogFailed(_logger, failures, wait, _holder.Current?.NotAfter, Describe(e));
+            }
+            try
+            {
+                await Task.Delay(wait, _time, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Half the life it has left now, give or take a tenth of it. Counted from its arrival, not from
+    /// NotBefore: the CA backdates that for clock skew, which would bring the renewal forward.
+    /// </summary>
+    private TimeSpan RenewalDelay(WorkloadCertificate certificate)
+    {
+        var left = certificate.NotAfter - _time.GetUtcNow();
+        var delay = left * (0.5 + (_random.NextDouble() - 0.5) * 0.2);
+        return delay > TimeSpan.Zero ? delay : TimeSpan.Zero;
+    }
+
+    private async Task<WorkloadCertificate> CertifyAsync(CancellationToken stop)
+    {
+        var token = (await File.ReadAllTextAsync(_tokenFile, stop).ConfigureAwait(false)).Trim();
+        // Not disposed: the certificate made from it below holds it for as long as the certificate is in use.
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var csr = new CertificateRequest(new X500DistinguishedName(""), key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
+        using var channel = new GrpcChannel(_control, timeProvider: _time);
+        var response = await channel.UnaryAsync(DiscoveryMethods.Certify, new CertifyRequest { CsrPem = csr },
+            new CallOptions(Deadline: _time.GetUtcNow().AddSeconds(30), CancellationToken: stop,
+                Headers: new Dictionary<string, string> { ["authorization"] = "Bearer " + token })).ConfigureAwait(false);
+        using var issued = X509Certificate2.CreateFromPem(response.CertificatePem);
+        if (!issued.GetECDsaPublicKey()!.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(key.ExportSubjectPublicKeyInfo()))
+            throw new CryptographicException("the control plane answered with a certificate for another key");
+        var chain = new X509Certificate2Collection();
+        chain.ImportFromPem(response.ChainPem);
+        var bundle = new X509Certificate2Collection();
+        bundle.ImportFromPem(response.TrustBundlePem);
+        return new WorkloadCertificate(issued.CopyWithPrivateKey(key), chain, bundle, response.SpiffeId);
+    }
+
+    private static string Describe(Exception e) => e is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : e.Message;
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _run.ConfigureAwait(false);
+        _stop.Dispose();
+    }
+
+    [LoggerMessage(EventId = 500, Level = LogLevel.Information, Message = "Workload certificate for {SpiffeId} valid until {NotAfter:u}; renewal in {Renewal}")]
+    private static partial void LogIssued(ILogger logger, string spiffeId, DateTimeOffset notAfter, TimeSpan renewal);
+
+    [LoggerMessage(EventId = 501, Level = LogLevel.Warning, Message = "No workload certificate (attempt {Attempt}; next in {Retry}; the one in use expires {Expires:u}): {Reason}")]
+    private static partial void LogFailed(ILogger logger, int attempt, TimeSpan retry, DateTimeOffset? expires, string reason);
+}
