@@ -71,7 +71,9 @@ public sealed class ControlPlane : IAsyncDisposable
         health.Register(grpc);
         health.SetStatus("weft.discovery.v1.Discovery", Protocol.Health.HealthCheckResponse.Types.ServingStatus.Serving);
         var store = _store;
-        new CertifyService(Authority, tokens, () => CurrentMeshConfig(store).Certificates.WorkloadTtl).Register(grpc);
+        var board = Discovery.Status;
+        new CertifyService(Authority, tokens, () => CurrentMeshConfig(store).Certificates.WorkloadTtl,
+            (instance, account, spiffeId, notAfter) => board.RecordCertificate(instance, account.Namespace, account.Name, spiffeId, notAfter)).Register(grpc);
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();

@@ -36,16 +36,28 @@ internal static class StatusCommand
                 await writer.WriteLineAsync($"no proxies connected (config revision {status.Revision})").ConfigureAwait(false);
                 return ConfigCommands.Ok;
             }
-            // CERT EXPIRY is "-" until the CA issues workload certificates.
             Output.WriteTable(writer, ["PROXY", "SERVICE", "VERSION", "ROLE", "ADDRESS", "ADMIN", "REVISION", "SYNC", "CERT EXPIRY", "APP"],
                 status.Proxies.OrderBy(p => p.Service, StringComparer.Ordinal).ThenBy(p => p.Id, StringComparer.Ordinal).Select(p => (IReadOnlyList<string>)
                 [
                     p.Id, p.Service, p.Version, p.Role, p.Address, p.AdminUrl,
-                    p.RevisionAcked.ToString(CultureInfo.InvariantCulture), p.SyncState, "-", AppColumn(AppOf(p.Id, p.Role, apps)),
+                    p.RevisionAcked.ToString(CultureInfo.InvariantCulture), p.SyncState, CertificateColumn(p.CertificateNotAfter, DateTimeOffset.UtcNow), AppColumn(AppOf(p.Id, p.Role, apps)),
                 ]));
             return ConfigCommands.Ok;
         });
         return command;
+    }
+
+    /// <summary>The CERT EXPIRY cell: <c>2026-12-08 19:59Z (23h59m)</c>, <c>... (EXPIRED)</c>; <c>-</c> when the proxy has no certificate.</summary>
+    internal static string CertificateColumn(DateTimeOffset? notAfter, DateTimeOffset now)
+    {
+        if (notAfter is not { } expiry) return "-";
+        var left = expiry - now;
+        var when = expiry.UtcDateTime.ToString("yyyy-MM-dd HH:mm'Z'", CultureInfo.InvariantCulture);
+        if (left <= TimeSpan.Zero) return when + " (EXPIRED)";
+        var inText = left.TotalDays >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)left.TotalDays}d{left.Hours}h")
+            : left.TotalHours >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)left.TotalHours}h{left.Minutes:00}m")
+            : string.Create(CultureInfo.InvariantCulture, $"{(int)left.TotalMinutes}m{left.Seconds:00}s");
+        return $"{when} ({inText})";
     }
 
     /// <summary>The APP cell: <c>running</c>, <c>restarting (3 restarts, last exit 1)</c>, <c>exited (1)</c>; <c>-</c> when no launcher reported it.</summary>

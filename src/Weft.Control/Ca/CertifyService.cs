@@ -9,7 +9,9 @@ namespace Weft.Control.Ca;
 /// bootstrap token proves. The identity comes from the token only; the CSR contributes its key.
 /// </summary>
 /// <param name="defaultTtl">The lifetime when the request names none: the current MeshConfig's workloadTtl.</param>
-public sealed class CertifyService(CertificateAuthority authority, BootstrapTokens tokens, Func<TimeSpan> defaultTtl)
+/// <param name="issued">Told of every certificate issued: the caller's instance, its account, the identity and the expiry (for `weft status`).</param>
+public sealed class CertifyService(CertificateAuthority authority, BootstrapTokens tokens, Func<TimeSpan> defaultTtl,
+    Action<string, ServiceAccountRef, string, DateTimeOffset>? issued = null)
 {
     public void Register(GrpcServer server) => server.AddUnary(DiscoveryMethods.Certify, HandleAsync);
 
@@ -21,23 +23,24 @@ public sealed class CertifyService(CertificateAuthority authority, BootstrapToke
                 ? "Certify needs `authorization: Bearer <bootstrap token>` (weft token create, or the file weft up hands each sidecar)"
                 : "the bootstrap token is not one this control plane made");
         var identity = new SpiffeId(authority.Options.TrustDomain, account.Namespace, account.Name);
-        IssuedCertificate issued;
+        IssuedCertificate certificate;
         try
         {
-            issued = authority.Issue(request.CsrPem, identity, request.TtlSeconds == 0 ? defaultTtl() : TimeSpan.FromSeconds(request.TtlSeconds));
+            certificate = authority.Issue(request.CsrPem, identity, request.TtlSeconds == 0 ? defaultTtl() : TimeSpan.FromSeconds(request.TtlSeconds));
         }
         catch (CaException e)
         {
             throw new RpcException(StatusCode.InvalidArgument, $"no certificate for {identity}: {e.Message}");
         }
+        issued?.Invoke(request.Instance, account, identity.ToString(), certificate.NotAfter);
         return Task.FromResult(new CertifyResponse
         {
-            CertificatePem = issued.CertificatePem,
-            ChainPem = issued.ChainPem,
+            CertificatePem = certificate.CertificatePem,
+            ChainPem = certificate.ChainPem,
             TrustBundlePem = authority.TrustBundlePem,
             SpiffeId = identity.ToString(),
-            NotBeforeUnixMs = issued.NotBefore.ToUnixTimeMilliseconds(),
-            NotAfterUnixMs = issued.NotAfter.ToUnixTimeMilliseconds(),
+            NotBeforeUnixMs = certificate.NotBefore.ToUnixTimeMilliseconds(),
+            NotAfterUnixMs = certificate.NotAfter.ToUnixTimeMilliseconds(),
         });
     }
 }

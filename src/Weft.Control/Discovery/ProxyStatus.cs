@@ -18,7 +18,9 @@ public sealed record ProxyStatus(
     long RevisionNacked,
     string? NackReason,
     DateTimeOffset? NackedAt,
-    string SyncState);           // SYNCED | STALE | NACKED: reason | DISCONNECTED
+    string SyncState,            // SYNCED | STALE | NACKED: reason | DISCONNECTED
+    string? SpiffeId = null,     // the identity of the workload certificate the CA last issued to this proxy
+    DateTimeOffset? CertificateNotAfter = null);
 
 /// <summary>Read side of per-proxy sync records, for the HTTP API and `weft status`.</summary>
 public interface IProxyStatusView

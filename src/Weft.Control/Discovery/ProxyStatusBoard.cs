@@ -15,6 +15,8 @@ public sealed class ProxyStatusBoard : IProxyStatusView
     public static string Nacked(string reason) => "NACKED: " + reason;
 
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    // Kept apart from the sync records: a proxy asks for its certificate while its stream opens, in either order.
+    private readonly ConcurrentDictionary<string, (string Namespace, string ServiceAccount, string SpiffeId, DateTimeOffset NotAfter)> _certificates = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
     private readonly TimeSpan _disconnectedRetention;
 
@@ -38,7 +40,7 @@ public sealed class ProxyStatusBoard : IProxyStatusView
                     _entries.TryRemove(new KeyValuePair<string, Entry>(id, entry));
                     continue;
                 }
-                result.Add(entry.Status);
+                result.Add(WithCertificate(entry.Status));
             }
             result.Sort(static (a, b) => string.CompareOrdinal(a.Id, b.Id));
             return result;
@@ -48,7 +50,27 @@ public sealed class ProxyStatusBoard : IProxyStatusView
     /// <summary>Raised after any proxy's record changed (from the stream's thread): lets waiters such as apply --wait avoid polling.</summary>
     public event Action<ProxyStatus>? Changed;
 
-    public ProxyStatus? Find(string id) => _entries.TryGetValue(id, out var e) ? e.Status : null;
+    public ProxyStatus? Find(string id) => _entries.TryGetValue(id, out var e) ? WithCertificate(e.Status) : null;
+
+    /// <summary>The CA issued a certificate to the proxy that calls itself <paramref name="instance"/>.</summary>
+    public void RecordCertificate(string instance, string ns, string serviceAccount, string spiffeId, DateTimeOffset notAfter)
+    {
+        if (instance.Length > 0)
+            _certificates[instance] = (ns, serviceAccount, spiffeId, notAfter);
+    }
+
+    /// <summary>
+    /// The record with its certificate, when the certificate's service account is the proxy's own (a
+    /// service's workloads run as the account of its name): a token of another account cannot dress
+    /// up someone else's row.
+    /// </summary>
+    private ProxyStatus WithCertificate(ProxyStatus status) =>
+        _certificates.TryGetValue(status.Id, out var c) && c.Namespace == status.Namespace && c.ServiceAccount == StatusAccount(status)
+            ? status with { SpiffeId = c.SpiffeId, CertificateNotAfter = c.NotAfter }
+            : status;
+
+    /// <summary>The service account a proxy's row stands for: its service's name, or the gateway's account.</summary>
+    private static string StatusAccount(ProxyStatus status) => status.Role == "gateway" ? "ingress" : status.Service;
 
     internal void Open(long streamId, ProxyStatus status)
     {

@@ -158,7 +158,7 @@ public static class ProxyCommand
             node.Id, node.Role, node.Interception, node.AdminUrl, control, host.TransportDescription);
         // The certificate comes beside the config, not before it: plaintext routing works meanwhile.
         await using var certificates = tokenFile is null ? null
-            : new CertificateAgent(control, tokenFile, host.Certificates, loggers.CreateLogger<CertificateAgent>());
+            : new CertificateAgent(control, tokenFile, node.Id, host.Certificates, loggers.CreateLogger<CertificateAgent>());
         certificates?.Start();
         // Discovery keeps running until we stop: it reconnects by itself while the control plane is away.
         var discovering = discovery.RunAsync(shutdown.Token);

@@ -21,6 +21,7 @@ public sealed partial class CertificateAgent : IAsyncDisposable
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(60);
 
     private readonly Uri _control;
+    private readonly string _instance;
     private readonly string _tokenFile;
     private readonly CertificateHolder _holder;
     private readonly TimeProvider _time;
@@ -29,8 +30,10 @@ public sealed partial class CertificateAgent : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private Task _run = Task.CompletedTask;
 
-    public CertificateAgent(Uri control, string tokenFile, CertificateHolder holder, ILogger logger, TimeProvider? time = null, Random? random = null)
+    /// <param name="instance">This proxy's Node.id, sent so `weft status` shows the certificate's expiry beside it.</param>
+    public CertificateAgent(Uri control, string tokenFile, string instance, CertificateHolder holder, ILogger logger, TimeProvider? time = null, Random? random = null)
     {
+        _instance = instance;
         _control = control;
         _tokenFile = tokenFile;
         _holder = holder;
@@ -99,7 +102,7 @@ public sealed partial class CertificateAgent : IAsyncDisposable
         var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var csr = new CertificateRequest(new X500DistinguishedName(""), key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
         using var channel = new GrpcChannel(_control, timeProvider: _time);
-        var response = await channel.UnaryAsync(DiscoveryMethods.Certify, new CertifyRequest { CsrPem = csr },
+        var response = await channel.UnaryAsync(DiscoveryMethods.Certify, new CertifyRequest { CsrPem = csr, Instance = _instance },
             new CallOptions(Deadline: _time.GetUtcNow().AddSeconds(30), CancellationToken: stop,
                 Headers: new Dictionary<string, string> { ["authorization"] = "Bearer " + token })).ConfigureAwait(false);
         using var issued = X509Certificate2.CreateFromPem(response.CertificatePem);

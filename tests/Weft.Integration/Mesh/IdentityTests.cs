@@ -135,6 +135,18 @@ public sealed class IdentityTests : IAsyncLifetime
         var notBefore = first.GetProperty("notBefore").GetDateTimeOffset();
         var notAfter = first.GetProperty("notAfter").GetDateTimeOffset();
         Assert.Equal(TimeSpan.FromMinutes(2), notAfter - notBefore);    // a minute of life, issued a minute back for clock skew
+        // `weft status` shows the expiry beside the proxy (the CA records what it issued to which instance).
+        var expiryCell = notAfter.UtcDateTime.ToString("yyyy-MM-dd HH:mm'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        var statusDeadline = DateTimeOffset.UtcNow.AddSeconds(20);
+        var statusOutput = "";
+        while (DateTimeOffset.UtcNow < statusDeadline)
+        {
+            (_, statusOutput) = await WeftProcess.RunAsync(["status", "--control", Control], TimeSpan.FromSeconds(60));
+            if (statusOutput.Contains(expiryCell, StringComparison.Ordinal))
+                break;
+            await Task.Delay(200);
+        }
+        Assert.Matches(@"catalog-identity .* \d{4}-\d\d-\d\d \d\d:\d\dZ \(\dm\d\ds\)", statusOutput);
         var metrics = await http.GetStringAsync("/stats/prometheus");
         Assert.Contains($"weft_certificate_expiry_timestamp_seconds{{spiffe_id=\"spiffe://cluster.local/ns/default/sa/catalog\"}} {notAfter.ToUnixTimeSeconds()}", metrics);
 

@@ -46,6 +46,18 @@ public sealed class StatusAppColumnTests
         Assert.Equal("-", StatusCommand.AppColumn(null));
     }
 
+    [Theory]
+    [InlineData(null, "-")]
+    [InlineData(90_061.0, "2026-12-09 01:01Z (1d1h)")]
+    [InlineData(3_720.0, "2026-12-08 01:02Z (1h02m)")]
+    [InlineData(59.0, "2026-12-08 00:00Z (0m59s)")]
+    [InlineData(-1.0, "2026-12-07 23:59Z (EXPIRED)")]
+    public void The_certificate_expiry_reads_as_a_time_and_what_is_left(double? secondsLeft, string expected)
+    {
+        var now = new DateTimeOffset(2026, 12, 8, 0, 0, 0, TimeSpan.Zero);
+        Assert.Equal(expected, StatusCommand.CertificateColumn(secondsLeft is { } s ? now.AddSeconds(s) : null, now));
+    }
+
     [Fact]
     public void Apps_are_matched_by_instance_and_only_apps_count()
     {
