@@ -21,9 +21,9 @@ internal static class BootstrapTokenFiles
         var accounts = topology.Workloads.Select(w => (w.Namespace, Account: w.Service)).ToList();
         if (topology.Ingress is not null)
             accounts.Add(("default", GatewayAccount));
+        // The folder stays root's (searchable by all): a folder the sidecars' uid owned would let it swap
+        // a file for a link between its creation and the change of owner.
         Directory.CreateDirectory(folder);
-        if (ownerUid is { } dirOwner)
-            Chown(folder, dirOwner);
         using var client = new ApiClient(api, dataDir);
         var files = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (ns, account) in accounts.Distinct())
@@ -38,23 +38,40 @@ internal static class BootstrapTokenFiles
                 options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
             using (var file = new FileStream(path, options))
             {
+                // Given to the sidecars' uid through the open descriptor, never by path.
+                if (ownerUid is { } uid)
+                    Chown(file, path, uid);
                 file.Write(System.Text.Encoding.ASCII.GetBytes(response.Read<TokenResponse>().Token + "\n"));
             }
-            if (ownerUid is { } uid)
-                Chown(path, uid);
             files[$"{ns}/{account}"] = path;
         }
         return files;
     }
 
-    private static void Chown(string path, int uid)
+    /// <summary>Removes the files <see cref="CreateAsync"/> wrote (at shutdown, once the sidecars have stopped).</summary>
+    public static void Delete(IReadOnlyDictionary<string, string>? files)
     {
-        if (chown(path, uid, -1) != 0)
+        foreach (var path in files?.Values ?? [])
+        {
+            try
+            {
+                File.Delete(path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // left behind: `weft up` replaces it at its next start
+            }
+        }
+    }
+
+    private static void Chown(FileStream file, string path, int uid)
+    {
+        if (fchown((int)file.SafeFileHandle.DangerousGetHandle(), uid, -1) != 0)
             throw new IOException($"chown {path} to uid {uid} failed (errno {Marshal.GetLastPInvokeError()})");
     }
 
     [DllImport("libc", SetLastError = true)]
 #pragma warning disable SYSLIB1054 // LibraryImport needs AllowUnsafeBlocks, which the project does not set.
-    private static extern int chown([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int owner, int group);
+    private static extern int fchown(int fd, int owner, int group);
 #pragma warning restore SYSLIB1054
 }

@@ -105,6 +105,7 @@ internal static class UpCommand
         await using var replicas = new ReplicaControl(supervisor, settings.DrainDeadline, Console.Out);
         NetnsIsolation? isolation = null;
         LaunchPlan? plan = null;
+        IReadOnlyDictionary<string, string>? tokenFiles = null;
         try
         {
             string[] controlArgs = ["control", "--data-dir", settings.DataDir, "--discovery-port", Text(settings.DiscoveryPort), "--api-port", Text(settings.ApiPort)];
@@ -145,7 +146,7 @@ internal static class UpCommand
             {
                 options = options with
                 {
-                    TokenFiles = await BootstrapTokenFiles.CreateAsync(topology, settings.Api, settings.DataDir, tokenFolder,
+                    TokenFiles = tokenFiles = await BootstrapTokenFiles.CreateAsync(topology, settings.Api, settings.DataDir, tokenFolder,
                         isolation is not null ? InterceptionRules.ProxyUid : null, shutdown.Token).ConfigureAwait(false),
                 };
             }
@@ -191,6 +192,8 @@ internal static class UpCommand
             // Stopped first: what it would report now is the shutdown, and the control plane is about to go too.
             if (reporter is not null) await reporter.DisposeAsync().ConfigureAwait(false);
             await MeshShutdown.StopAsync(supervisor, plan, topology, settings.DrainDeadline, Console.Out).ConfigureAwait(false);
+            // The sidecars are gone: the tokens they renewed with go too (only their hashes stay, in the control plane's file).
+            BootstrapTokenFiles.Delete(tokenFiles);
             // After the processes: a namespace goes when its last process has left it.
             isolation?.Dispose();
             Say("stopped");

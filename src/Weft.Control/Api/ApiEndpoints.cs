@@ -101,11 +101,15 @@ public static class ApiEndpoints
 
         var resources = new List<Resource>();
         var errors = new List<ValidationError>();
+        // One budget for every file of the request: many small files cannot each spend a whole read's.
+        var budget = new YamlBudget();
         foreach (var file in files)
         {
-            var result = ResourceParser.Parse(file.Content ?? "", string.IsNullOrEmpty(file.Name) ? "-" : file.Name);
+            var result = ResourceParser.Parse(file.Content ?? "", string.IsNullOrEmpty(file.Name) ? "-" : file.Name, budget);
             resources.AddRange(result.Resources);
             errors.AddRange(result.Errors);
+            if (errors.Count >= YamlLimits.MaxErrors || budget.NodesLeft < 0)
+                break;      // enough to act on; the rest of the files are not read
         }
         if (errors.Count > 0)
             return (null, null, Results.Json(new ValidationErrorsResponse(errors), ApiJson.Options, statusCode: StatusCodes.Status422UnprocessableEntity));

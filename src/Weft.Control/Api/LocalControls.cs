@@ -8,7 +8,8 @@ namespace Weft.Control.Api;
 /// Where each control plane on this machine keeps its data dir, so the weft CLI run by the same user
 /// finds the API token there without being told (docs/security.md, "The control plane's API"). One
 /// file per API address and port under ~/.config/weft/controls (XDG_CONFIG_HOME), holding the data
-/// dir's path, not the token: the token stays in the data dir, readable by its owner only.
+/// dir's path, not the token: the token stays in the data dir, readable by its owner only. An entry is
+/// used only while a control plane holds that data dir's store lock.
 /// </summary>
 public static class LocalControls
 {
@@ -72,7 +73,12 @@ public static class LocalControls
                 var entry = Path.Combine(folder, EntryName(address, control.Port));
                 if (!File.Exists(entry))
                     continue;
-                var token = Path.Combine(File.ReadAllText(entry).Trim(), ApiToken.FileName);
+                var dataDir = File.ReadAllText(entry).Trim();
+                // Only while a control plane holds that data dir: an entry a crash left behind must not
+                // hand the token to whatever listens on the port now.
+                if (!Held(dataDir))
+                    continue;
+                var token = Path.Combine(dataDir, ApiToken.FileName);
                 if (File.Exists(token))
                     return File.ReadAllText(token).Trim();
             }
@@ -82,6 +88,23 @@ public static class LocalControls
             }
         }
         return null;
+    }
+
+    /// <summary>Whether a running control plane holds the data dir's store lock (it opens it exclusively while it runs).</summary>
+    private static bool Held(string dataDir)
+    {
+        var path = Path.Combine(dataDir, "lock");
+        if (!File.Exists(path))
+            return false;
+        try
+        {
+            using var probe = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.None);
+            return false;
+        }
+        catch (IOException)
+        {
+            return true;
+        }
     }
 
     private static bool IsLocal(string host) =>

@@ -71,10 +71,29 @@ public sealed class CertificateAuthority : IDisposable
         time ??= TimeProvider.System;
         if (!SpiffeId.IsValidTrustDomain(options.TrustDomain))
             throw new CaException($"trust domain \"{options.TrustDomain}\": lower-case letters, digits, '.', '-', '_' only");
-        Directory.CreateDirectory(dir);
-        if (!CaFiles.Exist(dir, CaFiles.CaCert) && !CaFiles.Exist(dir, CaFiles.RootCert))
-            Create(dir, options.TrustDomain, time);
+        if (!Directory.Exists(dir) || !Directory.EnumerateFileSystemEntries(dir).Any())
+            CreateAtomically(dir, options.TrustDomain, time);
         return Load(dir, options, time);
+    }
+
+    /// <summary>
+    /// Makes the CA in a folder beside <paramref name="dir"/> and renames it into place: a crash part way
+    /// leaves only that folder (removed at the next start), never a CA folder with keys but no certificates.
+    /// </summary>
+    private static void CreateAtomically(string dir, string trustDomain, TimeProvider time)
+    {
+        var full = Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar);
+        var parent = Path.GetDirectoryName(full)!;
+        Directory.CreateDirectory(parent);
+        foreach (var leftover in Directory.EnumerateDirectories(parent, Path.GetFileName(full) + ".creating-*"))
+            Directory.Delete(leftover, recursive: true);
+        var staging = $"{full}.creating-{Guid.NewGuid():N}";
+        Directory.CreateDirectory(staging);
+        Create(staging, trustDomain, time);
+        if (Directory.Exists(full))
+            Directory.Delete(full);     // empty: checked by the caller
+        Directory.Move(staging, full);
+        Store.DurableFile.SyncDirectory(parent);
     }
 
     private static void Create(string dir, string trustDomain, TimeProvider time)
@@ -136,9 +155,26 @@ public sealed class CertificateAuthority : IDisposable
             key.Dispose();
             throw new CaException($"{Path.Combine(dir, CaFiles.CaCert)}: not a CA certificate (basicConstraints CA:TRUE)");
         }
+        if (TrustDomainOf(intermediate) is { } named && named != options.TrustDomain)
+        {
+            key.Dispose();
+            throw new CaException($"{Path.Combine(dir, CaFiles.CaCert)} names trust domain {named}, the MeshConfig says {options.TrustDomain}: "
+                + "workload certificates would name one and be issued under the other (put the MeshConfig's trustDomain back, or give the CA a folder of its own for the new domain)");
+        }
         var ca = new CertificateAuthority(roots, chain, key, options, time);
         ca.CheckChains(dir);
         return ca;
+    }
+
+    /// <summary>The trust domain a signing certificate names in a spiffe:// URI SAN (Weft's own do); null when it names none.</summary>
+    private static string? TrustDomainOf(X509Certificate2 certificate)
+    {
+        if (certificate.Extensions.OfType<X509SubjectAlternativeNameExtension>().FirstOrDefault() is not { } names)
+            return null;
+        foreach (var name in DescribeNames(names))
+            if (name.StartsWith("URI:" + SpiffeId.Scheme, StringComparison.Ordinal))
+                return name[("URI:" + SpiffeId.Scheme).Length..].TrimEnd('/');
+        return null;
     }
 
     /// <summary>The intermediate chains to a root of the bundle: otherwise every certificate issued would be refused by every peer.</summary>
@@ -211,8 +247,10 @@ public sealed class CertificateAuthority : IDisposable
             case "1.2.840.10045.2.1":   // id-ecPublicKey
                 using (var ec = csr.PublicKey.GetECDsaPublicKey())
                 {
-                    if (ec is null || ec.KeySize is not (256 or 384))
-                        throw new CaException($"the CSR's key is EC of {ec?.KeySize} bits: P-256 or P-384 only");
+                    // The named curve itself, not its size: brainpool and secp256k1 are 256 bits too.
+                    var curve = ec?.ExportParameters(false).Curve;
+                    if (curve is not { IsNamed: true } named || named.Oid.Value is not ("1.2.840.10045.3.1.7" or "1.3.132.0.34"))
+                        throw new CaException($"the CSR's key is on curve {curve?.Oid.FriendlyName ?? curve?.Oid.Value ?? "(explicit parameters)"}: NIST P-256 or P-384 only");
                 }
                 break;
             case "1.2.840.113549.1.1.1":   // rsaEncryption

@@ -37,7 +37,8 @@ public sealed class ProxyStatusBoard : IProxyStatusView
                 // Pruned on read: a gone proxy stays visible long enough to be noticed, then leaves.
                 if (entry.ClosedAt is { } closed && now - closed >= _disconnectedRetention)
                 {
-                    _entries.TryRemove(new KeyValuePair<string, Entry>(id, entry));
+                    if (_entries.TryRemove(new KeyValuePair<string, Entry>(id, entry)))
+                        _certificates.TryRemove(id, out _);
                     continue;
                 }
                 result.Add(WithCertificate(entry.Status));
@@ -53,11 +54,22 @@ public sealed class ProxyStatusBoard : IProxyStatusView
     public ProxyStatus? Find(string id) => _entries.TryGetValue(id, out var e) ? WithCertificate(e.Status) : null;
 
     /// <summary>The CA issued a certificate to the proxy that calls itself <paramref name="instance"/>.</summary>
+    /// <remarks>
+    /// The name is the caller's claim, so what is kept is bounded: a name no longer than a DNS name, and
+    /// past <see cref="MaxUnmatchedCertificates"/> records only proxies that have a row. A record goes
+    /// when its row is pruned.
+    /// </remarks>
     public void RecordCertificate(string instance, string ns, string serviceAccount, string spiffeId, DateTimeOffset notAfter)
     {
-        if (instance.Length > 0)
-            _certificates[instance] = (ns, serviceAccount, spiffeId, notAfter);
+        if (instance.Length is 0 or > 253)
+            return;
+        if (_certificates.Count >= MaxUnmatchedCertificates && !_entries.ContainsKey(instance) && !_certificates.ContainsKey(instance))
+            return;
+        _certificates[instance] = (ns, serviceAccount, spiffeId, notAfter);
     }
+
+    /// <summary>Certificates kept for instances that have no row yet (a proxy certifies while its stream opens).</summary>
+    public const int MaxUnmatchedCertificates = 65_536;
 
     /// <summary>
     /// The record with its certificate, when the certificate's service account is the proxy's own (a

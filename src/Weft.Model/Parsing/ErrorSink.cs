@@ -26,6 +26,23 @@ internal sealed class ErrorSink(string file)
     /// <summary>A node's line in the whole input.</summary>
     public int LineOf(Mark at) => (int)at.Line + LineOffset;
 
-    public void Add(int line, int column, string path, string message) =>
+    /// <summary>Errors past <see cref="YamlLimits.MaxErrors"/>: counted, not kept (aliases can make one node's error thousands).</summary>
+    public int Dropped { get; private set; }
+
+    public void Add(int line, int column, string path, string message)
+    {
+        if (_errors.Count >= YamlLimits.MaxErrors)
+        {
+            Dropped++;
+            return;
+        }
         _errors.Add(new ValidationError(file, Document, line, column, path, message));
+    }
+
+    /// <summary>The error that says how many were dropped; null when none were.</summary>
+    public ValidationError? DroppedNotice => Dropped == 0 ? null
+        : new ValidationError(file, Document, 0, 0, "", $"{Dropped} more errors not shown (at most {YamlLimits.MaxErrors} are kept)");
+
+    /// <summary>The errors kept, then the notice of those dropped.</summary>
+    public ValidationError[] Report() => DroppedNotice is { } notice ? [.. _errors, notice] : [.. _errors];
 }

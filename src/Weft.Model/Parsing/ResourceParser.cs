@@ -32,13 +32,14 @@ public static class ResourceParser
     private static readonly string[] TopLevelFields = ["apiVersion", "kind", "metadata", "spec", "status"];
 
     /// <summary>Parses every document of <paramref name="yamlText"/>; <paramref name="fileName"/> is only used in errors.</summary>
-    public static ParseResult Parse(string yamlText, string fileName)
+    /// <param name="budget">What the read may still spend, shared by every file of one apply; null: this text alone.</param>
+    public static ParseResult Parse(string yamlText, string fileName, YamlBudget? budget = null)
     {
         ArgumentNullException.ThrowIfNull(yamlText);
         var sink = new ErrorSink(fileName);
         var resources = new List<Resource>();
         var firstSeen = new Dictionary<ResourceKey, (int Document, int Line)>();
-        foreach (var (index, root, lineOffset) in YamlDocuments.Load(yamlText, sink))
+        foreach (var (index, root, lineOffset) in YamlDocuments.Load(yamlText, sink, budget))
         {
             sink.Document = index;
             sink.LineOffset = lineOffset;
@@ -56,7 +57,8 @@ public static class ResourceParser
             resources.Add(resource);
         }
         // Reading order is field order, not line order; users read errors top to bottom.
-        var errors = sink.Errors.OrderBy(e => e.Document).ThenBy(e => e.Line).ThenBy(e => e.Column).ToArray();
+        var errors = sink.Errors.OrderBy(e => e.Document).ThenBy(e => e.Line).ThenBy(e => e.Column).ToList();
+        if (sink.DroppedNotice is { } notice) errors.Add(notice);
         return new ParseResult(resources, errors);
     }
 

@@ -15,8 +15,9 @@ internal static partial class YamlDocuments
     /// before its text (add it to a node's line for the line in the whole input; <see cref="ErrorSink.LineOffset"/>
     /// does). Syntax errors and crossed <see cref="YamlLimits"/> go to <paramref name="sink"/>.
     /// </summary>
-    public static List<YamlDocument> Load(string text, ErrorSink sink)
+    public static List<YamlDocument> Load(string text, ErrorSink sink, YamlBudget? budget = null)
     {
+        budget ??= new YamlBudget();
         var result = new List<YamlDocument>();
         if (text.Length > YamlLimits.MaxChars)
         {
@@ -40,7 +41,9 @@ internal static partial class YamlDocuments
             var stream = new YamlStream();
             try
             {
-                stream.Load(new BoundedParser(new Parser(new StringReader(chunk))));
+                if (budget.NodesLeft < 0)
+                    break;      // the read's budget is spent: its error is already reported
+                stream.Load(new BoundedParser(new Parser(new StringReader(chunk)), budget));
             }
             catch (YamlLimitException e)
             {
@@ -76,7 +79,9 @@ internal static partial class YamlDocuments
     // at column 0), so splitting on those lines is exact, not a heuristic.
     private static IEnumerable<(int StartLine, string Text)> Split(string text)
     {
-        var lines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n');
+        // Every YAML line break (CR LF, LF, a lone CR) splits lines, as the parser counts them: a file
+        // joined by lone CRs was otherwise one chunk of any number of documents.
+        var lines = text.Replace("\r\n", "\n", StringComparison.Ordinal).Replace('\r', '\n').Split('\n');
         var start = 0;
         for (var i = 1; i <= lines.Length; i++)
         {

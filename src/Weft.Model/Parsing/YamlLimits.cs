@@ -18,11 +18,29 @@ public static class YamlLimits
     /// <summary>Nodes in one document, each alias counted as the nodes it stands for.</summary>
     public const int MaxNodes = 100_000;
 
+    /// <summary>
+    /// Nodes in all the documents of one read (an apply's every file, a topology file), counted the
+    /// same way: the per-document bound alone let ten thousand documents each stand for 100 000 nodes.
+    /// </summary>
+    public const int MaxNodesPerRead = 1_000_000;
+
+    /// <summary>Errors kept for one read; past it, one error says how many more there were.</summary>
+    public const int MaxErrors = 1000;
+
     /// <summary>Documents in one input (one file of an apply, a topology file).</summary>
     public const int MaxDocuments = 10_000;
 
     /// <summary>Characters in one input.</summary>
     public const int MaxChars = 8 * 1024 * 1024;
+}
+
+/// <summary>
+/// What one read may still spend: nodes counted as <see cref="BoundedParser"/> counts them, shared by every
+/// document and file of the read (an apply request makes one for all its files).
+/// </summary>
+public sealed class YamlBudget
+{
+    public long NodesLeft { get; internal set; } = YamlLimits.MaxNodesPerRead;
 }
 
 /// <summary>A bound of <see cref="YamlLimits"/> crossed, where and at which field path.</summary>
@@ -36,7 +54,7 @@ internal sealed class YamlLimitException(Mark start, Mark end, string path, stri
 /// above it recurses or expands anything. Counting is by event, so an alias bomb is refused in time
 /// proportional to its text, not to what it expands to.
 /// </summary>
-internal sealed class BoundedParser(IParser inner) : IParser
+internal sealed class BoundedParser(IParser inner, YamlBudget budget) : IParser
 {
     private sealed class Frame(bool mapping, AnchorName anchor, long nodesBefore)
     {
@@ -50,6 +68,9 @@ internal sealed class BoundedParser(IParser inner) : IParser
 
     private readonly List<Frame> _frames = [];
     private readonly Dictionary<string, long> _anchorSizes = new(StringComparer.Ordinal);
+    // Anchors whose node has started and not ended: an alias to one would make the node contain itself,
+    // and YamlDotNet builds that cycle (hashing it as a mapping key then recurses until the stack overflows).
+    private readonly HashSet<string> _openAnchors = new(StringComparer.Ordinal);
     private long _nodes;
 
     public ParsingEvent? Current => inner.Current;
@@ -63,6 +84,7 @@ internal sealed class BoundedParser(IParser inner) : IParser
             case DocumentStart:
                 _frames.Clear();
                 _anchorSizes.Clear();
+                _openAnchors.Clear();
                 _nodes = 0;
                 break;
             case MappingStart or SequenceStart:
@@ -72,6 +94,11 @@ internal sealed class BoundedParser(IParser inner) : IParser
                     throw new YamlLimitException(start.Start, start.End, Path(),
                         $"YAML nested more than {YamlLimits.MaxDepth} levels deep (mappings and lists inside one another)");
                 _frames.Add(new Frame(start is MappingStart, start.Anchor, _nodes - 1));
+                if (!start.Anchor.IsEmpty)
+                {
+                    _anchorSizes.Remove(start.Anchor.Value);    // redefined: the earlier node's size no longer applies
+                    _openAnchors.Add(start.Anchor.Value);
+                }
                 break;
             case MappingEnd or SequenceEnd:
                 if (_frames.Count == 0)
@@ -79,7 +106,10 @@ internal sealed class BoundedParser(IParser inner) : IParser
                 var frame = _frames[^1];
                 _frames.RemoveAt(_frames.Count - 1);
                 if (!frame.Anchor.IsEmpty)
+                {
                     _anchorSizes[frame.Anchor.Value] = _nodes - frame.NodesBefore;
+                    _openAnchors.Remove(frame.Anchor.Value);
+                }
                 AfterNode(null);
                 break;
             case Scalar scalar:
@@ -89,6 +119,9 @@ internal sealed class BoundedParser(IParser inner) : IParser
                 AfterNode(scalar.Value);
                 break;
             case AnchorAlias alias:
+                if (_openAnchors.Contains(alias.Value.Value))
+                    throw new YamlLimitException(alias.Start, alias.End, Path(),
+                        $"alias *{alias.Value.Value} inside the node its anchor &{alias.Value.Value} names: a node cannot contain itself");
                 Count(_anchorSizes.GetValueOrDefault(alias.Value.Value, 1), alias);
                 AfterNode("*" + alias.Value.Value);
                 break;
@@ -99,9 +132,13 @@ internal sealed class BoundedParser(IParser inner) : IParser
     private void Count(long nodes, ParsingEvent at)
     {
         _nodes += nodes;
+        budget.NodesLeft -= nodes;
         if (_nodes > YamlLimits.MaxNodes)
             throw new YamlLimitException(at.Start, at.End, Path(),
                 $"YAML document holds more than {YamlLimits.MaxNodes} nodes, counting what each alias stands for (an alias bomb?)");
+        if (budget.NodesLeft < 0)
+            throw new YamlLimitException(at.Start, at.End, Path(),
+                $"the input holds more than {YamlLimits.MaxNodesPerRead} nodes in all, counting what each alias stands for: apply it in parts");
     }
 
     /// <summary>A node ended: in a mapping it was a key or a value, in a list one more item.</summary>

@@ -25,12 +25,12 @@ internal static partial class TopologyBinder
             sink.LineOffset = extra.LineOffset;
             sink.Add(extra.Root.Start, "", "a topology file holds one document");
         }
-        if (docs.Count == 0) return (null, sink.Errors.ToArray());
+        if (docs.Count == 0) return (null, sink.Report());
 
         sink.Document = docs[0].Index;
         sink.LineOffset = docs[0].LineOffset;
         var topology = BindDocument(new NodeReader(docs[0].Root, "", sink), folder, pathExists);
-        return sink.Count == 0 ? (topology, []) : (null, sink.Errors.ToArray());
+        return sink.Count == 0 ? (topology, []) : (null, sink.Report());
     }
 
     private static Topology? BindDocument(NodeReader root, string folder, Func<string, bool> pathExists)

@@ -19,6 +19,10 @@ public sealed partial class CertificateAgent : IAsyncDisposable
 {
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan MaxDelayStep = TimeSpan.FromDays(1);
+
+    /// <summary>The soonest a renewal comes: a certificate with hardly any life left must not make a tight loop against the CA.</summary>
+    private static readonly TimeSpan MinRenewal = TimeSpan.FromSeconds(1);
 
     private readonly Uri _control;
     private readonly string _instance;
@@ -66,8 +70,10 @@ public sealed partial class CertificateAgent : IAsyncDisposable
             {
                 return;
             }
-            catch (Exception e) when (e is RpcException or IOException or HttpRequestException or CryptographicException or OperationCanceledException)
+            catch (Exception e)
             {
+                // Whatever went wrong (the control plane away, the token file unreadable, an answer that
+                // is not a certificate for our key), the loop goes on: only the next attempt can fix it.
                 failures++;
                 var ceiling = TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, FirstBackoff.Ticks << Math.Min(failures - 1, 20)));
                 wait = TimeSpan.FromTicks((long)(_random.NextDouble() * ceiling.Ticks)) + TimeSpan.FromMilliseconds(50);
@@ -75,13 +81,21 @@ public sealed partial class CertificateAgent : IAsyncDisposable
             }
             try
             {
-                await Task.Delay(wait, _time, stop).ConfigureAwait(false);
+                await DelayAsync(wait, stop).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 return;
             }
         }
+    }
+
+    /// <summary>Task.Delay takes at most ~49 days; a 90-day certificate's renewal waits longer, a day at a time.</summary>
+    private async Task DelayAsync(TimeSpan wait, CancellationToken stop)
+    {
+        var until = _time.GetUtcNow() + wait;
+        for (var left = wait; left > TimeSpan.Zero; left = until - _time.GetUtcNow())
+            await Task.Delay(left < MaxDelayStep ? left : MaxDelayStep, _time, stop).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -92,27 +106,36 @@ public sealed partial class CertificateAgent : IAsyncDisposable
     {
         var left = certificate.NotAfter - _time.GetUtcNow();
         var delay = left * (0.5 + (_random.NextDouble() - 0.5) * 0.2);
-        return delay > TimeSpan.Zero ? delay : TimeSpan.Zero;
+        return delay > MinRenewal ? delay : MinRenewal;
     }
 
     private async Task<WorkloadCertificate> CertifyAsync(CancellationToken stop)
     {
         var token = (await File.ReadAllTextAsync(_tokenFile, stop).ConfigureAwait(false)).Trim();
-        // Not disposed: the certificate made from it below holds it for as long as the certificate is in use.
         var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var csr = new CertificateRequest(new X500DistinguishedName(""), key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
-        using var channel = new GrpcChannel(_control, timeProvider: _time);
-        var response = await channel.UnaryAsync(DiscoveryMethods.Certify, new CertifyRequest { CsrPem = csr, Instance = _instance },
-            new CallOptions(Deadline: _time.GetUtcNow().AddSeconds(30), CancellationToken: stop,
-                Headers: new Dictionary<string, string> { ["authorization"] = "Bearer " + token })).ConfigureAwait(false);
-        using var issued = X509Certificate2.CreateFromPem(response.CertificatePem);
-        if (!issued.GetECDsaPublicKey()!.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(key.ExportSubjectPublicKeyInfo()))
-            throw new CryptographicException("the control plane answered with a certificate for another key");
-        var chain = new X509Certificate2Collection();
-        chain.ImportFromPem(response.ChainPem);
-        var bundle = new X509Certificate2Collection();
-        bundle.ImportFromPem(response.TrustBundlePem);
-        return new WorkloadCertificate(issued.CopyWithPrivateKey(key), chain, bundle, response.SpiffeId);
+        try
+        {
+            var csr = new CertificateRequest(new X500DistinguishedName(""), key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
+            using var channel = new GrpcChannel(_control, timeProvider: _time);
+            var response = await channel.UnaryAsync(DiscoveryMethods.Certify, new CertifyRequest { CsrPem = csr, Instance = _instance },
+                new CallOptions(Deadline: _time.GetUtcNow().AddSeconds(30), CancellationToken: stop,
+                    Headers: new Dictionary<string, string> { ["authorization"] = "Bearer " + token })).ConfigureAwait(false);
+            using var issued = X509Certificate2.CreateFromPem(response.CertificatePem);
+            using var issuedKey = issued.GetECDsaPublicKey();
+            if (issuedKey is null || !issuedKey.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(key.ExportSubjectPublicKeyInfo()))
+                throw new CryptographicException("the control plane answered with a certificate for another key");
+            var chain = new X509Certificate2Collection();
+            chain.ImportFromPem(response.ChainPem);
+            var bundle = new X509Certificate2Collection();
+            bundle.ImportFromPem(response.TrustBundlePem);
+            // The key is not disposed on success: the certificate made from it holds it while in use.
+            return new WorkloadCertificate(issued.CopyWithPrivateKey(key), chain, bundle, response.SpiffeId);
+        }
+        catch
+        {
+            key.Dispose();
+            throw;
+        }
     }
 
     private static string Describe(Exception e) => e is RpcException rpc ? $"{rpc.StatusCode}: {rpc.Status.Detail}" : e.Message;

@@ -43,8 +43,9 @@ internal static class PrometheusText
         {
             sb.Append("# HELP weft_certificate_expiry_timestamp_seconds When this workload's certificate expires (Unix time); absent until it has one.\n");
             sb.Append("# TYPE weft_certificate_expiry_timestamp_seconds gauge\n");
-            sb.Append("weft_certificate_expiry_timestamp_seconds{spiffe_id=\"").Append(certificate.SpiffeId).Append("\"} ")
-                .Append(certificate.NotAfter.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)).Append('\n');
+            sb.Append("weft_certificate_expiry_timestamp_seconds{spiffe_id=\"");
+            AppendEscaped(sb, certificate.SpiffeId);
+            sb.Append("\"} ").Append(certificate.NotAfter.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)).Append('\n');
         }
         Transport(sb, "weft_transport_handler_failures_total", "Connections reset because code the transport ran for them threw (the process and other connections go on).",
             Weft.Proxy.Transport.TransportCounters.HandlerFailures);

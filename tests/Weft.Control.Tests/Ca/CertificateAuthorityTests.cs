@@ -150,6 +150,34 @@ public sealed class CertificateAuthorityTests : IDisposable
     }
 
     [Fact]
+    public void A_key_on_another_256_bit_curve_is_refused()
+    {
+        using var ca = Open();
+        using var key = ECDsa.Create(ECCurve.NamedCurves.brainpoolP256r1);
+        Assert.Contains("NIST P-256 or P-384 only", Assert.Throws<CaException>(() => ca.Issue(Csr(key), Catalog)).Message);
+    }
+
+    [Fact]
+    public void A_ca_made_for_one_trust_domain_refuses_to_serve_another()
+    {
+        using (Open()) { }
+        var e = Assert.Throws<CaException>(() => Open(new CaOptions { TrustDomain = "example.org" }));
+        Assert.Contains("names trust domain cluster.local, the MeshConfig says example.org", e.Message);
+    }
+
+    [Fact]
+    public void A_creation_cut_short_leaves_nothing_the_next_start_trips_on()
+    {
+        // What a crash during the first start leaves: the folder being made, beside the CA's.
+        var caDir = Path.Combine(_dir.Path, "ca");
+        var leftover = Directory.CreateDirectory(caDir + ".creating-0123").FullName;
+        File.WriteAllText(Path.Combine(leftover, "root-key.pem"), "partial");
+        using var ca = CertificateAuthority.LoadOrCreate(caDir, new CaOptions());
+        Assert.False(Directory.Exists(leftover));
+        Assert.True(File.Exists(Path.Combine(caDir, "ca-cert.pem")));
+    }
+
+    [Fact]
     public void A_csr_whose_signature_does_not_match_its_key_is_refused()
     {
         using var ca = Open();

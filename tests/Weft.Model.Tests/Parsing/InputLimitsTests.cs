@@ -49,6 +49,46 @@ public class InputLimitsTests
     }
 
     [Fact]
+    public void An_alias_inside_its_own_anchor_is_an_error_not_a_cycle()
+    {
+        // Hashing the cyclic node as a mapping key once recursed until the stack overflowed.
+        var e = Yaml.Error(Head + "spec:\n  x: &a [ *a ]\n  y: { ? *a : 1 }\n");
+        Assert.Contains("cannot contain itself", e.Message);
+        Assert.Equal((5, "spec.x[0]"), (e.Line, e.Path));
+    }
+
+    [Fact]
+    public void Many_documents_that_each_stand_for_many_nodes_are_refused_for_the_whole_read()
+    {
+        // Each document stays under the per-document bound (about 12 000 nodes through its aliases);
+        // a hundred of them are more than one read may stand for.
+        var document = new StringBuilder("---\napiVersion: weft.dev/v1\nkind: Service\nmetadata: { name: web }\nspec:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for (var i = 1; i <= 3; i++)
+            document.Append($"  a{i}: &a{i} [").AppendJoin(", ", Enumerable.Repeat($"*a{i - 1}", 10)).Append("]\n");
+        var text = string.Concat(Enumerable.Repeat(document.ToString(), 100));
+        var errors = ResourceParser.Parse(text, "many.yaml").Errors;
+        Assert.Contains(errors, e => e.Message.Contains($"more than {YamlLimits.MaxNodesPerRead} nodes in all", StringComparison.Ordinal));
+        Assert.DoesNotContain(errors, e => e.Message.Contains($"document holds more than", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Past_the_error_limit_one_error_says_how_many_more_there_were()
+    {
+        var text = string.Concat(Enumerable.Range(0, 1100).Select(i =>
+            $"---\napiVersion: weft.dev/v1\nkind: Service\nmetadata: {{ name: s{i} }}\nspec: {{ ports: [{{ port: 0 }}] }}\n"));
+        var errors = ResourceParser.Parse(text, "errors.yaml").Errors;
+        Assert.Equal(YamlLimits.MaxErrors + 1, errors.Count);
+        Assert.Equal("100 more errors not shown (at most 1000 are kept)", errors[^1].Message);
+    }
+
+    [Fact]
+    public void Documents_joined_by_lone_carriage_returns_count_against_the_document_limit()
+    {
+        var text = string.Concat(Enumerable.Repeat("---\ra: 1\r", YamlLimits.MaxDocuments + 1));
+        Assert.Contains(ResourceParser.Parse(text, "cr.yaml").Errors, e => e.Message.Contains("documents in one input", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Aliases_that_expand_to_little_are_read()
     {
         var service = Yaml.Single<Weft.Model.Resources.ServiceResource>(
