@@ -52,6 +52,7 @@ public sealed class ApiGuardTests : IAsyncLifetime
     [InlineData("GET", "workloads")]
     [InlineData("POST", "apply")]
     [InlineData("POST", "rollback")]
+    [InlineData("POST", "tokens")]
     [InlineData("DELETE", "resources/service/default/web")]
     public async Task Every_call_without_the_token_is_refused_with_where_to_find_it(string method, string path)
     {

@@ -39,7 +39,9 @@ internal sealed class ApiHost : IAsyncDisposable
         builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
         var app = builder.Build();
         var token = ApiToken.LoadOrCreate(dir.Path);
-        WorkloadEndpoints.Map(ApiEndpoints.Map(app, store, proxies, token), workloads);
+        var api = ApiEndpoints.Map(app, store, proxies, token);
+        WorkloadEndpoints.Map(api, workloads);
+        TokenEndpoints.Map(api, Weft.Control.Ca.BootstrapTokens.Open(dir.Path), "cluster.local");
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var client = new HttpClient { BaseAddress = new Uri(address.TrimEnd('/') + ApiEndpoints.Prefix + "/"), Timeout = TimeSpan.FromSeconds(30) };
