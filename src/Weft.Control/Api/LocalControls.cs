@@ -31,6 +31,7 @@ public static class LocalControls
         try
         {
             Directory.CreateDirectory(folder);
+            Prune(folder);
             var path = Path.Combine(folder, EntryName(address, port));
             DurableFile.WriteAtomically(path, Encoding.UTF8.GetBytes(Path.GetFullPath(dataDir)), DurableFile.OwnerOnly, replace: true);
             return path;
@@ -38,6 +39,23 @@ public static class LocalControls
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;    // a read-only home: the CLI then needs WEFT_TOKEN
+        }
+    }
+
+    /// <summary>Drops the entries of control planes that are gone without removing theirs (kill -9): nobody holds their data dir.</summary>
+    private static void Prune(string folder)
+    {
+        foreach (var entry in Directory.EnumerateFiles(folder))
+        {
+            try
+            {
+                if (!Held(File.ReadAllText(entry).Trim()))
+                    File.Delete(entry);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // another user's, or being replaced: left as it is
+            }
         }
     }
 
