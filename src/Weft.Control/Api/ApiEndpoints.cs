@@ -118,7 +118,7 @@ public static class ApiEndpoints
         return (request, resources, null);
     }
 
-    private static async Task<(T? Value, IResult? Problem)> ReadJsonAsync<T>(HttpContext http) where T : class
+    internal static async Task<(T? Value, IResult? Problem)> ReadJsonAsync<T>(HttpContext http) where T : class
     {
         // An empty body is "no options" (e.g. POST /rollback to the default revision), not a JSON error.
         if (http.Request.ContentLength == 0) return (null, null);
@@ -164,6 +164,6 @@ public static class ApiEndpoints
     private static IResult UnknownKind(string kind) =>
         BadRequest($"unknown kind \"{kind}\": use a kind such as service, httproute, grpcroute, gateway (singular or plural)");
 
-    private static IResult BadRequest(string message) =>
+    internal static IResult BadRequest(string message) =>
         Results.Json(new ApiError(message), ApiJson.Options, statusCode: StatusCodes.Status400BadRequest);
 }

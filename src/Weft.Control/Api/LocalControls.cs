@@ -111,7 +111,7 @@ public static class LocalControls
     /// <summary>Whether a running control plane holds the data dir's store lock (it opens it exclusively while it runs).</summary>
     private static bool Held(string dataDir)
     {
-        var path = Path.Combine(dataDir, "lock");
+        var path = Path.Combine(dataDir, FileConfigStore.LockFileName);
         if (!File.Exists(path))
             return false;
         try

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -19,28 +18,18 @@ public static class TokenEndpoints
         var clock = time ?? TimeProvider.System;
         api.MapPost("/tokens", async (HttpContext http) =>
         {
-            TokenRequest? request;
-            try
-            {
-                request = await JsonSerializer.DeserializeAsync<TokenRequest>(http.Request.Body, ApiJson.Options, http.RequestAborted).ConfigureAwait(false);
-            }
-            catch (JsonException e)
-            {
-                return BadRequest($"the request body is not valid JSON for {nameof(TokenRequest)}: {e.Message}");
-            }
+            var (request, problem) = await ApiEndpoints.ReadJsonAsync<TokenRequest>(http).ConfigureAwait(false);
+            if (problem is not null) return problem;
             var ns = string.IsNullOrEmpty(request?.Namespace) ? "default" : request.Namespace;
             if (string.IsNullOrEmpty(request?.ServiceAccount))
-                return BadRequest("serviceAccount: required");
+                return ApiEndpoints.BadRequest("serviceAccount: required");
             if (SpiffeId.NamespaceError(ns) is { } nsError)
-                return BadRequest($"namespace \"{ns}\": {nsError}");
+                return ApiEndpoints.BadRequest($"namespace \"{ns}\": {nsError}");
             if (SpiffeId.ServiceAccountError(request.ServiceAccount) is { } saError)
-                return BadRequest($"serviceAccount \"{request.ServiceAccount}\": {saError}");
+                return ApiEndpoints.BadRequest($"serviceAccount \"{request.ServiceAccount}\": {saError}");
             var account = new ServiceAccountRef(ns, request.ServiceAccount);
             var token = tokens.Create(account, clock.GetUtcNow());
             return Results.Json(new TokenResponse(token, new SpiffeId(trustDomain, account.Namespace, account.Name).ToString()), ApiJson.Options);
         });
     }
-
-    private static IResult BadRequest(string message) =>
-        Results.Json(new ApiError(message), ApiJson.Options, statusCode: StatusCodes.Status400BadRequest);
 }

@@ -49,13 +49,16 @@ public sealed partial class FileConfigStore : IConfigStore, IDisposable
         }
     }
 
+    /// <summary>The file a running control plane holds open exclusively in its data dir (what LocalControls checks).</summary>
+    internal const string LockFileName = "lock";
+
     /// <summary>
     /// Two control planes on one data dir would hand out the same revision numbers; FileShare.None is an
     /// exclusive flock on Unix, released by the OS even on kill -9.
     /// </summary>
     private static FileStream Lock(string dataDir)
     {
-        var path = Path.Combine(dataDir, "lock");
+        var path = Path.Combine(dataDir, LockFileName);
         try
         {
             return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
