@@ -540,22 +540,31 @@ done
 taskset -c "$LOAD_CPU" dotnet "$weft_dll" apply -f "$WORK/backend-service.yaml" --control "http://127.0.0.1:$P_CTL_API" \
   >"$WORK/apply.log" 2>&1 || { cat "$WORK/apply.log" >&2; die "weft apply failed"; }
 discovery="http://127.0.0.1:$P_CTL_DISCOVERY"
+token_file() { # SERVICE: a file holding a new bootstrap token for its service account (the control plane admits no proxy without one)
+  taskset -c "$LOAD_CPU" dotnet "$weft_dll" token create "$1" --control "http://127.0.0.1:$P_CTL_API" 2>"$WORK/token.log" \
+    | grep '^weft-bt-' >"$WORK/$1.token" || { cat "$WORK/token.log" >&2; die "weft token create $1 failed"; }
+  echo "$WORK/$1.token"
+}
 if ((RUN_H1)); then
   start weft-server "$SERVER_CPU" "${weft_env[@]}" dotnet "$weft_dll" proxy --service backend --label app=backend \
     --instance backend-bench --app-port "$P_BACKEND" --inbound-port "$P_WEFT_SERVER_IN" \
-    --admin-port "$P_WEFT_SERVER_ADMIN" --control "$discovery" --drain-seconds 1
+    --admin-port "$P_WEFT_SERVER_ADMIN" --control "$discovery" --drain-seconds 1 \
+    --bootstrap-token-file "$(token_file backend)"
   start weft-client "$SERVER_CPU" "${weft_env[@]}" dotnet "$weft_dll" proxy --service client --label app=client \
     --instance client-bench --upstream "backend=$P_WEFT_CLIENT_OUT" --inbound-port "$P_WEFT_CLIENT_IN" \
-    --admin-port "$P_WEFT_CLIENT_ADMIN" --control "$discovery" --drain-seconds 1
+    --admin-port "$P_WEFT_CLIENT_ADMIN" --control "$discovery" --drain-seconds 1 \
+    --bootstrap-token-file "$(token_file client)"
 fi
 if ((RUN_H2)); then
   # The HTTP/2 pair: Service backend-h2 (port protocol http2), its app spoken to over h2c.
   start weft-h2-server "$SERVER_CPU" "${weft_env[@]}" dotnet "$weft_dll" proxy --service backend-h2 --label app=backend-h2 \
     --instance backend-h2-bench --app-port "$P_H2_BACKEND" --app-protocol http2 --inbound-port "$P_WEFT_H2_SERVER_IN" \
-    --admin-port "$P_WEFT_H2_SERVER_ADMIN" --control "$discovery" --drain-seconds 1
+    --admin-port "$P_WEFT_H2_SERVER_ADMIN" --control "$discovery" --drain-seconds 1 \
+    --bootstrap-token-file "$(token_file backend-h2)"
   start weft-h2-client "$SERVER_CPU" "${weft_env[@]}" dotnet "$weft_dll" proxy --service client-h2 --label app=client-h2 \
     --instance client-h2-bench --upstream "backend-h2=$P_WEFT_H2_CLIENT_OUT" --inbound-port "$P_WEFT_H2_CLIENT_IN" \
-    --admin-port "$P_WEFT_H2_CLIENT_ADMIN" --control "$discovery" --drain-seconds 1
+    --admin-port "$P_WEFT_H2_CLIENT_ADMIN" --control "$discovery" --drain-seconds 1 \
+    --bootstrap-token-file "$(token_file client-h2)"
 fi
 
 for s in "${ALL_SCENARIOS[@]}"; do # every path through the processes started, measured or not

@@ -63,7 +63,7 @@ public sealed class ControlPlane : IAsyncDisposable
         var tokens = BootstrapTokens.Open(_options.DataDir);
         var index = new MeshIndexCache();
         _snapshots = new TranslatedSnapshotSource(_store, _registry, index.Translate);
-        Discovery = new DiscoveryService(_snapshots, _registry, new DiscoveryOptions(), TimeProvider.System, _loggers.CreateLogger<DiscoveryService>());
+        Discovery = new DiscoveryService(_snapshots, _registry, new NodeAdmission(tokens), new DiscoveryOptions(), TimeProvider.System, _loggers.CreateLogger<DiscoveryService>());
 
         var grpc = new GrpcServer { Logger = _loggers.CreateLogger<GrpcServer>() };
         Discovery.Register(grpc);

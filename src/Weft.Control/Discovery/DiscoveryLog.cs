@@ -24,4 +24,7 @@ internal static partial class DiscoveryLog
 
     [LoggerMessage(EventId = 206, Level = LogLevel.Warning, Message = "Discovery stream of {ProxyId} failed")]
     public static partial void StreamFailed(ILogger logger, string proxyId, Exception exception);
+
+    [LoggerMessage(EventId = 207, Level = LogLevel.Warning, Message = "Discovery stream of {ProxyId} from {Peer} refused: {Reason}")]
+    public static partial void Refused(ILogger logger, string proxyId, string peer, string reason);
 }

@@ -18,6 +18,8 @@ public sealed class DiscoveryMetrics
     private readonly ConcurrentDictionary<string, long> _rejected = new(StringComparer.Ordinal);
     private long _connected;
     private long _pushes;
+    private long _unauthenticated;
+    private long _denied;
     private long _convergenceCount;
     private double _convergenceSum;
 
@@ -29,6 +31,9 @@ public sealed class DiscoveryMetrics
     internal void StreamOpened() => Interlocked.Increment(ref _connected);
     internal void StreamClosed() => Interlocked.Decrement(ref _connected);
     internal void Pushed() => Interlocked.Increment(ref _pushes);
+
+    /// <summary>A stream refused at admission: without proof of a service account, or for a node that account may not register.</summary>
+    internal void Refused(bool unauthenticated) => Interlocked.Increment(ref unauthenticated ? ref _unauthenticated : ref _denied);
 
     internal void Rejected(string reason)
     {
@@ -61,6 +66,11 @@ public sealed class DiscoveryMetrics
         writer.Write("# HELP weft_control_pushes_total Discovery responses sent to proxies.\n");
         writer.Write("# TYPE weft_control_pushes_total counter\n");
         writer.Write(string.Create(inv, $"weft_control_pushes_total {PushesTotal}\n"));
+
+        writer.Write("# HELP weft_control_streams_refused_total Discovery streams refused: no valid bootstrap token (unauthenticated) or a node the token's service account may not register (permission_denied).\n");
+        writer.Write("# TYPE weft_control_streams_refused_total counter\n");
+        writer.Write(string.Create(inv, $"weft_control_streams_refused_total{{reason=\"unauthenticated\"}} {Interlocked.Read(ref _unauthenticated)}\n"));
+        writer.Write(string.Create(inv, $"weft_control_streams_refused_total{{reason=\"permission_denied\"}} {Interlocked.Read(ref _denied)}\n"));
 
         writer.Write("# HELP weft_control_convergence_seconds Time from a change being accepted to a proxy acknowledging it.\n");
         writer.Write("# TYPE weft_control_convergence_seconds histogram\n");

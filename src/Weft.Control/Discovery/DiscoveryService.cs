@@ -15,15 +15,21 @@ public sealed class DiscoveryService
     private readonly Dependencies _deps;
     private long _streams;
 
+    private readonly INodeAdmission _admission;
+
+    /// <param name="admission">Who may open a stream as which node: <see cref="NodeAdmission"/> in the control plane.</param>
     public DiscoveryService(
         IProxySnapshotSource snapshots,
         WorkloadRegistry registry,
+        INodeAdmission admission,
         DiscoveryOptions? options = null,
         TimeProvider? time = null,
         ILogger<DiscoveryService>? logger = null)
     {
         ArgumentNullException.ThrowIfNull(snapshots);
         ArgumentNullException.ThrowIfNull(registry);
+        ArgumentNullException.ThrowIfNull(admission);
+        _admission = admission;
         options ??= new DiscoveryOptions();
         time ??= TimeProvider.System;
         Status = new ProxyStatusBoard(time, options.DisconnectedRetention);
@@ -57,6 +63,18 @@ public sealed class DiscoveryService
         if (first is null) return;
         if (first.Node is null || first.Node.Id.Length == 0)
             throw new RpcException(StatusCode.InvalidArgument, "the first request of a discovery stream must carry node with an id");
+        try
+        {
+            _admission.Admit(first.Node, context);
+            if (_deps.Registry.ConflictFor(first.Node) is { } conflict)
+                throw new RpcException(StatusCode.PermissionDenied, conflict);
+        }
+        catch (RpcException e)
+        {
+            DiscoveryLog.Refused(_deps.Logger, first.Node.Id, context.Peer, e.Status.Detail);
+            _deps.Metrics.Refused(e.StatusCode == StatusCode.Unauthenticated);
+            throw;
+        }
         var stream = new DiscoveryStream(_deps, first.Node, Interlocked.Increment(ref _streams), requests, responses, context.CancellationToken);
         try
         {

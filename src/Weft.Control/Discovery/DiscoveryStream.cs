@@ -143,7 +143,17 @@ internal sealed class DiscoveryStream
                 if (state.ChangeSeenAt is { } seen) _deps.Metrics.Converged(now - seen);
                 // An endpoint only once its proxy has applied a config: the proxy ACKs after its listeners
                 // are bound, so no peer is sent to a port that is not listening yet.
-                _lease ??= _deps.Registry.Connect(_node);
+                try
+                {
+                    _lease ??= _deps.Registry.Connect(_node);
+                }
+                catch (WorkloadConflictException e)
+                {
+                    // Another stream took the instance between this one's admission and its first ACK.
+                    DiscoveryLog.Refused(_deps.Logger, _node.Id, "", e.Message);
+                    _deps.Metrics.Refused(unauthenticated: false);
+                    throw new RpcException(StatusCode.PermissionDenied, e.Message);
+                }
                 _deps.Board.Update(_streamId, _node.Id, s => s with { RevisionAcked = state.ConfigRevision, AckedAt = now });
                 break;
             case AckOutcome.Nack:

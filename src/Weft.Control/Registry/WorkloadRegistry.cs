@@ -42,7 +42,10 @@ public sealed partial class WorkloadRegistry : IDisposable
     /// <summary>Raised after every change, outside any lock; the argument is the new snapshot.</summary>
     public event Action<RegistrySnapshot>? Changed;
 
-    /// <summary>Registers (or confirms) the node's workload for as long as the returned lease is not disposed.</summary>
+    /// <summary>
+    /// Registers (or confirms) the node's workload for as long as the returned lease is not disposed.
+    /// Throws <see cref="WorkloadConflictException"/> when <see cref="ConflictFor"/> names a conflict.
+    /// </summary>
     public IDisposable Connect(Node node)
     {
         ArgumentNullException.ThrowIfNull(node);
@@ -50,6 +53,8 @@ public sealed partial class WorkloadRegistry : IDisposable
         RegistrySnapshot? changed = null;
         lock (_gate)
         {
+            if (Conflict(workload) is { } conflict)
+                throw new WorkloadConflictException(conflict);
             _openStreams[workload.InstanceId] = _openStreams.GetValueOrDefault(workload.InstanceId) + 1;
             if (_pendingRemovals.Remove(workload.InstanceId, out var timer)) timer.Dispose();
             if (!_current.Workloads.TryGetValue(workload.InstanceId, out var known) || known != workload)
@@ -61,6 +66,32 @@ public sealed partial class WorkloadRegistry : IDisposable
             Announce(changed);
         }
         return new Lease(this, workload.InstanceId);
+    }
+
+    /// <summary>
+    /// Why <paramref name="node"/> may not register now, or null. An instance id belongs to its service
+    /// for as long as the registry holds it (live, in its grace period, or restored from disk), and a
+    /// live instance (its stream open) keeps its address, port and role: a second proxy with the same
+    /// service account can neither move another service's instance nor take a running one's place.
+    /// </summary>
+    public string? ConflictFor(Node node)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        var workload = Workload.FromNode(node);
+        lock (_gate)
+            return Conflict(workload);
+    }
+
+    // Caller holds _gate.
+    private string? Conflict(Workload workload)
+    {
+        if (!_current.Workloads.TryGetValue(workload.InstanceId, out var known)) return null;
+        if (known.Namespace != workload.Namespace || known.Service != workload.Service)
+            return $"instance {workload.InstanceId} belongs to service {known.Namespace}/{known.Service}; choose another instance id";
+        if (_openStreams.GetValueOrDefault(workload.InstanceId) > 0
+            && (known.Address != workload.Address || known.InboundPort != workload.InboundPort || known.Role != workload.Role))
+            return $"instance {workload.InstanceId} is live at {known.Address}:{known.InboundPort} ({known.Role}); another proxy cannot take its place while its stream is open";
+        return null;
     }
 
     /// <summary>

@@ -51,7 +51,7 @@ public static class ProxyCommand
         };
         var tokenFile = new Option<string?>("--bootstrap-token-file")
         {
-            Description = "File holding the bootstrap token of this workload's service account (weft token create): with it the proxy obtains and renews its certificate; default: env WEFT_BOOTSTRAP_TOKEN_FILE",
+            Description = "File holding the bootstrap token of this workload's service account (weft token create; required): it admits the proxy to the control plane and obtains its certificate; default: env WEFT_BOOTSTRAP_TOKEN_FILE",
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("WEFT_BOOTSTRAP_TOKEN_FILE") is { Length: > 0 } file ? file : null,
         };
         var loops = new Option<int>("--loops")
@@ -126,7 +126,12 @@ public static class ProxyCommand
             }
             var options = new ProxyHostOptions { InlineSocketCompletions = parse.GetValue(inline), LoopThreads = parse.GetValue(loops) };
             var token = parse.GetValue(tokenFile);
-            if (token is not null && !File.Exists(token))
+            if (token is null)
+            {
+                Console.Error.WriteLine("weft proxy: --bootstrap-token-file is required: the control plane admits a proxy only with its service account's token (weft token create " + node.Service + " -n " + node.Namespace + ")");
+                return 2;
+            }
+            if (!File.Exists(token))
             {
                 Console.Error.WriteLine($"weft proxy: --bootstrap-token-file {token}: no such file");
                 return 2;
@@ -136,7 +141,7 @@ public static class ProxyCommand
         return command;
     }
 
-    private static async Task<int> RunAsync(Node node, IPAddress adminAddress, int adminPort, Uri control, TimeSpan drain, ProxyHostOptions options, string? tokenFile)
+    private static async Task<int> RunAsync(Node node, IPAddress adminAddress, int adminPort, Uri control, TimeSpan drain, ProxyHostOptions options, string tokenPath)
     {
         using var shutdown = new ShutdownSignal();
         using var parent = ParentWatch.WhenParentExits().Register(shutdown.Trigger);
@@ -153,13 +158,13 @@ public static class ProxyCommand
             Console.Error.WriteLine($"weft proxy: admin port {adminPort}: {e.Message}");
             return 1;
         }
-        using var discovery = DiscoveryClient.ForControlPlane(control, node, host.ConfigSink, logger: loggers.CreateLogger<DiscoveryClient>());
+        var token = new BootstrapTokenFile(tokenPath);
+        using var discovery = DiscoveryClient.ForControlPlane(control, node, host.ConfigSink, token.Headers, logger: loggers.CreateLogger<DiscoveryClient>());
         log.LogInformation("proxy {Id} ({Role}, {Mode}) started: admin {AdminUrl}, control {Control}, transport: {Transport}",
             node.Id, node.Role, node.Interception, node.AdminUrl, control, host.TransportDescription);
         // The certificate comes beside the config, not before it: plaintext routing works meanwhile.
-        await using var certificates = tokenFile is null ? null
-            : new CertificateAgent(control, tokenFile, node.Id, host.Certificates, loggers.CreateLogger<CertificateAgent>());
-        certificates?.Start();
+        await using var certificates = new CertificateAgent(control, token, node.Id, host.Certificates, loggers.CreateLogger<CertificateAgent>());
+        certificates.Start();
         // Discovery keeps running until we stop: it reconnects by itself while the control plane is away.
         var discovering = discovery.RunAsync(shutdown.Token);
         try { await Task.Delay(Timeout.Infinite, shutdown.Token).ConfigureAwait(false); }

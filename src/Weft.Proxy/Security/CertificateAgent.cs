@@ -26,7 +26,7 @@ public sealed partial class CertificateAgent : IAsyncDisposable
 
     private readonly Uri _control;
     private readonly string _instance;
-    private readonly string _tokenFile;
+    private readonly BootstrapTokenFile _token;
     private readonly CertificateHolder _holder;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -35,11 +35,11 @@ public sealed partial class CertificateAgent : IAsyncDisposable
     private Task _run = Task.CompletedTask;
 
     /// <param name="instance">This proxy's Node.id, sent so `weft status` shows the certificate's expiry beside it.</param>
-    public CertificateAgent(Uri control, string tokenFile, string instance, CertificateHolder holder, ILogger logger, TimeProvider? time = null, Random? random = null)
+    public CertificateAgent(Uri control, BootstrapTokenFile token, string instance, CertificateHolder holder, ILogger logger, TimeProvider? time = null, Random? random = null)
     {
         _instance = instance;
         _control = control;
-        _tokenFile = tokenFile;
+        _token = token;
         _holder = holder;
         _logger = logger;
         _time = time ?? TimeProvider.System;
@@ -111,7 +111,7 @@ public sealed partial class CertificateAgent : IAsyncDisposable
 
     private async Task<WorkloadCertificate> CertifyAsync(CancellationToken stop)
     {
-        var token = (await File.ReadAllTextAsync(_tokenFile, stop).ConfigureAwait(false)).Trim();
+        var headers = await _token.HeadersAsync(stop).ConfigureAwait(false);
         var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         try
         {
@@ -119,7 +119,7 @@ public sealed partial class CertificateAgent : IAsyncDisposable
             using var channel = new GrpcChannel(_control, timeProvider: _time);
             var response = await channel.UnaryAsync(DiscoveryMethods.Certify, new CertifyRequest { CsrPem = csr, Instance = _instance },
                 new CallOptions(Deadline: _time.GetUtcNow().AddSeconds(30), CancellationToken: stop,
-                    Headers: new Dictionary<string, string> { ["authorization"] = "Bearer " + token })).ConfigureAwait(false);
+                    Headers: headers)).ConfigureAwait(false);
             using var issued = X509Certificate2.CreateFromPem(response.CertificatePem);
             using var issuedKey = issued.GetECDsaPublicKey();
             if (issuedKey is null || !issuedKey.ExportSubjectPublicKeyInfo().AsSpan().SequenceEqual(key.ExportSubjectPublicKeyInfo()))

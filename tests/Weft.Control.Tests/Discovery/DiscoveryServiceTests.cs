@@ -29,6 +29,45 @@ public sealed class DiscoveryServiceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_stream_admission_refuses_ends_with_its_status_and_leaves_no_trace()
+    {
+        using var registry = new WorkloadRegistry(new RegistryOptions(), _h.Time);
+        var service = new DiscoveryService(_h.Source, registry, new Refusing(), _h.Options, _h.Time);
+        var call = new InMemoryCall<DiscoveryRequest, DiscoveryResponse>().Serve(service.HandleStreamAsync);
+        await call.RequestStream.WriteAsync(new DiscoveryRequest { Node = _node });
+
+        var status = await call.StatusAsync.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal((StatusCode.PermissionDenied, "not this one"), (status.Code, status.Detail));
+        Assert.False(call.Responses.TryTake(out _));
+        Assert.Empty(service.Status.Proxies);
+        Assert.Empty(registry.Current.Workloads);
+        using var metrics = new StringWriter();
+        service.Metrics.WritePrometheus(metrics);
+        Assert.Contains("weft_control_streams_refused_total{reason=\"permission_denied\"} 1\n", metrics.ToString());
+    }
+
+    [Fact]
+    public async Task A_second_stream_for_a_live_instance_at_another_port_is_refused_and_the_first_keeps_it()
+    {
+        var (live, _) = await _h.OpenSyncedAsync(_node);
+        var usurper = _node.Clone();
+        usurper.InboundPort = 16066;
+        var call = await _h.OpenAsync(usurper);
+
+        var status = await call.StatusAsync.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(StatusCode.PermissionDenied, status.Code);
+        Assert.Contains("web-0 is live at 127.0.0.1:15006", status.Detail);
+        Assert.Equal(15006u, _h.Registry.Current.Workloads["web-0"].InboundPort);
+        Assert.False(live.StatusAsync.IsCompleted);
+    }
+
+    private sealed class Refusing : INodeAdmission
+    {
+        public Weft.Control.Ca.ServiceAccountRef Admit(Node node, IServerCallContext call) =>
+            throw new RpcException(StatusCode.PermissionDenied, "not this one");
+    }
+
+    [Fact]
     public async Task The_first_response_is_the_full_state_and_the_proxy_is_stale_until_it_acks()
     {
         var call = await _h.OpenAsync(_node);

@@ -16,7 +16,7 @@ internal sealed class ServerHarness : IDisposable
         Time = time ?? new FakeTime();
         Source = source ?? new FakeSnapshotSource(1, Resources.Cluster("catalog"), Resources.Endpoints("catalog", "10.0.0.1"));
         Registry = registry ?? new WorkloadRegistry(new RegistryOptions(), Time);
-        Service = new DiscoveryService(Source, Registry, Options, Time);
+        Service = new DiscoveryService(Source, Registry, AnyNode.Instance, Options, Time);
         Service.Processed += OnProcessed;
     }
 

@@ -137,12 +137,51 @@ public sealed class WorkloadRegistryTests : IDisposable
     public void A_node_that_comes_back_changed_updates_its_workload()
     {
         using var registry = NewRegistry();
-        registry.Connect(CatalogV2());
+        registry.Connect(CatalogV2()).Dispose();
         var moved = CatalogV2();
         moved.Address = "10.0.0.10";
         registry.Connect(moved);
         Assert.Equal("10.0.0.10", registry.Current.Workloads["catalog-v2-0"].Address);
         Assert.Equal(2, registry.Current.Generation);
+    }
+
+    [Theory]
+    [InlineData("10.0.0.66", 16006u)]
+    [InlineData("10.0.0.9", 16066u)]
+    public void A_live_instance_keeps_its_address_and_port_while_its_stream_is_open(string address, uint port)
+    {
+        using var registry = NewRegistry();
+        var live = registry.Connect(CatalogV2());
+        var usurper = CatalogV2();
+        (usurper.Address, usurper.InboundPort) = (address, port);
+
+        Assert.Contains("is live at 10.0.0.9:16006", registry.ConflictFor(usurper));
+        var refused = Assert.Throws<WorkloadConflictException>(() => registry.Connect(usurper));
+        Assert.Contains("another proxy cannot take its place", refused.Message);
+        Assert.Equal(("10.0.0.9", 16006u), (registry.Current.Workloads["catalog-v2-0"].Address, registry.Current.Workloads["catalog-v2-0"].InboundPort));
+        Assert.Single(_changes);
+
+        // Once the live stream is gone, the instance may come back elsewhere (a restart on a new port).
+        live.Dispose();
+        Assert.Null(registry.ConflictFor(usurper));
+        registry.Connect(usurper);
+        Assert.Equal(address, registry.Current.Workloads["catalog-v2-0"].Address);
+    }
+
+    [Fact]
+    public void An_instance_id_stays_its_services_until_the_registry_lets_it_go()
+    {
+        using var registry = NewRegistry();
+        registry.Connect(CatalogV2()).Dispose();
+        var other = Resources.Node("catalog-v2-0", service: "payments", version: "v1", address: "10.0.0.9", inboundPort: 16006);
+
+        // In its grace period the instance is still catalog's: another service cannot claim the id.
+        Assert.Contains("belongs to service default/catalog", registry.ConflictFor(other));
+        Assert.Throws<WorkloadConflictException>(() => registry.Connect(other));
+
+        _time.Advance(TimeSpan.FromSeconds(3));
+        Assert.Empty(registry.Current.Workloads);
+        Assert.Null(registry.ConflictFor(other));
     }
 
     [Fact]

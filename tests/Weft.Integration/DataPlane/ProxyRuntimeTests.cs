@@ -87,12 +87,21 @@ public sealed class ProxyRuntimeTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>No control plane answers these proxies: any token file does.</summary>
+    private static readonly Lazy<string> UnusedToken = new(() =>
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"weft-runtime-{Environment.ProcessId}.token");
+        File.WriteAllText(path, "weft-bt-unused\n");
+        return path;
+    });
+
     private static ProcessStartInfo ProxyStart(int admin, string? runtime)
     {
         var start = new ProcessStartInfo("dotnet")
         {
             ArgumentList = { Repo.WeftDll, "proxy", "--service", "probe", "--instance", "probe-0", "--app-port", ShopMesh.FreePort().ToString(),
-                "--inbound-port", ShopMesh.FreePort().ToString(), "--admin-port", admin.ToString(), "--control", $"http://127.0.0.1:{ShopMesh.FreePort()}" },
+                "--inbound-port", ShopMesh.FreePort().ToString(), "--admin-port", admin.ToString(), "--control", $"http://127.0.0.1:{ShopMesh.FreePort()}",
+                "--bootstrap-token-file", UnusedToken.Value },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };

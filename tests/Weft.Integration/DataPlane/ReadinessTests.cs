@@ -14,28 +14,35 @@ public sealed class ReadinessTests
         var (api, discovery, admin) = (ShopMesh.FreePort(), ShopMesh.FreePort(), ShopMesh.FreePort());
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var ready = new Uri($"http://127.0.0.1:{admin}/ready");
-        // No control plane yet: the proxy is up, its admin answers, it has no config.
-        await using var proxy = WeftProcess.Start(["proxy", "--service", "lonely", "--instance", "lonely-0", "--app-port", ShopMesh.FreePort().ToString(),
-            "--inbound-port", ShopMesh.FreePort().ToString(), "--admin-port", admin.ToString(), "--control", $"http://127.0.0.1:{discovery}"]);
-        HttpResponseMessage? before = null;
-        await Eventually.HoldsAsync(async () =>
-        {
-            try { before = await http.GetAsync(ready); return true; }
-            catch (HttpRequestException) { return false; }
-        }, TimeSpan.FromSeconds(30), () => "the admin port never answered:\n" + proxy.Output);
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, before!.StatusCode);
-        Assert.Equal("waiting for the first config\n", await before.Content.ReadAsStringAsync());
-
-        var control = WeftProcess.Start(["control", "--data-dir", Path.Combine(dir, "data"),
-            "--api-port", api.ToString(), "--discovery-port", discovery.ToString()]);
+        string[] controlArgs = ["control", "--data-dir", Path.Combine(dir, "data"), "--api-port", api.ToString(), "--discovery-port", discovery.ToString()];
         try
         {
+            // The proxy's token comes from the control plane, which then stops: tokens outlive a restart.
+            string token;
+            await using (var first = WeftProcess.Start(controlArgs))
+            {
+                await first.WaitForLineAsync("control plane ready", TimeSpan.FromSeconds(60));
+                token = TokenFiles.Create(api, Path.Combine(dir, "data"), "lonely");
+            }
+            // No control plane now: the proxy is up, its admin answers, it has no config.
+            await using var proxy = WeftProcess.Start(["proxy", "--service", "lonely", "--instance", "lonely-0", "--app-port", ShopMesh.FreePort().ToString(),
+                "--inbound-port", ShopMesh.FreePort().ToString(), "--admin-port", admin.ToString(), "--control", $"http://127.0.0.1:{discovery}",
+                "--bootstrap-token-file", token]);
+            HttpResponseMessage? before = null;
+            await Eventually.HoldsAsync(async () =>
+            {
+                try { before = await http.GetAsync(ready); return true; }
+                catch (HttpRequestException) { return false; }
+            }, TimeSpan.FromSeconds(30), () => "the admin port never answered:\n" + proxy.Output);
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, before!.StatusCode);
+            Assert.Equal("waiting for the first config\n", await before.Content.ReadAsStringAsync());
+
+            await using var control = WeftProcess.Start(controlArgs);
             await Eventually.HoldsAsync(async () => (await http.GetAsync(ready)).StatusCode == HttpStatusCode.OK,
                 TimeSpan.FromSeconds(30), () => "never ready once the control plane came:\n" + proxy.Output);
         }
         finally
         {
-            await control.DisposeAsync();
             try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
         }
     }

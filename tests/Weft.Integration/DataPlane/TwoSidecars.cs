@@ -68,7 +68,7 @@ public sealed class TwoSidecars : IAsyncDisposable
             _servers[app.Service] = StartServerSidecar(app, app.Service + "-0");
         var clientAdmin = ShopMesh.FreePort();
         List<string> args = ["proxy", "--service", "client", "--instance", "client-0", "--app-port", "0",
-            "--admin-port", Str(clientAdmin), "--control", Discovery, "--drain-seconds", Str(_drainSeconds)];
+            "--admin-port", Str(clientAdmin), "--control", Discovery, "--drain-seconds", Str(_drainSeconds), "--bootstrap-token-file", Token("client")];
         foreach (var app in apps)
         {
             _outbound[app.Service] = ShopMesh.FreePort();
@@ -85,6 +85,8 @@ public sealed class TwoSidecars : IAsyncDisposable
 
     private string Discovery => $"http://127.0.0.1:{_discoveryPort}";
 
+    private string Token(string service) => TokenFiles.Create(_apiPort, Path.Combine(_dir, "data"), service);
+
     /// <summary>Sidecars log at debug (forward failures with their exception, Kestrel's HTTP/2 events): a failed test shows why.</summary>
     private static readonly Dictionary<string, string> DebugLogs = new() { ["WEFT_LOG_LEVEL"] = "debug" };
 
@@ -95,7 +97,7 @@ public sealed class TwoSidecars : IAsyncDisposable
         var inbound = ShopMesh.FreePort();
         var process = WeftProcess.Start(["proxy", "--service", app.Service, "--instance", instance,
             "--app-port", Str(app.AppPort), "--app-protocol", app.AppProtocol, "--inbound-port", Str(inbound),
-            "--admin-port", Str(admin), "--control", Discovery, "--drain-seconds", Str(_drainSeconds)], DebugLogs);
+            "--admin-port", Str(admin), "--control", Discovery, "--drain-seconds", Str(_drainSeconds), "--bootstrap-token-file", Token(app.Service)], DebugLogs);
         lock (_extra) _extra.Add(process);
         return new Sidecar(process, admin, inbound);
     }

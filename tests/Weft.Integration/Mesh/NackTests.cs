@@ -44,7 +44,7 @@ public sealed class NackTests(ITestOutputHelper log) : IAsyncLifetime
         var upstreamPort = ((IPEndPoint)blocker.LocalEndpoint).Port;
         _proxy = WeftProcess.Start(["proxy", "--service", "web", "--instance", "web-0", "--app-port", ShopMesh.FreePort().ToString(),
             "--inbound-port", ShopMesh.FreePort().ToString(), "--admin-port", _adminPort.ToString(), "--upstream", $"catalog={upstreamPort}",
-            "--control", $"http://127.0.0.1:{_discoveryPort}"]);
+            "--control", $"http://127.0.0.1:{_discoveryPort}", "--bootstrap-token-file", TokenFiles.Create(_apiPort, Path.Combine(_dir, "data"), "web")]);
 
         var nacked = await WaitForProxyAsync(p => p.GetProperty("syncState").GetString()!.StartsWith("NACKED", StringComparison.Ordinal));
         log.WriteLine("status after the bad config: " + nacked);

@@ -99,7 +99,8 @@ public sealed class ProtocolMesh : IAsyncLifetime
     private WeftProcess Sidecar(string service, int appPort, string protocol, int inboundPort, int adminPort, params string[] extra) =>
         WeftProcess.Start(["proxy", "--service", service, "--instance", service + "-0", "--app-port", appPort.ToString(),
             "--app-protocol", protocol, "--inbound-port", inboundPort.ToString(), "--admin-port", adminPort.ToString(),
-            "--control", $"http://127.0.0.1:{DiscoveryPort}", "--drain-seconds", "1", .. extra]);
+            "--control", $"http://127.0.0.1:{DiscoveryPort}", "--drain-seconds", "1",
+            "--bootstrap-token-file", TokenFiles.Create(ApiPort, Path.Combine(_dir, "data"), service), .. extra]);
 
     private static bool HasEndpoint(string clusters, string cluster, int port)
     {

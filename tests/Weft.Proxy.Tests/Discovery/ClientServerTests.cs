@@ -18,7 +18,7 @@ public sealed class ClientServerTests : IAsyncDisposable
     public ClientServerTests()
     {
         _registry = new WorkloadRegistry(new RegistryOptions(), _time);
-        _server = new DiscoveryService(_source, _registry, _options, _time);
+        _server = new DiscoveryService(_source, _registry, AnyNode.Instance, _options, _time);
         _proxy = new ClientHarness(jitter: 1.0, server: _server.HandleStreamAsync, time: _time);
     }
 

@@ -46,13 +46,13 @@ internal sealed class MessagePipe<T> : IMessageReader<T>, IClientMessageWriter<T
     }
 }
 
-internal sealed class FakeCallContext(CancellationToken cancellationToken) : IServerCallContext
+internal sealed class FakeCallContext(CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? headers = null, string peer = "127.0.0.1:50000") : IServerCallContext
 {
     public string Method => "/weft.discovery.v1.Discovery/Stream";
     public DateTimeOffset? Deadline => null;
     public CancellationToken CancellationToken { get; } = cancellationToken;
-    public string Peer => "127.0.0.1:50000";
-    public IReadOnlyDictionary<string, string> RequestHeaders { get; } = new Dictionary<string, string>();
+    public string Peer { get; } = peer;
+    public IReadOnlyDictionary<string, string> RequestHeaders { get; } = headers ?? new Dictionary<string, string>();
 }
 
 /// <summary>
