@@ -530,7 +530,7 @@ weft_env=(env)
 # shellcheck disable=SC2206 # word splitting wanted: VAR=VALUE pairs
 weft_env+=(${BENCH_WEFT_ENV:-})
 start weft-control "$LOAD_CPU" dotnet "$weft_dll" control --data-dir "$WORK/control" --listen 127.0.0.1 \
-  --discovery-port "$P_CTL_DISCOVERY" --api-port "$P_CTL_API"
+  --discovery-port "$P_CTL_DISCOVERY" --discovery-tls-port 0 --api-port "$P_CTL_API"
 deadline=$(($(date +%s) + 60))
 until curl -sf --max-time 1 "http://127.0.0.1:$P_CTL_API/ready" >/dev/null 2>&1; do
   (($(date +%s) < deadline)) && kill -0 "${PID_OF[weft-control]}" 2>/dev/null \

@@ -61,9 +61,10 @@ public sealed class ControlPlane : IAsyncDisposable
         Authority = CertificateAuthority.LoadOrCreate(_options.CaDir ?? Path.Combine(_options.DataDir, "ca"),
             new CaOptions { TrustDomain = mesh.TrustDomain, DefaultTtl = mesh.Certificates.WorkloadTtl });
         var tokens = BootstrapTokens.Open(_options.DataDir);
+        var callers = new CallerAuthentication(tokens, Authority);
         var index = new MeshIndexCache();
         _snapshots = new TranslatedSnapshotSource(_store, _registry, index.Translate);
-        Discovery = new DiscoveryService(_snapshots, _registry, new NodeAdmission(tokens), new DiscoveryOptions(), TimeProvider.System, _loggers.CreateLogger<DiscoveryService>());
+        Discovery = new DiscoveryService(_snapshots, _registry, new NodeAdmission(callers), new DiscoveryOptions(), TimeProvider.System, _loggers.CreateLogger<DiscoveryService>());
 
         var grpc = new GrpcServer { Logger = _loggers.CreateLogger<GrpcServer>() };
         Discovery.Register(grpc);
@@ -72,7 +73,7 @@ public sealed class ControlPlane : IAsyncDisposable
         health.SetStatus("weft.discovery.v1.Discovery", Protocol.Health.HealthCheckResponse.Types.ServingStatus.Serving);
         var store = _store;
         var board = Discovery.Status;
-        new CertifyService(Authority, tokens, () => CurrentMeshConfig(store).Certificates.WorkloadTtl,
+        new CertifyService(Authority, callers, () => CurrentMeshConfig(store).Certificates.WorkloadTtl,
             (instance, account, spiffeId, notAfter) => board.RecordCertificate(instance, account.Namespace, account.Name, spiffeId, notAfter)).Register(grpc);
 
         var builder = WebApplication.CreateSlimBuilder();
@@ -84,6 +85,16 @@ public sealed class ControlPlane : IAsyncDisposable
             k.Listen(_options.ListenAddress, _options.ApiPort, o => o.Protocols = HttpProtocols.Http1);
             foreach (var extra in _options.DiscoveryAddresses)
                 k.Listen(extra, _options.DiscoveryPort, o => o.Protocols = HttpProtocols.Http2);
+            if (_options.DiscoveryTlsPort != 0)
+            {
+                var tls = new DiscoveryTls(Authority, [_options.ListenAddress, .. _options.DiscoveryAddresses]);
+                foreach (var address in new[] { _options.ListenAddress }.Concat(_options.DiscoveryAddresses))
+                    k.Listen(address, _options.DiscoveryTlsPort, o =>
+                    {
+                        o.Protocols = HttpProtocols.Http2;
+                        o.UseHttps(tls.Options);
+                    });
+            }
             // Discovery streams live as long as their proxy: no body size or data rate limits on them.
             k.Limits.MaxRequestBodySize = null;
             k.Limits.MinRequestBodyDataRate = null;
@@ -94,7 +105,8 @@ public sealed class ControlPlane : IAsyncDisposable
         });
         var app = builder.Build();
         var discoveryPort = _options.DiscoveryPort;
-        app.MapWhen(c => c.Connection.LocalPort == discoveryPort, b => b.Run(grpc.HandleAsync));
+        var discoveryTlsPort = _options.DiscoveryTlsPort;
+        app.MapWhen(c => c.Connection.LocalPort == discoveryPort || (discoveryTlsPort != 0 && c.Connection.LocalPort == discoveryTlsPort), b => b.Run(grpc.HandleAsync));
         var api = ApiEndpoints.Map(app, _store, Discovery.Status, ApiToken.LoadOrCreate(_options.DataDir));
         WorkloadEndpoints.Map(api, _workloads);
         TokenEndpoints.Map(api, tokens, Authority.Options.TrustDomain);

@@ -11,6 +11,9 @@ public sealed record ControlPlaneOptions
     /// <summary>More addresses serving discovery only (weft up --isolation netns: the bridge the namespaces reach).</summary>
     public IReadOnlyList<IPAddress> DiscoveryAddresses { get; init; } = [];
     public int DiscoveryPort { get; init; } = 15010;
+
+    /// <summary>Discovery over TLS (docs/security.md, "Discovery"); 0: none.</summary>
+    public int DiscoveryTlsPort { get; init; } = 15012;
     public int ApiPort { get; init; } = 15014;
 
     /// <summary>The CA's folder: an operator's root and intermediate, or where Weft makes its own (default: DataDir/ca).</summary>

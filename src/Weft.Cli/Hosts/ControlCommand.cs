@@ -16,10 +16,11 @@ internal static class ControlCommand
         var store = new Option<string>("--store") { Description = "file (default), or etcd://HOST:PORT (not yet supported)", DefaultValueFactory = _ => "file" };
         var listen = new Option<string>("--listen") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
         var discoveryPort = new Option<int>("--discovery-port") { Description = "gRPC discovery port (HTTP/2 cleartext)", DefaultValueFactory = _ => 15010 };
+        var discoveryTlsPort = new Option<int>("--discovery-tls-port") { Description = "gRPC discovery port over TLS (the mesh's CA; client certificates checked); 0: none", DefaultValueFactory = _ => 15012 };
         var apiPort = new Option<int>("--api-port") { Description = "HTTP API port", DefaultValueFactory = _ => 15014 };
         var discoveryAddress = new Option<string[]>("--discovery-address") { Description = "Also serve discovery (only) on this address (repeatable)" };
         var caDir = new Option<string?>("--ca-dir") { Description = "The CA's folder: root-cert.pem, ca-cert.pem, ca-key.pem, cert-chain.pem of your own, or where Weft makes its root and intermediate (default: DATA-DIR/ca)" };
-        var command = new Command("control", "Run the control plane alone") { dataDir, store, listen, discoveryPort, apiPort, discoveryAddress, caDir };
+        var command = new Command("control", "Run the control plane alone") { dataDir, store, listen, discoveryPort, discoveryTlsPort, apiPort, discoveryAddress, caDir };
         command.SetAction(async (parse, _) =>
         {
             if (parse.GetValue(store) is { } s && s != "file")
@@ -47,6 +48,7 @@ internal static class ControlCommand
                 DataDir = Path.GetFullPath(parse.GetValue(dataDir)!),
                 ListenAddress = address,
                 DiscoveryPort = parse.GetValue(discoveryPort),
+                DiscoveryTlsPort = parse.GetValue(discoveryTlsPort),
                 ApiPort = parse.GetValue(apiPort),
                 DiscoveryAddresses = extra,
                 CaDir = parse.GetValue(caDir) is { } ca ? Path.GetFullPath(ca) : null,
@@ -75,7 +77,7 @@ internal static class ControlCommand
             return 1;
         }
         log.LogInformation("control plane ready: discovery {Discovery}, api {Api}, data {DataDir}",
-            $"{options.ListenAddress}:{options.DiscoveryPort}", $"http://{options.ListenAddress}:{options.ApiPort}", options.DataDir);
+            options.DiscoveryTlsPort == 0 ? $"{options.ListenAddress}:{options.DiscoveryPort}" : $"{options.ListenAddress}:{options.DiscoveryPort} (TLS :{options.DiscoveryTlsPort})", $"http://{options.ListenAddress}:{options.ApiPort}", options.DataDir);
         try { await Task.Delay(Timeout.Infinite, shutdown.Token).ConfigureAwait(false); }
         catch (OperationCanceledException) { }
         log.LogInformation("control plane stopping");

@@ -12,6 +12,7 @@ namespace Weft.Cli.Up;
 /// <param name="ServicePorts">With Netns: "namespace/name" to each Service's port, for `WEFT_UPSTREAM_S=S:PORT` (else 8080).</param>
 /// <param name="DrainDeadline">How long the ingress gateway lets its requests in flight finish when it stops (its --drain-seconds); null: <see cref="MeshShutdown.DefaultDrainDeadline"/>.</param>
 /// <param name="TokenFiles">"namespace/service-account" to its bootstrap token file (<see cref="BootstrapTokenFiles"/>), passed with --bootstrap-token-file.</param>
+/// <param name="CaFile">The mesh's root certificates, passed with --ca-file: what the TLS discovery port's certificate must chain to.</param>
 internal sealed record LaunchOptions(
     string ControlAddress = "http://127.0.0.1:15010",
     int? IngressPort = null,
@@ -19,11 +20,13 @@ internal sealed record LaunchOptions(
     NetnsLayout? Netns = null,
     IReadOnlyDictionary<string, int>? ServicePorts = null,
     TimeSpan? DrainDeadline = null,
-    IReadOnlyDictionary<string, string>? TokenFiles = null)
+    IReadOnlyDictionary<string, string>? TokenFiles = null,
+    string? CaFile = null)
 {
-    /// <summary>--bootstrap-token-file for the account, when there is a file for it.</summary>
+    /// <summary>--bootstrap-token-file for the account, when there is a file for it; --ca-file, when there is one.</summary>
     public IEnumerable<string> TokenArguments(string ns, string account) =>
-        TokenFiles?.GetValueOrDefault($"{ns}/{account}") is { } file ? ["--bootstrap-token-file", file] : [];
+        (TokenFiles?.GetValueOrDefault($"{ns}/{account}") is { } file ? new[] { "--bootstrap-token-file", file } : [])
+            .Concat(CaFile is { } ca ? ["--ca-file", ca] : []);
 }
 
 /// <summary>

@@ -32,6 +32,7 @@ internal static class UpCommand
         var isolation = new Option<string>("--isolation") { Description = "none | netns (root: each workload in its own network namespace)", DefaultValueFactory = _ => "none" };
         var dataDir = new Option<string?>("--data-dir") { Description = "Control plane data (default: .weft/ beside the topology file)" };
         var discoveryPort = new Option<int>("--discovery-port") { Description = "Control plane discovery port", DefaultValueFactory = _ => 15010 };
+        var discoveryTlsPort = new Option<int>("--discovery-tls-port") { Description = "Control plane discovery port over TLS (the sidecars' own)", DefaultValueFactory = _ => 15012 };
         var apiPort = new Option<int>("--api-port") { Description = "Control plane HTTP API port", DefaultValueFactory = _ => 15014 };
         var drainSeconds = new Option<double>("--drain-seconds")
         {
@@ -40,7 +41,7 @@ internal static class UpCommand
         };
         var command = new Command("up", "Bring a whole mesh up on this machine: control plane, workloads with sidecars, ingress gateway")
         {
-            file, ingressPort, isolation, dataDir, discoveryPort, apiPort, drainSeconds,
+            file, ingressPort, isolation, dataDir, discoveryPort, discoveryTlsPort, apiPort, drainSeconds,
         };
         command.SetAction(async (parse, _) =>
         {
@@ -73,23 +74,25 @@ internal static class UpCommand
                 return 2;
             }
             var settings = new UpSettings(topology, parse.GetValue(dataDir) is { } d ? Path.GetFullPath(d) : Path.Combine(topology.Directory, ".weft"),
-                parse.GetValue(discoveryPort), parse.GetValue(apiPort), parse.GetValue(ingressPort), iso == "netns", TimeSpan.FromSeconds(parse.GetValue(drainSeconds)));
+                parse.GetValue(discoveryPort), parse.GetValue(discoveryTlsPort), parse.GetValue(apiPort), parse.GetValue(ingressPort), iso == "netns", TimeSpan.FromSeconds(parse.GetValue(drainSeconds)));
             return await RunAsync(settings).ConfigureAwait(false);
         });
         return command;
     }
 
-    private sealed record UpSettings(Topology Topology, string DataDir, int DiscoveryPort, int ApiPort, int? IngressPort, bool Netns, TimeSpan DrainDeadline)
+    private sealed record UpSettings(Topology Topology, string DataDir, int DiscoveryPort, int DiscoveryTlsPort, int ApiPort, int? IngressPort, bool Netns, TimeSpan DrainDeadline)
     {
         public Uri Api => new($"http://127.0.0.1:{ApiPort.ToString(CultureInfo.InvariantCulture)}");
-        public string Discovery => $"http://127.0.0.1:{DiscoveryPort.ToString(CultureInfo.InvariantCulture)}";
+
+        /// <summary>What the sidecars dial: discovery over TLS.</summary>
+        public string Discovery => $"https://127.0.0.1:{DiscoveryTlsPort.ToString(CultureInfo.InvariantCulture)}";
     }
 
     private static async Task<int> RunAsync(UpSettings settings)
     {
         var topology = settings.Topology;
         var ingress = settings.IngressPort ?? topology.Ingress?.Port;
-        var busy = new[] { settings.DiscoveryPort, settings.ApiPort }.Concat(ingress is { } i ? [i] : []).Where(p => !IsFree(p)).ToList();
+        var busy = new[] { settings.DiscoveryPort, settings.DiscoveryTlsPort, settings.ApiPort }.Concat(ingress is { } i ? [i] : []).Where(p => !IsFree(p)).ToList();
         if (busy.Count > 0)
         {
             Console.Error.WriteLine($"weft up: port {string.Join(", ", busy)} already in use on 127.0.0.1 (is another `weft up` or `weft control` running?)");
@@ -108,7 +111,8 @@ internal static class UpCommand
         IReadOnlyDictionary<string, string>? tokenFiles = null;
         try
         {
-            string[] controlArgs = ["control", "--data-dir", settings.DataDir, "--discovery-port", Text(settings.DiscoveryPort), "--api-port", Text(settings.ApiPort)];
+            string[] controlArgs = ["control", "--data-dir", settings.DataDir, "--discovery-port", Text(settings.DiscoveryPort),
+                "--discovery-tls-port", Text(settings.DiscoveryTlsPort), "--api-port", Text(settings.ApiPort)];
             if (settings.Netns)
             {
                 NetnsIsolation.RemoveLeftovers(Console.Out);
@@ -134,7 +138,7 @@ internal static class UpCommand
                 vips = ServiceVips.Allocate(services.Keys);
                 options = options with
                 {
-                    ControlAddress = $"http://{isolation.Layout.BridgeAddress}:{Text(settings.DiscoveryPort)}",
+                    ControlAddress = $"https://{isolation.Layout.BridgeAddress}:{Text(settings.DiscoveryTlsPort)}",
                     Netns = isolation.Layout,
                     ServicePorts = services.ToDictionary(s => s.Key.Namespace + "/" + s.Key.Name, s => s.Value, StringComparer.Ordinal),
                 };
@@ -148,6 +152,7 @@ internal static class UpCommand
                 {
                     TokenFiles = tokenFiles = await BootstrapTokenFiles.CreateAsync(topology, settings.Api, settings.DataDir, tokenFolder,
                         isolation is not null ? InterceptionRules.ProxyUid : null, shutdown.Token).ConfigureAwait(false),
+                    CaFile = BootstrapTokenFiles.CopyTrustBundle(Path.Combine(settings.DataDir, "ca", "root-cert.pem"), tokenFolder),
                 };
             }
             catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException)
@@ -162,7 +167,7 @@ internal static class UpCommand
             await WaitForAppsAsync(topology, plan, shutdown.Token).ConfigureAwait(false);
 
             if (plan.Gateway is { } gateway) Say($"ingress       http://127.0.0.1:{Text(gateway.Port)}");
-            Say($"control       {settings.Api.ToString().TrimEnd('/')} (discovery {settings.Discovery[7..]}, data {settings.DataDir})");
+            Say($"control       {settings.Api.ToString().TrimEnd('/')} (discovery 127.0.0.1:{Text(settings.DiscoveryPort)}, over TLS {settings.Discovery[8..]}, data {settings.DataDir})");
             foreach (var r in plan.Replicas) Say($"proxy {r.Instance,-14} admin http://{r.Address}:{Text(r.AdminPort)}  inbound {r.Address}:{Text(r.InboundPort)}  app 127.0.0.1:{Text(r.AppPort)}{(r.Network is { } n ? " (netns " + n.Namespace + ")" : "")}");
             if (plan.Gateway is { } g) Say($"proxy {"ingress",-14} admin http://127.0.0.1:{Text(g.AdminPort)}");
             Say("mesh ready");

@@ -63,6 +63,9 @@ public sealed class CertificateAuthority : IDisposable
 
     public X509Certificate2 Intermediate => _intermediate;
 
+    /// <summary>The intermediate, then any between it and a root: what a workload certificate chains through.</summary>
+    public IReadOnlyList<X509Certificate2> Chain => _chain;
+
     public CaOptions Options => _options;
 
     /// <summary>The CA in <paramref name="dir"/>: the operator's, or Weft's own, made there at first start.</summary>
@@ -171,7 +174,7 @@ public sealed class CertificateAuthority : IDisposable
     {
         if (certificate.Extensions.OfType<X509SubjectAlternativeNameExtension>().FirstOrDefault() is not { } names)
             return null;
-        foreach (var name in DescribeNames(names))
+        foreach (var name in Svid.DescribeNames(names))
             if (name.StartsWith("URI:" + SpiffeId.Scheme, StringComparison.Ordinal))
                 return name[("URI:" + SpiffeId.Scheme).Length..].TrimEnd('/');
         return null;
@@ -239,6 +242,39 @@ public sealed class CertificateAuthority : IDisposable
             notBefore, notAfter, Convert.ToHexString(serial));
     }
 
+    /// <summary>The control plane's own identity: what its discovery port's TLS certificate names, and proxies check.</summary>
+    public SpiffeId ControlPlaneIdentity => new(_options.TrustDomain, "weft-system", "weft-control");
+
+    /// <summary>
+    /// A serving certificate for the control plane's TLS discovery port, over a new key made here (in
+    /// memory only): its SPIFFE ID, plus `localhost` and <paramref name="addresses"/> for clients that
+    /// check a host name. The chain (the intermediates) goes with it.
+    /// </summary>
+    public (X509Certificate2 Leaf, X509Certificate2Collection Chain) IssueControlPlane(IEnumerable<System.Net.IPAddress> addresses, TimeSpan lifetime)
+    {
+        ArgumentNullException.ThrowIfNull(addresses);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var now = _time.GetUtcNow();
+        var notAfter = now + lifetime < _intermediate.NotAfter.ToUniversalTime() ? now + lifetime : _intermediate.NotAfter.ToUniversalTime();
+        var request = new CertificateRequest(new X500DistinguishedName("CN=weft-control"), key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(ServerAuth)], false));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_intermediate, includeKeyIdentifier: true, includeIssuerAndSerial: false));
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddUri(new Uri(ControlPlaneIdentity.ToString()));
+        names.AddDnsName("localhost");
+        foreach (var address in addresses.Distinct())
+            names.AddIpAddress(address);
+        request.CertificateExtensions.Add(names.Build(critical: false));
+        using var leaf = request.Create(_intermediate.SubjectName, X509SignatureGenerator.CreateForECDsa(_key), now - Backdate, notAfter, NewSerial());
+        var chain = new X509Certificate2Collection();
+        foreach (var c in _chain)
+            chain.Add(X509CertificateLoader.LoadCertificate(c.RawData));
+        return (leaf.CopyWithPrivateKey(key), chain);
+    }
+
     /// <summary>What a CSR may ask for: a key of a kind peers accept, and no name or power beyond the identity's.</summary>
     private static void CheckRequest(CertificateRequest csr, SpiffeId identity)
     {
@@ -270,35 +306,12 @@ public sealed class CertificateAuthority : IDisposable
                 case X509BasicConstraintsExtension { CertificateAuthority: true }:
                     throw new CaException("the CSR asks for a CA certificate (basicConstraints CA:TRUE): workloads get leaf certificates only");
                 case X509SubjectAlternativeNameExtension names:
-                    var asked = DescribeNames(names);
+                    var asked = Svid.DescribeNames(names);
                     if (asked.Count != 1 || asked[0] != "URI:" + identity)
                         throw new CaException($"the CSR asks for the names [{string.Join(", ", asked)}]: a workload certificate names exactly its own SPIFFE ID, {identity}");
                     break;
             }
         }
-    }
-
-    /// <summary>Every name of a SAN extension, as "URI:...", "DNS:...", "IP:..." or "other".</summary>
-    private static List<string> DescribeNames(X509SubjectAlternativeNameExtension names)
-    {
-        var result = new List<string>();
-        result.AddRange(names.EnumerateDnsNames().Select(n => "DNS:" + n));
-        result.AddRange(names.EnumerateIPAddresses().Select(a => "IP:" + a));
-        var reader = new AsnReader(names.RawData, AsnEncodingRules.DER).ReadSequence();
-        while (reader.HasData)
-        {
-            var tag = reader.PeekTag();
-            if (tag.TagClass == TagClass.ContextSpecific && tag.TagValue == 6)
-                result.Add("URI:" + reader.ReadCharacterString(UniversalTagNumber.IA5String, new Asn1Tag(TagClass.ContextSpecific, 6)));
-            else if (tag.TagClass == TagClass.ContextSpecific && tag.TagValue is 2 or 7)
-                reader.ReadEncodedValue();      // DNS and IP, listed above
-            else
-            {
-                reader.ReadEncodedValue();
-                result.Add("other");
-            }
-        }
-        return result;
     }
 
     /// <summary>A positive 128-bit serial number.</summary>

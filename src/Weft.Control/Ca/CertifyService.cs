@@ -10,18 +10,14 @@ namespace Weft.Control.Ca;
 /// </summary>
 /// <param name="defaultTtl">The lifetime when the request names none: the current MeshConfig's workloadTtl.</param>
 /// <param name="issued">Told of every certificate issued: the caller's instance, its account, the identity and the expiry (for `weft status`).</param>
-public sealed class CertifyService(CertificateAuthority authority, BootstrapTokens tokens, Func<TimeSpan> defaultTtl,
+public sealed class CertifyService(CertificateAuthority authority, CallerAuthentication callers, Func<TimeSpan> defaultTtl,
     Action<string, ServiceAccountRef, string, DateTimeOffset>? issued = null)
 {
     public void Register(GrpcServer server) => server.AddUnary(DiscoveryMethods.Certify, HandleAsync);
 
     private Task<CertifyResponse> HandleAsync(CertifyRequest request, IServerCallContext call)
     {
-        call.RequestHeaders.TryGetValue("authorization", out var authorization);
-        if (tokens.Verify(authorization) is not { } account)
-            throw new RpcException(StatusCode.Unauthenticated, authorization is null
-                ? "Certify needs `authorization: Bearer <bootstrap token>` (weft token create, or the file weft up hands each sidecar)"
-                : "the bootstrap token is not one this control plane made");
+        var account = callers.Authenticate(call, "Certify");
         var identity = new SpiffeId(authority.Options.TrustDomain, account.Namespace, account.Name);
         IssuedCertificate certificate;
         try

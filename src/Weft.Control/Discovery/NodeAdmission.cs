@@ -9,22 +9,18 @@ namespace Weft.Control.Discovery;
 
 /// <summary>
 /// The control plane's rules for a discovery stream (docs/security.md, "Discovery"): the proxy proves a
-/// service account with its bootstrap token, and registers only that account's service, in its
+/// service account (its certificate, or its bootstrap token until it holds one), and registers only that account's service, in its
 /// namespace, at the address it connects from. So a proxy can neither claim another service's
 /// endpoints nor point one at an address of its choosing; and since the config it receives is its own
 /// node's, it receives only its own config.
 /// </summary>
-public sealed class NodeAdmission(BootstrapTokens tokens) : INodeAdmission
+public sealed class NodeAdmission(CallerAuthentication callers) : INodeAdmission
 {
     public ServiceAccountRef Admit(Node node, IServerCallContext call)
     {
         ArgumentNullException.ThrowIfNull(node);
         ArgumentNullException.ThrowIfNull(call);
-        call.RequestHeaders.TryGetValue("authorization", out var authorization);
-        if (tokens.Verify(authorization) is not { } account)
-            throw new RpcException(StatusCode.Unauthenticated, authorization is null
-                ? "a discovery stream needs `authorization: Bearer <bootstrap token>` (weft proxy --bootstrap-token-file; weft token create)"
-                : "the bootstrap token is not one this control plane made");
+        var account = callers.Authenticate(call, "a discovery stream");
         if (Refusal(node, account, call.Peer) is { } reason)
             throw new RpcException(StatusCode.PermissionDenied, reason);
         return account;

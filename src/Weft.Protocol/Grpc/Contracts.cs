@@ -100,6 +100,8 @@ public interface IServerCallContext
     string Peer { get; }
     /// <summary>Custom request metadata (ASCII headers other than the protocol's own).</summary>
     IReadOnlyDictionary<string, string> RequestHeaders { get; }
+    /// <summary>The certificate the client presented in the TLS handshake (the server's TLS options checked it); null on h2c or without one.</summary>
+    System.Security.Cryptography.X509Certificates.X509Certificate2? PeerCertificate { get; }
 }
 
 /// <summary>Per-call options on the client side.</summary>

@@ -1,12 +1,23 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using Google.Protobuf;
 
 namespace Weft.Protocol.Grpc;
 
 /// <summary>
-/// A client connection to one gRPC server (<c>http://host:port</c>, h2c prior knowledge) over
-/// SocketsHttpHandler; calls are multiplexed on its HTTP/2 connection(s). Thread-safe; share one per server.
+/// How a channel to an <c>https://</c> server checks it and proves itself: the server's certificate is
+/// believed only when <see cref="ValidateServer"/> says so (no system roots: a mesh trusts its own CA),
+/// and <see cref="ClientCertificate"/>, asked at each handshake, is presented when it gives one.
+/// </summary>
+public sealed record GrpcTls(RemoteCertificateValidationCallback ValidateServer, Func<X509Certificate2?>? ClientCertificate = null);
+
+/// <summary>
+/// A client connection to one gRPC server (<c>http://host:port</c>, h2c prior knowledge; or
+/// <c>https://host:port</c> with <see cref="GrpcTls"/>, TLS 1.3 with ALPN h2) over SocketsHttpHandler;
+/// calls are multiplexed on its HTTP/2 connection(s). Thread-safe; share one per server.
 /// </summary>
 public sealed class GrpcChannel : IDisposable
 {
@@ -14,14 +25,13 @@ public sealed class GrpcChannel : IDisposable
     // Parsing a Uri per call is measurable on the unary path; a channel talks to few methods.
     private readonly ConcurrentDictionary<string, Uri> _methodUris = new(StringComparer.Ordinal);
 
-    public GrpcChannel(Uri address, int maxReceiveMessageSize = 4 * 1024 * 1024, TimeProvider? timeProvider = null)
+    public GrpcChannel(Uri address, int maxReceiveMessageSize = 4 * 1024 * 1024, TimeProvider? timeProvider = null, GrpcTls? tls = null)
     {
         ArgumentNullException.ThrowIfNull(address);
-        if (address.Scheme != Uri.UriSchemeHttp)
-        {
-            // TLS is the proxy's job (mTLS between sidecars); this transport speaks cleartext h2c only.
-            throw new ArgumentException("Only http:// (h2c prior knowledge) addresses are supported.", nameof(address));
-        }
+        if (address.Scheme == Uri.UriSchemeHttps && tls is null)
+            throw new ArgumentException("An https:// address needs GrpcTls: how to check the server's certificate.", nameof(address));
+        if (address.Scheme != Uri.UriSchemeHttp && address.Scheme != Uri.UriSchemeHttps)
+            throw new ArgumentException("Only http:// (h2c prior knowledge) and https:// addresses are supported.", nameof(address));
         Address = address;
         MaxReceiveMessageSize = maxReceiveMessageSize;
         TimeProvider = timeProvider ?? TimeProvider.System;
@@ -40,6 +50,16 @@ public sealed class GrpcChannel : IDisposable
             UseCookies = false,
             AllowAutoRedirect = false,
         };
+        if (address.Scheme == Uri.UriSchemeHttps)
+        {
+            handler.SslOptions = new SslClientAuthenticationOptions
+            {
+                EnabledSslProtocols = SslProtocols.Tls13,
+                ApplicationProtocols = [SslApplicationProtocol.Http2],
+                RemoteCertificateValidationCallback = tls!.ValidateServer,
+                LocalCertificateSelectionCallback = tls.ClientCertificate is { } pick ? (_, _, _, _, _) => pick()! : null,
+            };
+        }
         _invoker = new HttpMessageInvoker(handler, disposeHandler: true);
     }
 

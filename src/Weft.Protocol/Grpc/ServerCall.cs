@@ -46,6 +46,8 @@ internal sealed class ServerCall<TRequest, TResponse> : IServerCallContext, IMes
         }
     }
 
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? PeerCertificate => _context.Connection.ClientCertificate;
+
     public IReadOnlyDictionary<string, string> RequestHeaders => _requestHeaders ??= CollectCustomHeaders(_context.Request.Headers);
 
     private bool DeadlinePassed => _deadlineCts is { IsCancellationRequested: true } && !_context.RequestAborted.IsCancellationRequested;

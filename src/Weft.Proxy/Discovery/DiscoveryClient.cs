@@ -58,14 +58,14 @@ public sealed class DiscoveryClient : IDisposable
         _ownedChannel = ownedChannel;
     }
 
-    /// <summary>A client for the control plane at <paramref name="controlPlane"/> (e.g. http://127.0.0.1:15010).</summary>
+    /// <summary>A client over <paramref name="channel"/> to the control plane (which it then owns).</summary>
     /// <param name="credentials">The metadata that proves the proxy's service account, asked for at every (re)connect.</param>
     public static DiscoveryClient ForControlPlane(
-        Uri controlPlane, Node node, IProxyConfigSink sink, Func<IReadOnlyDictionary<string, string>> credentials,
+        GrpcChannel channel, Node node, IProxyConfigSink sink, Func<IReadOnlyDictionary<string, string>> credentials,
         DiscoveryClientOptions? options = null, TimeProvider? time = null, ILogger<DiscoveryClient>? logger = null)
     {
+        ArgumentNullException.ThrowIfNull(channel);
         ArgumentNullException.ThrowIfNull(credentials);
-        var channel = new GrpcChannel(controlPlane);
         return new DiscoveryClient(
             ct => channel.DuplexStreaming(DiscoveryMethods.Stream, new CallOptions(CancellationToken: ct, Headers: credentials())),
             node, sink, options, time, logger, channel);

@@ -54,6 +54,11 @@ public static class ProxyCommand
             Description = "File holding the bootstrap token of this workload's service account (weft token create; required): it admits the proxy to the control plane and obtains its certificate; default: env WEFT_BOOTSTRAP_TOKEN_FILE",
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("WEFT_BOOTSTRAP_TOKEN_FILE") is { Length: > 0 } file ? file : null,
         };
+        var caFile = new Option<string?>("--ca-file")
+        {
+            Description = "PEM root certificate(s) the control plane's TLS certificate must chain to, for an https:// --control (port 15012); default: env WEFT_CA_FILE",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("WEFT_CA_FILE") is { Length: > 0 } file ? file : null,
+        };
         var loops = new Option<int>("--loops")
         {
             Description = "Event-loop threads of the proxy's own socket transport (the default; env WEFT_PROXY_TRANSPORT=sockets uses .NET's)",
@@ -63,7 +68,7 @@ public static class ProxyCommand
         Option[] options =
         [
             service, version, ns, instance, appPort, appProtocol, inboundPort, adminPort, address, upstreams, labels,
-            control, mode, outboundPort, adminAddress, gateway, gatewayName, gatewayPort, defaultService, drain, inline, loops, tokenFile,
+            control, mode, outboundPort, adminAddress, gateway, gatewayName, gatewayPort, defaultService, drain, inline, loops, tokenFile, caFile,
         ];
         // --version is the workload's version; a root command's built-in one (weft-proxy's) gives way.
         foreach (var builtIn in command.Options.OfType<VersionOption>().ToList())
@@ -136,12 +141,23 @@ public static class ProxyCommand
                 Console.Error.WriteLine($"weft proxy: --bootstrap-token-file {token}: no such file");
                 return 2;
             }
-            return await RunAsync(node, adminIp!, admin, controlUri!, TimeSpan.FromSeconds(parse.GetValue(drain)), options, token).ConfigureAwait(false);
+            var ca = parse.GetValue(caFile);
+            if (controlUri!.Scheme == Uri.UriSchemeHttps && ca is null)
+            {
+                Console.Error.WriteLine($"weft proxy: --control {controlUri}: TLS needs --ca-file, the mesh's root certificate (weft up: <data-dir>/ca/root-cert.pem)");
+                return 2;
+            }
+            if (ca is not null && !File.Exists(ca))
+            {
+                Console.Error.WriteLine($"weft proxy: --ca-file {ca}: no such file");
+                return 2;
+            }
+            return await RunAsync(node, adminIp!, admin, controlUri, TimeSpan.FromSeconds(parse.GetValue(drain)), options, token, ca).ConfigureAwait(false);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(Node node, IPAddress adminAddress, int adminPort, Uri control, TimeSpan drain, ProxyHostOptions options, string tokenPath)
+    private static async Task<int> RunAsync(Node node, IPAddress adminAddress, int adminPort, Uri control, TimeSpan drain, ProxyHostOptions options, string tokenPath, string? caFile)
     {
         using var shutdown = new ShutdownSignal();
         using var parent = ParentWatch.WhenParentExits().Register(shutdown.Trigger);
@@ -159,11 +175,21 @@ public static class ProxyCommand
             return 1;
         }
         var token = new BootstrapTokenFile(tokenPath);
-        using var discovery = DiscoveryClient.ForControlPlane(control, node, host.ConfigSink, token.Headers, logger: loggers.CreateLogger<DiscoveryClient>());
+        ControlPlaneChannels channels;
+        try
+        {
+            channels = new ControlPlaneChannels(control, caFile, host.Certificates);
+        }
+        catch (Exception e) when (e is ArgumentException or System.Security.Cryptography.CryptographicException or IOException)
+        {
+            Console.Error.WriteLine($"weft proxy: --ca-file {caFile}: {e.Message}");
+            return 2;
+        }
+        using var discovery = DiscoveryClient.ForControlPlane(channels.Open(), node, host.ConfigSink, token.Headers, logger: loggers.CreateLogger<DiscoveryClient>());
         log.LogInformation("proxy {Id} ({Role}, {Mode}) started: admin {AdminUrl}, control {Control}, transport: {Transport}",
             node.Id, node.Role, node.Interception, node.AdminUrl, control, host.TransportDescription);
         // The certificate comes beside the config, not before it: plaintext routing works meanwhile.
-        await using var certificates = new CertificateAgent(control, token, node.Id, host.Certificates, loggers.CreateLogger<CertificateAgent>());
+        await using var certificates = new CertificateAgent(channels, token, node.Id, host.Certificates, loggers.CreateLogger<CertificateAgent>());
         certificates.Start();
         // Discovery keeps running until we stop: it reconnects by itself while the control plane is away.
         var discovering = discovery.RunAsync(shutdown.Token);

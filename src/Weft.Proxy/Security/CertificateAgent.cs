@@ -24,7 +24,7 @@ public sealed partial class CertificateAgent : IAsyncDisposable
     /// <summary>The soonest a renewal comes: a certificate with hardly any life left must not make a tight loop against the CA.</summary>
     private static readonly TimeSpan MinRenewal = TimeSpan.FromSeconds(1);
 
-    private readonly Uri _control;
+    private readonly ControlPlaneChannels _control;
     private readonly string _instance;
     private readonly BootstrapTokenFile _token;
     private readonly CertificateHolder _holder;
@@ -35,7 +35,7 @@ public sealed partial class CertificateAgent : IAsyncDisposable
     private Task _run = Task.CompletedTask;
 
     /// <param name="instance">This proxy's Node.id, sent so `weft status` shows the certificate's expiry beside it.</param>
-    public CertificateAgent(Uri control, BootstrapTokenFile token, string instance, CertificateHolder holder, ILogger logger, TimeProvider? time = null, Random? random = null)
+    public CertificateAgent(ControlPlaneChannels control, BootstrapTokenFile token, string instance, CertificateHolder holder, ILogger logger, TimeProvider? time = null, Random? random = null)
     {
         _instance = instance;
         _control = control;
@@ -116,7 +116,7 @@ public sealed partial class CertificateAgent : IAsyncDisposable
         try
         {
             var csr = new CertificateRequest(new X500DistinguishedName(""), key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
-            using var channel = new GrpcChannel(_control, timeProvider: _time);
+            using var channel = _control.Open();
             var response = await channel.UnaryAsync(DiscoveryMethods.Certify, new CertifyRequest { CsrPem = csr, Instance = _instance },
                 new CallOptions(Deadline: _time.GetUtcNow().AddSeconds(30), CancellationToken: stop,
                     Headers: headers)).ConfigureAwait(false);

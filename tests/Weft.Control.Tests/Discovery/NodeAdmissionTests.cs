@@ -17,7 +17,7 @@ public sealed class NodeAdmissionTests : IDisposable
     public NodeAdmissionTests()
     {
         _tokens = BootstrapTokens.Open(_dir);
-        _admission = new NodeAdmission(_tokens);
+        _admission = new NodeAdmission(new CallerAuthentication(_tokens, authority: null));
         _catalogToken = _tokens.Create(new ServiceAccountRef("default", "catalog"), DateTimeOffset.UtcNow);
     }
 
@@ -39,7 +39,7 @@ public sealed class NodeAdmissionTests : IDisposable
     }
 
     [Theory]
-    [InlineData(null, "needs `authorization: Bearer <bootstrap token>`")]
+    [InlineData(null, "or `authorization: Bearer <bootstrap token>`")]
     [InlineData("weft-bt-00", "not one this control plane made")]
     public void Without_a_token_this_control_plane_made_a_stream_is_unauthenticated(string? token, string reason)
     {

@@ -14,7 +14,7 @@ public sealed class ReadinessTests
         var (api, discovery, admin) = (ShopMesh.FreePort(), ShopMesh.FreePort(), ShopMesh.FreePort());
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         var ready = new Uri($"http://127.0.0.1:{admin}/ready");
-        string[] controlArgs = ["control", "--data-dir", Path.Combine(dir, "data"), "--api-port", api.ToString(), "--discovery-port", discovery.ToString()];
+        string[] controlArgs = ["control", "--data-dir", Path.Combine(dir, "data"), "--api-port", api.ToString(), "--discovery-tls-port", ShopMesh.FreePort().ToString(), "--discovery-port", discovery.ToString()];
         try
         {
             // The proxy's token comes from the control plane, which then stops: tokens outlive a restart.

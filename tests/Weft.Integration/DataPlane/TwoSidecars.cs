@@ -61,7 +61,7 @@ public sealed class TwoSidecars : IAsyncDisposable
     {
         Directory.CreateDirectory(_dir);
         _control = WeftProcess.Start(["control", "--data-dir", Path.Combine(_dir, "data"),
-            "--api-port", Str(_apiPort), "--discovery-port", Str(_discoveryPort)]);
+            "--api-port", Str(_apiPort), "--discovery-tls-port", ShopMesh.FreePort().ToString(), "--discovery-port", Str(_discoveryPort)]);
         await _control.WaitForLineAsync("control plane ready", Patience);
 
         foreach (var app in apps)

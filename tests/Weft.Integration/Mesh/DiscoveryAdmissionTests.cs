@@ -1,3 +1,6 @@
+using System.Net.Security;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Weft.Integration.DataPlane;
 using Weft.Integration.Harness;
 using Weft.Protocol.Discovery;
@@ -15,6 +18,7 @@ public sealed class DiscoveryAdmissionTests : IAsyncLifetime
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
     private readonly int _apiPort = ShopMesh.FreePort();
     private readonly int _discoveryPort = ShopMesh.FreePort();
+    private readonly int _tlsPort = ShopMesh.FreePort();
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "weft-admission-" + Guid.NewGuid().ToString("N")[..8]);
     private readonly List<IAsyncDisposable> _calls = [];
     private GrpcChannel? _channel;
@@ -25,7 +29,7 @@ public sealed class DiscoveryAdmissionTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(_dir);
-        _control = WeftProcess.Start(["control", "--data-dir", DataDir, "--api-port", _apiPort.ToString(), "--discovery-port", _discoveryPort.ToString()]);
+        _control = WeftProcess.Start(["control", "--data-dir", DataDir, "--api-port", _apiPort.ToString(), "--discovery-tls-port", _tlsPort.ToString(), "--discovery-port", _discoveryPort.ToString()]);
         await _control.WaitForLineAsync("control plane ready", TimeSpan.FromSeconds(60));
         _channel = new GrpcChannel(new Uri($"http://127.0.0.1:{_discoveryPort}"));
     }
@@ -113,6 +117,83 @@ public sealed class DiscoveryAdmissionTests : IAsyncLifetime
             "--inbound-port", ShopMesh.FreePort().ToString(), "--admin-port", ShopMesh.FreePort().ToString(),
             "--control", $"http://127.0.0.1:{_discoveryPort}", "--bootstrap-token-file", TokenFiles.Create(_apiPort, DataDir, "catalog")]);
         await proxy.WaitForLineAsync("PermissionDenied.*claims service default/payments", Patience);
+    }
+
+    /// <summary>A channel to the TLS port that trusts the mesh's root and checks the control plane's identity, presenting <paramref name="client"/>.</summary>
+    private GrpcChannel TlsChannel(X509Certificate2? client, List<string>? seenServerIds = null)
+    {
+        var roots = new X509Certificate2Collection();
+        roots.ImportFromPemFile(Path.Combine(DataDir, "ca", "root-cert.pem"));
+        return new GrpcChannel(new Uri($"https://127.0.0.1:{_tlsPort}"), tls: new GrpcTls((_, certificate, chain, _) =>
+        {
+            using var leaf = new X509Certificate2(certificate!);
+            var id = Weft.Model.Identity.Svid.Verify(leaf, chain!.ChainPolicy.ExtraStore.Cast<X509Certificate2>(), roots, "cluster.local", DateTimeOffset.UtcNow, out var error);
+            seenServerIds?.Add(id?.ToString() ?? error);
+            return id is not null;
+        }, () => client));
+    }
+
+    private async Task<X509Certificate2> WorkloadCertificateAsync(string serviceAccount)
+    {
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var channel = new GrpcChannel(new Uri($"http://127.0.0.1:{_discoveryPort}"));
+        var issued = await channel.UnaryAsync(DiscoveryMethods.Certify,
+            new CertifyRequest { CsrPem = new CertificateRequest(new X500DistinguishedName(""), key, HashAlgorithmName.SHA256).CreateSigningRequestPem() },
+            new CallOptions(Deadline: DateTimeOffset.UtcNow + Patience, Headers: new Dictionary<string, string> { ["authorization"] = "Bearer " + Token(serviceAccount) }));
+        using var leaf = X509Certificate2.CreateFromPem(issued.CertificatePem);
+        return leaf.CopyWithPrivateKey(key);
+    }
+
+    [Fact]
+    public async Task On_the_TLS_port_the_control_plane_proves_itself_and_a_workload_certificate_stands_in_for_the_token()
+    {
+        using var catalogCertificate = await WorkloadCertificateAsync("catalog");
+        var serverIds = new List<string>();
+        using var channel = TlsChannel(catalogCertificate, serverIds);
+        var call = channel.DuplexStreaming(DiscoveryMethods.Stream, new CallOptions());
+        _calls.Add(call);
+        using var timeout = new CancellationTokenSource(Patience);
+        await call.RequestStream.WriteAsync(new DiscoveryRequest { Node = Node("catalog-tls", "catalog", 20011) }, timeout.Token);
+        Assert.NotNull(await call.ResponseStream.ReadAsync(timeout.Token));
+        Assert.Equal("spiffe://cluster.local/ns/weft-system/sa/weft-control", Assert.Single(serverIds));
+
+        // The certificate proves catalog, no more: as payments, with no token at all, the stream is refused.
+        var asB = channel.DuplexStreaming(DiscoveryMethods.Stream, new CallOptions());
+        _calls.Add(asB);
+        await asB.RequestStream.WriteAsync(new DiscoveryRequest { Node = Node("payments-tls", "payments", 20012) }, timeout.Token);
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await asB.ResponseStream.ReadAsync(timeout.Token));
+        Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
+        Assert.Contains("proves service account default/catalog", refused.Status.Detail);
+    }
+
+    [Fact]
+    public async Task On_the_TLS_port_a_certificate_from_another_CA_of_the_same_trust_domain_fails_the_handshake()
+    {
+        using var rogueKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var rogueRequest = new CertificateRequest("CN=rogue", rogueKey, HashAlgorithmName.SHA256);
+        rogueRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        using var rogueCa = rogueRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddDays(1));
+        using var leafKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var leafRequest = new CertificateRequest(new X500DistinguishedName(""), leafKey, HashAlgorithmName.SHA256);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddUri(new Uri("spiffe://cluster.local/ns/default/sa/catalog"));
+        leafRequest.CertificateExtensions.Add(names.Build(critical: true));
+        using var forged = leafRequest.Create(rogueCa, DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddHours(1), [1, 2, 3, 4]);
+        using var forgedWithKey = forged.CopyWithPrivateKey(leafKey);
+
+        using var channel = TlsChannel(forgedWithKey);
+        var call = channel.DuplexStreaming(DiscoveryMethods.Stream, new CallOptions(Headers: new Dictionary<string, string> { ["authorization"] = "Bearer " + Token("catalog") }));
+        _calls.Add(call);
+        using var timeout = new CancellationTokenSource(Patience);
+        var failed = await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            await call.RequestStream.WriteAsync(new DiscoveryRequest { Node = Node("catalog-rogue", "catalog", 20013) }, timeout.Token);
+            await call.ResponseStream.ReadAsync(timeout.Token);
+        });
+        Assert.False(failed is OperationCanceledException, "the call hung instead of failing: " + failed);
+        // The handshake refused it, before any call reached admission (where the valid token would have passed).
+        Assert.False(failed is RpcException { StatusCode: StatusCode.PermissionDenied or StatusCode.Unauthenticated }, "admission, not the handshake, refused it: " + failed);
+        Assert.Matches("SSL|TLS|handshake|certificate|connection", failed.ToString());
     }
 
     [Fact]

@@ -26,7 +26,7 @@ public sealed class IdentityTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(_dir);
-        _control = WeftProcess.Start(["control", "--data-dir", DataDir, "--api-port", _apiPort.ToString(), "--discovery-port", _discoveryPort.ToString()]);
+        _control = WeftProcess.Start(["control", "--data-dir", DataDir, "--api-port", _apiPort.ToString(), "--discovery-tls-port", ShopMesh.FreePort().ToString(), "--discovery-port", _discoveryPort.ToString()]);
         await _control.WaitForLineAsync("control plane ready", TimeSpan.FromSeconds(60));
     }
 

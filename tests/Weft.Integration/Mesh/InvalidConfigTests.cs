@@ -17,7 +17,7 @@ public sealed class InvalidConfigTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(_dir);
-        _control = WeftProcess.Start(["control", "--data-dir", Path.Combine(_dir, "data"), "--api-port", _apiPort.ToString(), "--discovery-port", ShopMesh.FreePort().ToString()]);
+        _control = WeftProcess.Start(["control", "--data-dir", Path.Combine(_dir, "data"), "--api-port", _apiPort.ToString(), "--discovery-tls-port", ShopMesh.FreePort().ToString(), "--discovery-port", ShopMesh.FreePort().ToString()]);
         await _control.WaitForLineAsync("control plane ready", TimeSpan.FromSeconds(60));
     }
 

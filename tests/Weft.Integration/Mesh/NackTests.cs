@@ -24,7 +24,7 @@ public sealed class NackTests(ITestOutputHelper log) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(_dir);
-        _control = WeftProcess.Start(["control", "--data-dir", Path.Combine(_dir, "data"), "--api-port", _apiPort.ToString(), "--discovery-port", _discoveryPort.ToString()]);
+        _control = WeftProcess.Start(["control", "--data-dir", Path.Combine(_dir, "data"), "--api-port", _apiPort.ToString(), "--discovery-tls-port", ShopMesh.FreePort().ToString(), "--discovery-port", _discoveryPort.ToString()]);
         await _control.WaitForLineAsync("control plane ready", TimeSpan.FromSeconds(60));
     }
 

@@ -38,7 +38,7 @@ public sealed class ShopMesh : IAsyncLifetime
     public static string[] UpArguments(ShopMesh m) =>
     [
         "up", "-f", Repo.ShopTopology, "--ingress-port", m.IngressPort.ToString(), "--api-port", m.ApiPort.ToString(),
-        "--discovery-port", m.DiscoveryPort.ToString(), "--data-dir", m.DataDir,
+        "--discovery-tls-port", ShopMesh.FreePort().ToString(), "--discovery-port", m.DiscoveryPort.ToString(), "--data-dir", m.DataDir,
     ];
 
     /// <summary>Runs a client command (`weft status`, `apply`...) against this mesh's control plane.</summary>

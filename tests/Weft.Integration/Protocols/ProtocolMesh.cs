@@ -42,7 +42,7 @@ public sealed class ProtocolMesh : IAsyncLifetime
         Vault = AppServer.TlsEcho(VaultCertificate);
         Directory.CreateDirectory(_dir);
         _control = WeftProcess.Start(["control", "--data-dir", Path.Combine(_dir, "data"), "--api-port", ApiPort.ToString(),
-            "--discovery-port", DiscoveryPort.ToString()]);
+            "--discovery-tls-port", ShopMesh.FreePort().ToString(), "--discovery-port", DiscoveryPort.ToString()]);
         await _control.WaitForLineAsync("control plane ready", Deadline);
 
         var services = Path.Combine(_dir, "services.yaml");

@@ -43,7 +43,7 @@ internal sealed class TransparentScenario(ITestOutputHelper output, string dir)
 
     /// <summary>`weft up` arguments for this topology on ports of its own.</summary>
     public string[] UpArguments() =>
-        ["up", "-f", Topology, "--isolation", "netns", "--api-port", ShopMesh.FreePort().ToString(), "--discovery-port", ShopMesh.FreePort().ToString()];
+        ["up", "-f", Topology, "--isolation", "netns", "--api-port", ShopMesh.FreePort().ToString(), "--discovery-tls-port", ShopMesh.FreePort().ToString(), "--discovery-port", ShopMesh.FreePort().ToString()];
 
     /// <summary>Waits for the mesh and proves interception works; returns the run's prefix.</summary>
     /// <param name="host">Runs ip(8) and curl where weft up's namespaces are visible (its mount namespace).</param>

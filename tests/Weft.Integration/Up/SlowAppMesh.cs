@@ -101,7 +101,7 @@ internal sealed partial class SlowAppMesh : IAsyncDisposable
             """);
         var (ingress, api) = (ShopMesh.FreePort(), ShopMesh.FreePort());
         var up = WeftProcess.Start(["up", "-f", Path.Combine(dir, "mesh.yaml"), "--ingress-port", ingress.ToString(), "--api-port", api.ToString(),
-            "--discovery-port", ShopMesh.FreePort().ToString(), "--data-dir", Path.Combine(dir, ".weft")], workingDirectory: dir);
+            "--discovery-tls-port", ShopMesh.FreePort().ToString(), "--discovery-port", ShopMesh.FreePort().ToString(), "--data-dir", Path.Combine(dir, ".weft")], workingDirectory: dir);
         var mesh = new SlowAppMesh(dir, up, ingress, api);
         try
         {

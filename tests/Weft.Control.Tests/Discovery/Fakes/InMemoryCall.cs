@@ -46,8 +46,10 @@ internal sealed class MessagePipe<T> : IMessageReader<T>, IClientMessageWriter<T
     }
 }
 
-internal sealed class FakeCallContext(CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? headers = null, string peer = "127.0.0.1:50000") : IServerCallContext
+internal sealed class FakeCallContext(CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? headers = null, string peer = "127.0.0.1:50000",
+    System.Security.Cryptography.X509Certificates.X509Certificate2? peerCertificate = null) : IServerCallContext
 {
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? PeerCertificate { get; } = peerCertificate;
     public string Method => "/weft.discovery.v1.Discovery/Stream";
     public DateTimeOffset? Deadline => null;
     public CancellationToken CancellationToken { get; } = cancellationToken;
