@@ -123,8 +123,9 @@ public sealed class ProxyHost : IAsyncDisposable
         if (options.LoopTransport && Transport.Native.Supported)
             _loops = new Transport.LoopTransport(options.LoopThreads, options.SendBatch);
 
+        MeshTls = new Security.Mtls.MeshTls(Certificates, time);
         // The cluster client: one connect place, HTTP/1.1 pools and HTTP/2 connections, for every codec.
-        var connector = new Connector(_loops, options.InlineSocketCompletions, loggerFactory.CreateLogger("Weft.Proxy.Upstream"));
+        var connector = new Connector(_loops, options.InlineSocketCompletions, loggerFactory.CreateLogger("Weft.Proxy.Upstream"), MeshTls);
         var pools = new UpstreamPools(connector, options.Http1Limits, _heartbeat, _state);
         _clusters = new ClusterClient(connector, pools, _heartbeat, loggerFactory.CreateLogger("Weft.Proxy.Upstream"));
         // The one request pipeline, and the codecs that feed it.
@@ -137,7 +138,7 @@ public sealed class ProxyHost : IAsyncDisposable
         var resets = new Http2ResetGuard(options.Http2Limits, _metrics, loggerFactory.CreateLogger("Weft.Proxy.Listeners"));
         var http2 = options.LeanHttp2 ? new Codecs.Http2.Http2Codec(_state, pipeline, options.Http2Limits, _heartbeat, resets) : null;
         var connections = new ConnectionDispatch(_state, tcp, new TlsPassthrough(tcp, _metrics, TimeProvider.System), _metrics, TimeProvider.System,
-            resets, http1, http2);
+            resets, http1, http2, MeshTls, loggerFactory.CreateLogger("Weft.Proxy.Mtls"));
         var capture = new Interception.CaptureDispatch(_state, tcp, connections, connector, loggerFactory.CreateLogger("Weft.Proxy.Interception"));
         var listeners = new ListenerSet(kestrel, connections, new ConnectionLimiter(_state), _metrics, loggerFactory, options.ListenerDrainTimeout,
             options.InlineSocketCompletions, options.Http2Limits, capture, _loops);
@@ -158,7 +159,7 @@ public sealed class ProxyHost : IAsyncDisposable
     public int AdminPort { get; private set; }
 
     /// <summary>True once a config was applied and until draining starts (what /ready says).</summary>
-    public bool IsReady => _state.HasConfig && !_state.IsDraining;
+    public bool IsReady => _state.HasConfig && !_state.IsDraining && Certificates.Current is not null;
 
     /// <summary>True once StopAsync began (the drain signal every listener path reads).</summary>
     public bool IsDraining => _state.IsDraining;
@@ -208,6 +209,9 @@ public sealed class ProxyHost : IAsyncDisposable
 
     /// <summary>This workload's certificate, when it has one (a CertificateAgent keeps it fresh).</summary>
     public CertificateHolder Certificates { get; } = new();
+
+    /// <summary>mTLS between sidecars with <see cref="Certificates"/>' current certificate.</summary>
+    internal Security.Mtls.MeshTls MeshTls { get; }
 
     /// <summary>Tests raise the drain flag alone to see what every listener path does with it.</summary>
     internal RuntimeState State => _state;

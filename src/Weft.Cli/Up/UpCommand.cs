@@ -209,6 +209,8 @@ internal static class UpCommand
     /// Applies the topology's config files plus a Service for every workload no config declares, in one
     /// all-or-nothing apply; the control plane's errors name the user's files and lines.
     /// </summary>
+    private const string StrictMeshConfig = "apiVersion: weft.dev/v1\nkind: MeshConfig\nmetadata: { name: default }\nspec:\n  mtls: { mode: STRICT }\n";
+
     private static async Task<string?> ApplyConfigAsync(UpSettings settings, CancellationToken ct)
     {
         var files = new List<ApiFile>();
@@ -221,6 +223,9 @@ internal static class UpCommand
         }
         var implied = ImpliedServices.From(settings.Topology, declared);
         if (implied.Count > 0) files.Add(new ApiFile("<services implied by the topology>", ResourceYaml.Serialize(implied)));
+        // weft up's mesh is mTLS only (docs/security.md): a topology that brings no MeshConfig of its own gets STRICT.
+        if (!declared.OfType<MeshConfigResource>().Any())
+            files.Add(new ApiFile("<weft up's default MeshConfig: mTLS STRICT>", StrictMeshConfig));
         if (files.Count == 0) return null;
 
         using var client = new ApiClient(settings.Api, settings.DataDir);

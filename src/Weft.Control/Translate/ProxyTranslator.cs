@@ -53,6 +53,7 @@ public static class ProxyTranslator
         {
             Address = bindAddress, Port = node.InboundPort, Direction = Pb.Direction.Inbound, Protocol = protocol,
             RouteTable = "inbound", TcpCluster = l4 ? ClusterNames.InboundApp : "", Service = node.Service,
+            MtlsMode = MtlsModeOf(mesh, ns, node.Service),
         });
         var route = new Pb.Route { Name = "inbound/app" };
         route.Backends.Add(new Pb.WeightedCluster { Cluster = ClusterNames.InboundApp, Weight = 1 });
@@ -63,6 +64,14 @@ public static class ProxyTranslator
         var endpoints = new Pb.ClusterEndpoints { Cluster = ClusterNames.InboundApp };
         endpoints.Endpoints.Add(new Pb.Endpoint { Address = "127.0.0.1", Port = node.AppPort, InstanceId = node.Id, Service = node.Service, Version = node.Version.Length == 0 ? "v1" : node.Version });
         output.Add(ClusterNames.InboundApp, endpoints);
+    }
+
+    /// <summary>The service's own mTLS mode (MeshConfig's overrides), else the mesh's.</summary>
+    private static Pb.MtlsMode MtlsModeOf(MeshIndex mesh, string ns, string service)
+    {
+        var mtls = mesh.MeshConfig.Mtls;
+        var mode = mtls.Overrides.FirstOrDefault(o => o.Namespace == ns && o.Service == service)?.Mode ?? mtls.Mode;
+        return mode == MtlsMode.Strict ? Pb.MtlsMode.MtlsStrict : Pb.MtlsMode.MtlsPermissive;
     }
 
     private static void AddOutbound(MeshIndex mesh, string ns, string service, uint port, Output output)
@@ -189,7 +198,7 @@ public static class ProxyTranslator
                 break;
             }
         }
-        output.Add(cluster, new Pb.Cluster { Service = service, Namespace = ns, Protocol = ClusterProtocol(protocol) });
+        output.Add(cluster, new Pb.Cluster { Service = service, Namespace = ns, Protocol = ClusterProtocol(protocol), Mtls = true });
         var endpoints = new Pb.ClusterEndpoints { Cluster = cluster };
         foreach (var w in mesh.EndpointsOf(ns, service))
         {

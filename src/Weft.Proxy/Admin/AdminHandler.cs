@@ -75,9 +75,12 @@ internal sealed class AdminHandler(RuntimeState state, ProxyMetrics metrics, Cer
     {
         if (state.IsDraining)
             return WriteAsync(context, 503, "text/plain; charset=utf-8", "draining\n");
-        return state.HasConfig
-            ? WriteAsync(context, 200, "text/plain; charset=utf-8", "ready\n")
-            : WriteAsync(context, 503, "text/plain; charset=utf-8", "waiting for the first config\n");
+        if (!state.HasConfig)
+            return WriteAsync(context, 503, "text/plain; charset=utf-8", "waiting for the first config\n");
+        // Without its certificate a sidecar can neither call over mTLS nor be called: not ready yet.
+        return certificates.Current is null
+            ? WriteAsync(context, 503, "text/plain; charset=utf-8", "waiting for the workload certificate\n")
+            : WriteAsync(context, 200, "text/plain; charset=utf-8", "ready\n");
     }
 
     private static Task WriteAsync(HttpContext context, int status, string contentType, string body)

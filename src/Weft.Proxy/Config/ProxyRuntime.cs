@@ -72,5 +72,8 @@ internal sealed class ListenerRuntime
     /// <summary>AUTO: how long detection waits for the client's first bytes before taking the connection for TCP.</summary>
     public TimeSpan DetectTimeout { get; init; } = DefaultDetectTimeout;
 
+    /// <summary>Inbound: STRICT mTLS, so only sidecars' mTLS is accepted (else PERMISSIVE: plaintext too, unauthenticated).</summary>
+    public bool MtlsStrict { get; init; }
+
     public static readonly TimeSpan DefaultDetectTimeout = TimeSpan.FromMilliseconds(100);
 }

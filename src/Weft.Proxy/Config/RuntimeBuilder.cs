@@ -145,8 +145,9 @@ internal sealed class RuntimeBuilder
                     var e = eps.Spec.Endpoints[i];
                     var stats = _endpointStats.GetOrAdd(StatsKey(name, e.Address, e.Port),
                         static _ => new EndpointStats());
-                    endpoints[i] = new EndpointRuntime(e.Address, (int)e.Port, e.InstanceId,
-                        string.IsNullOrEmpty(e.Service) ? spec.Service : e.Service, e.Version, stats);
+                    var service = string.IsNullOrEmpty(e.Service) ? spec.Service : e.Service;
+                    endpoints[i] = new EndpointRuntime(e.Address, (int)e.Port, e.InstanceId, service, e.Version, stats,
+                        spec.Mtls ? new Security.Mtls.ExpectedPeer(string.IsNullOrEmpty(spec.Namespace) ? "default" : spec.Namespace, service) : null);
                 }
             }
         }
@@ -383,6 +384,7 @@ internal sealed class RuntimeBuilder
         {
             SniRoutes = sni,
             DetectTimeout = spec.DetectTimeoutMs == 0 ? ListenerRuntime.DefaultDetectTimeout : TimeSpan.FromMilliseconds(spec.DetectTimeoutMs),
+            MtlsStrict = spec.MtlsMode == MtlsMode.MtlsStrict,
         };
     }
 

@@ -4,7 +4,10 @@ using Weft.Proxy.Codecs.Kestrel;
 using Weft.Proxy.Codecs.Tcp;
 using Weft.Proxy.Codecs.Tls;
 using Weft.Proxy.Config;
+using Weft.Proxy.Security.Mtls;
 using Weft.Proxy.Telemetry;
+using Microsoft.Extensions.Logging;
+using Weft.Protocol.Discovery;
 
 namespace Weft.Proxy.Listeners;
 
@@ -21,10 +24,13 @@ using Protocol = Weft.Protocol.Discovery.Protocol;
 ///   3. one switch over <see cref="DetectedProtocol"/> hands the connection to its codec: HTTP/1 to the
 ///      lean HTTP/1.1 codec, HTTP/2 to Weft's HTTP/2 codec (Kestrel's for either where it is off).
 /// </summary>
-internal sealed class ConnectionDispatch(RuntimeState state, TcpProxy tcp, TlsPassthrough tls, ProxyMetrics metrics, TimeProvider time,
-    Http2ResetGuard resets, Http1Codec? http1, Codecs.Http2.Http2Codec? http2)
+internal sealed partial class ConnectionDispatch(RuntimeState state, TcpProxy tcp, TlsPassthrough tls, ProxyMetrics metrics, TimeProvider time,
+    Http2ResetGuard resets, Http1Codec? http1, Codecs.Http2.Http2Codec? http2, MeshTls? mtls = null, ILogger? logger = null)
 {
     private static readonly string[] OutcomeLabels = ["http1", "http2", "tls", "tcp", "timeout"];
+
+    /// <summary>The cluster of an inbound listener's own app (what the control plane names it).</summary>
+    private const string InboundAppCluster = "inbound/app";
 
     public async Task DispatchAsync(ConnectionContext connection, int port, ConnectionDelegate http)
     {
@@ -33,6 +39,23 @@ internal sealed class ConnectionDispatch(RuntimeState state, TcpProxy tcp, TlsPa
             // Removed while this connection was accepted: the HTTP side answers 503 listener_draining.
             await http(connection).ConfigureAwait(false);
             return;
+        }
+
+        if (listener.Direction == Direction.Inbound && listener.Capture is null)
+        {
+            switch (await InboundMtls.ClassifyAsync(connection, listener, time).ConfigureAwait(false))
+            {
+                case InboundKind.Mtls:
+                    await ServeMtlsAsync(connection, port, listener, http).ConfigureAwait(false);
+                    return;
+                case InboundKind.Plaintext when listener.MtlsStrict:
+                    metrics.MtlsOutcome(listener.Key, "plaintext_refused");
+                    Transport.ConnectionReset.Abort(connection, "STRICT mTLS: not a sidecar's mTLS");
+                    return;
+                default:
+                    metrics.MtlsOutcome(listener.Key, "plaintext");
+                    break;
+            }
         }
 
         DetectedProtocol protocol;
@@ -86,6 +109,47 @@ internal sealed class ConnectionDispatch(RuntimeState state, TcpProxy tcp, TlsPa
         resets.Attach(connection, binding.Port);
         return http(connection);
     }
+
+    /// <summary>
+    /// A sidecar's mTLS: the handshake (this workload's certificate; the peer's verified), then what the
+    /// ALPN protocol says runs inside, served with the peer's identity on every request.
+    /// </summary>
+    private async Task ServeMtlsAsync(ConnectionContext connection, int port, ListenerRuntime listener, ConnectionDelegate http)
+    {
+        if (mtls?.Certificate is null)
+        {
+            metrics.MtlsOutcome(listener.Key, "no_certificate");
+            Transport.ConnectionReset.Abort(connection, "no workload certificate yet");
+            return;
+        }
+        TlsConnection secured;
+        try
+        {
+            secured = await mtls.AcceptAsync(connection, connection.ConnectionClosed).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException)
+        {
+            metrics.MtlsOutcome(listener.Key, "handshake_failed");
+            if (logger is not null)
+                LogHandshakeFailed(logger, listener.Key, connection.RemoteEndPoint?.ToString() ?? "?", e.Message);
+            Transport.ConnectionReset.Abort(connection, "mTLS handshake failed");
+            return;
+        }
+        metrics.MtlsOutcome(listener.Key, "accepted");
+        await using (secured.ConfigureAwait(false))
+        {
+            var binding = new ListenerBinding(port, Peer: secured.Peer);
+            if (secured.Protocol == MeshAlpn.Http2)
+                await ServeHttp2Async(secured, binding, http).ConfigureAwait(false);
+            else if (secured.Protocol == MeshAlpn.Http1)
+                await ServeHttp1Async(secured, binding, http).ConfigureAwait(false);
+            else
+                await tcp.ForwardAsync(secured, listener, listener.TcpCluster.Length != 0 ? listener.TcpCluster : InboundAppCluster).ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(EventId = 600, Level = LogLevel.Information, Message = "mTLS handshake on {Listener} from {Remote} failed: {Reason}")]
+    private static partial void LogHandshakeFailed(ILogger logger, string listener, string remote, string reason);
 
     private DetectedProtocol Count(ListenerRuntime listener, DetectionOutcome outcome)
     {

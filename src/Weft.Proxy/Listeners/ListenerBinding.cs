@@ -8,7 +8,8 @@ namespace Weft.Proxy.Listeners;
 /// mode), the connection's original destination. Resolved per request against the current runtime, so
 /// a config change applies from a connection's next request on.
 /// </summary>
-internal readonly record struct ListenerBinding(int Port, IPEndPoint? OriginalDestination = null)
+/// <param name="Peer">The verified identity of the sidecar at the other end of an mTLS connection; null: unauthenticated.</param>
+internal readonly record struct ListenerBinding(int Port, IPEndPoint? OriginalDestination = null, Security.Mtls.PeerIdentity? Peer = null)
 {
     /// <summary>The listener in <paramref name="runtime"/>, or null when it was removed meanwhile.</summary>
     public ListenerRuntime? Resolve(ProxyRuntime runtime)

@@ -37,8 +37,8 @@ internal sealed class RequestContext
     // --- Decided by the steps.
     public SourceIdentity Source = SourceIdentity.None;
 
-    /// <summary>The peer's verified identity, once mTLS exists (issue 12); null until then.</summary>
-    public string? PeerIdentity;
+    /// <summary>Inbound over mTLS: the calling sidecar's verified identity; null: unauthenticated (or outbound).</summary>
+    public Security.Mtls.PeerIdentity? PeerIdentity;
 
     public RouteRuntime? Route;
     public ClusterRuntime? Cluster;

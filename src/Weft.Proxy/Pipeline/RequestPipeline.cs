@@ -37,6 +37,9 @@ internal sealed class RequestPipeline
     private readonly Heartbeat _heartbeat;
     private readonly Random _random;
 
+    /// <summary>Envoy's header for the verified client identity, which apps behind Istio already read.</summary>
+    public const string ForwardedClientCertHeader = "x-forwarded-client-cert";
+
     public RequestPipeline(ProxyIdentity identity, ClusterClient clusters, ProxyMetrics metrics, Heartbeat heartbeat, Random random)
     {
         _identity = identity;
@@ -142,23 +145,32 @@ internal sealed class RequestPipeline
     }
 
     /// <summary>
-    /// Inbound: the caller's x-weft-source claim (exactly one value, else none; trusted until mTLS),
-    /// removed before the app sees it. Outbound and gateway: what arrives from the app or from outside
-    /// the mesh is not trusted; a gateway also drops every mesh-internal header.
+    /// Inbound: who is asking is the verified peer certificate of the connection's mTLS, never a header
+    /// (docs/security.md, "mTLS between sidecars"). Over mTLS the app gets that identity in
+    /// x-forwarded-client-cert, and the caller's x-weft-source adds only its version, and only when it
+    /// names the service the certificate proves. Anything unauthenticated loses every x-weft-* header
+    /// and is source "unknown". No one but this proxy sets x-forwarded-client-cert for the app.
+    /// Outbound and gateway: what arrives from the app or from outside the mesh is not trusted; a
+    /// gateway also drops every mesh-internal header.
     /// </summary>
     private void ResolveIdentity(RequestContext ctx)
     {
         var headers = ctx.Headers;
         if (ctx.Listener.Direction == Direction.Inbound)
         {
-            var count = headers.Count(SourceIdentity.HeaderName);
-            if (count == 0)
+            headers.Remove(ForwardedClientCertHeader);
+            if (ctx.PeerIdentity is not { } peer)
             {
+                headers.RemoveWithPrefix("x-weft-");
                 ctx.Source = SourceIdentity.None;
                 return;
             }
-            ctx.Source = _sources.Parse(count == 1 ? headers.Get(SourceIdentity.HeaderName) : null, count);
-            headers.Remove(SourceIdentity.HeaderName);
+            var count = headers.Count(SourceIdentity.HeaderName);
+            var claim = count == 0 ? SourceIdentity.None : _sources.Parse(count == 1 ? headers.Get(SourceIdentity.HeaderName) : null, count);
+            if (count != 0)
+                headers.Remove(SourceIdentity.HeaderName);
+            ctx.Source = claim.Service == peer.Id.ServiceAccount ? claim : peer.Source;
+            headers.Set(ForwardedClientCertHeader, peer.ForwardedClientCert);
             return;
         }
         if (ctx.Listener.Direction == Direction.GatewayIngress)
@@ -264,7 +276,8 @@ internal sealed class RequestPipeline
         }
         var code = ctx.Flag == ResponseFlag.ClientAborted && ctx.StatusCode == 0 ? 0 : ctx.StatusCode;
         var labels = new RequestLabels(direction, sourceService, sourceVersion, destinationService, destinationVersion,
-            ProxyMetrics.StatusCodeText(code), GrpcStatusLabel(ctx.GrpcStatus), ctx.Protocol, "false");
+            ProxyMetrics.StatusCodeText(code), GrpcStatusLabel(ctx.GrpcStatus), ctx.Protocol,
+            ctx.PeerIdentity is not null || (ctx.Listener.Direction != Direction.Inbound && ctx.Endpoint?.Mtls is not null) ? "true" : "false");
         // A connection's requests mostly repeat the labels of the one before: then the series is known.
         var series = ctx.LastSeries is { } last && labels.SameInstances(ctx.LastLabels) ? last : _metrics.SeriesFor(labels);
         ctx.LastSeries = series;

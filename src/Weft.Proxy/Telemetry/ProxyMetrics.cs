@@ -90,6 +90,7 @@ internal sealed class ProxyMetrics
     private readonly ConcurrentDictionary<int, Counter> _tcpReceived = new();
     private readonly ConcurrentDictionary<(string Listener, string Outcome), Counter> _detections = new();
     private readonly ConcurrentDictionary<(string Listener, string Reason), Counter> _sniRejected = new();
+    private readonly ConcurrentDictionary<(string Listener, string Outcome), Counter> _mtls = new();
     private readonly ConcurrentDictionary<int, Counter> _resetFloods = new();
     private readonly ConcurrentDictionary<int, Counter> _tcpRejected = new();
     private long _configRevision;
@@ -133,6 +134,9 @@ internal sealed class ProxyMetrics
     /// <summary>A TLS passthrough connection closed before forwarding (reason: no_sni, no_match, malformed, timeout).</summary>
     public void SniRejected(string listener, string reason) => CounterFor(_sniRejected, (listener, reason)).Increment();
 
+    /// <summary>An inbound connection's mTLS outcome: accepted, handshake_failed, no_certificate, plaintext (PERMISSIVE) or plaintext_refused (STRICT).</summary>
+    public void MtlsOutcome(string listener, string outcome) => CounterFor(_mtls, (listener, outcome)).Increment();
+
     /// <summary>An HTTP/2 connection closed for resetting most of its streams early (Listeners/Http2ResetGuard).</summary>
     public void ResetFloodClosed(int port) => CounterFor(_resetFloods, port).Increment();
 
@@ -166,6 +170,7 @@ internal sealed class ProxyMetrics
     internal IEnumerable<KeyValuePair<int, Counter>> TcpReceivedBytes => _tcpReceived;
     internal IEnumerable<KeyValuePair<(string Listener, string Outcome), Counter>> Detections => _detections;
     internal IEnumerable<KeyValuePair<(string Listener, string Reason), Counter>> SniRejections => _sniRejected;
+    internal IEnumerable<KeyValuePair<(string Listener, string Outcome), Counter>> MtlsOutcomes => _mtls;
     internal IEnumerable<KeyValuePair<int, Counter>> ResetFloods => _resetFloods;
     internal IEnumerable<KeyValuePair<int, Counter>> TcpRejected => _tcpRejected;
 

@@ -130,7 +130,8 @@ internal sealed class ClusterClient : IDisposable
             endpoint.Stats.RecordRequest();
             try
             {
-                return (await _connector.ConnectAsync(endpoint.Address, endpoint.Port, cluster.ConnectTimeout, halfClose: true).ConfigureAwait(false), endpoint);
+                return (await _connector.ConnectAsync(endpoint.Address, endpoint.Port, cluster.ConnectTimeout, halfClose: true,
+                    target: endpoint.Mtls is { } peer ? new MtlsTarget(peer, Security.Mtls.MeshAlpn.Tcp) : null).ConfigureAwait(false), endpoint);
             }
             catch (UpstreamConnectException ex)
             {

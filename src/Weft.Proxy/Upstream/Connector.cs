@@ -10,13 +10,17 @@ internal sealed class UpstreamConnectException(string message, Exception inner, 
     public bool TimedOut { get; } = timedOut;
 }
 
+/// <summary>An mTLS connect: who the endpoint must prove to be, and what will run inside (ALPN).</summary>
+internal readonly record struct MtlsTarget(Security.Mtls.ExpectedPeer Peer, System.Net.Security.SslApplicationProtocol Protocol);
+
 /// <summary>
 /// The one place an upstream connection is opened, for every protocol: HTTP/1.1 pools, HTTP/2
-/// connections (HttpClient's connect callback), TCP and TLS passthrough, a capture listener's
-/// passthrough. TCP_NODELAY on; on Weft's event-loop transport where it runs, else .NET's sockets.
-/// mTLS will wrap the connection here (issue 12).
+/// connections, TCP and TLS passthrough, a capture listener's passthrough. TCP_NODELAY on; on Weft's
+/// event-loop transport where it runs, else .NET's sockets. A connection to a sidecar is wrapped in
+/// mTLS here (<see cref="Security.Mtls.MeshTls"/>), so every protocol gets it from this one place.
 /// </summary>
-internal sealed class Connector(Transport.LoopTransport? loops, bool inlineCompletions = false, Microsoft.Extensions.Logging.ILogger? logger = null) : IDisposable
+internal sealed class Connector(Transport.LoopTransport? loops, bool inlineCompletions = false, Microsoft.Extensions.Logging.ILogger? logger = null,
+    Security.Mtls.MeshTls? mtls = null) : IDisposable
 {
     // .NET's sockets for pooled HTTP connections: Kestrel's socket connection (pipes without an
     // allocation per read); a spliced one needs half-close, which only a plain socket stream gives here.
@@ -28,8 +32,9 @@ internal sealed class Connector(Transport.LoopTransport? loops, bool inlineCompl
     /// Connects within <paramref name="timeout"/>; a failure is an <see cref="UpstreamConnectException"/>.
     /// <paramref name="halfClose"/>: the connection will be spliced (completing its output must send FIN only).
     /// </summary>
+    /// <paramref name="target"/>: the endpoint is a sidecar, spoken to over mTLS (a failed handshake is a failed connect).
     public async ValueTask<UpstreamTransport> ConnectAsync(string host, int port, TimeSpan timeout, CancellationToken cancellationToken = default,
-        bool halfClose = false)
+        bool halfClose = false, MtlsTarget? target = null)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
@@ -40,7 +45,14 @@ internal sealed class Connector(Transport.LoopTransport? loops, bool inlineCompl
                 var addresses = await Dns.GetHostAddressesAsync(host, deadline.Token).ConfigureAwait(false);
                 ip = addresses.Length > 0 ? addresses[0] : throw new SocketException((int)SocketError.HostNotFound);
             }
-            return await ConnectAsync(new IPEndPoint(ip, port), halfClose, deadline.Token).ConfigureAwait(false);
+            if (target is not { } tls)
+                return await ConnectAsync(new IPEndPoint(ip, port), halfClose, deadline.Token).ConfigureAwait(false);
+            return await ConnectMtlsAsync(new IPEndPoint(ip, port), tls, deadline.Token).ConfigureAwait(false);
+        }
+        catch (System.Security.Authentication.AuthenticationException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new UpstreamConnectException("mTLS with " + host + ":" + port.ToString(System.Globalization.CultureInfo.InvariantCulture) +
+                " failed: " + ex.Message, ex, timedOut: false);
         }
         catch (Exception ex) when (ex is SocketException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
@@ -64,6 +76,42 @@ internal sealed class Connector(Transport.LoopTransport? loops, bool inlineCompl
             throw;
         }
         return halfClose || _sockets is null ? new SocketUpstream(socket) : new ConnectionUpstream(_sockets.Create(socket), socket);
+    }
+
+    private async ValueTask<UpstreamTransport> ConnectMtlsAsync(IPEndPoint endpoint, MtlsTarget target, CancellationToken cancellationToken)
+    {
+        if (mtls?.Certificate is null)
+            throw new System.Security.Authentication.AuthenticationException("this workload holds no certificate yet");
+        Microsoft.AspNetCore.Connections.ConnectionContext connection;
+        Socket? socket = null;
+        if (loops is not null)
+        {
+            connection = await loops.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+            connection = _sockets!.Create(socket);
+        }
+        try
+        {
+            return new ConnectionUpstream(await mtls.ConnectAsync(connection, target.Protocol, target.Peer, cancellationToken).ConfigureAwait(false), socket);
+        }
+        catch
+        {
+            connection.Abort();
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     public void Dispose() => _sockets?.Dispose();

@@ -6,8 +6,11 @@ namespace Weft.Proxy.Upstream;
 /// requests waiting for one when the endpoint is at its limit, first come first served. A lock over
 /// small collections: no allocation per take or return; waiting allocates, but only past the limit.
 /// </summary>
-internal sealed class EndpointPool(string host, int port)
+internal sealed class EndpointPool(string host, int port, Security.Mtls.ExpectedPeer? mtls = null)
 {
+    /// <summary>Who the endpoint must prove to be over mTLS; null: plaintext.</summary>
+    public Security.Mtls.ExpectedPeer? Mtls { get; } = mtls;
+
     private readonly Lock _lock = new();
     private readonly List<UpstreamConnection> _idle = [];      // the end is the top: the most recently returned
     private PoolWaiter? _first;                                 // the waiting list: a waiter that gives up leaves it at once

@@ -5,8 +5,10 @@ namespace Weft.Proxy.Upstream;
 /// <summary>One endpoint of a cluster, as the request path needs it: ready-made strings, no parsing per request.</summary>
 internal sealed class EndpointRuntime
 {
-    public EndpointRuntime(string address, int port, string instanceId, string service, string version, EndpointStats stats)
+    public EndpointRuntime(string address, int port, string instanceId, string service, string version, EndpointStats stats,
+        Security.Mtls.ExpectedPeer? mtls = null)
     {
+        Mtls = mtls;
         Address = address;
         Port = port;
         InstanceId = instanceId;
@@ -18,7 +20,15 @@ internal sealed class EndpointRuntime
             : address;
         Authority = host + ":" + port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         BaseUri = "http://" + Authority;
+        // Pools are kept by this: an address that comes to stand for another identity gets new connections.
+        PoolKey = mtls is { } m ? Authority + " " + m.Namespace + "/" + m.ServiceAccount : Authority;
     }
+
+    /// <summary>A sidecar's endpoint: connections are mTLS and the server must prove this identity; null: plaintext (the local app).</summary>
+    public Security.Mtls.ExpectedPeer? Mtls { get; }
+
+    /// <summary>What its connection pools are kept by: the authority, and the identity mTLS expects there.</summary>
+    public string PoolKey { get; }
 
     public string Address { get; }
     public int Port { get; }

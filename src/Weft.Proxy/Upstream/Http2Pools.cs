@@ -38,17 +38,17 @@ internal sealed class Http2Pools(Connector connector, RuntimeState state, Heartb
             // Only the published config adds pools. A request of an older config takes the endpoint's
             // pool as it is, and where there is none a pool of its own, retired once its stream is done.
             var current = !_disposed && ReferenceEquals(runtime, state.Current);
-            if (_pools.TryGetValue(endpoint.Authority, out var pool) && !pool.IsRetired && (pool.IdleTimeout == idleTimeout || !current))
+            if (_pools.TryGetValue(endpoint.PoolKey, out var pool) && !pool.IsRetired && (pool.IdleTimeout == idleTimeout || !current))
             {
                 endpoint.Http2 = pool;
                 return pool;
             }
-            pool = new Http2EndpointPool(connector, heartbeat, settings, endpoint.Address, endpoint.Port, idleTimeout);
+            pool = new Http2EndpointPool(connector, heartbeat, settings, endpoint.Address, endpoint.Port, idleTimeout, endpoint.Mtls);
             if (current)
             {
-                if (_pools.TryGetValue(endpoint.Authority, out var replaced))
+                if (_pools.TryGetValue(endpoint.PoolKey, out var replaced))
                     replaced.Retire();
-                _pools[endpoint.Authority] = pool;
+                _pools[endpoint.PoolKey] = pool;
                 endpoint.Http2 = pool;
             }
             else
@@ -68,7 +68,7 @@ internal sealed class Http2Pools(Connector connector, RuntimeState state, Heartb
             if (!cluster.UsesHttp2)
                 continue;
             foreach (var e in cluster.Endpoints)
-                live.Add(e.Authority);
+                live.Add(e.PoolKey);
         }
         lock (_lock)
         {
@@ -95,7 +95,8 @@ internal sealed class Http2Pools(Connector connector, RuntimeState state, Heartb
 }
 
 /// <summary>One endpoint's HTTP/2 connections.</summary>
-internal sealed class Http2EndpointPool(Connector connector, Heartbeat heartbeat, LocalSettings settings, string address, int port, TimeSpan idleTimeout)
+internal sealed class Http2EndpointPool(Connector connector, Heartbeat heartbeat, LocalSettings settings, string address, int port, TimeSpan idleTimeout,
+    Security.Mtls.ExpectedPeer? mtls = null)
     : IHttp2ClientPool
 {
     private readonly List<Http2ClientConnection> _connections = [];
@@ -160,7 +161,8 @@ internal sealed class Http2EndpointPool(Connector connector, Heartbeat heartbeat
     {
         try
         {
-            var transport = await connector.ConnectAsync(address, port, connectTimeout).ConfigureAwait(false);
+            var transport = await connector.ConnectAsync(address, port, connectTimeout,
+                target: mtls is { } peer ? new MtlsTarget(peer, Security.Mtls.MeshAlpn.Http2) : null).ConfigureAwait(false);
             var connection = new Http2ClientConnection(transport, transport.Close, this, settings, heartbeat, IdleTimeout);
             connection.Start();
             // Streams go on it once the upstream's SETTINGS say how many it takes.

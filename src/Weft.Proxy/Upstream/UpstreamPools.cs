@@ -40,7 +40,7 @@ internal sealed class UpstreamPools : IHeartbeatWatch, IDisposable
     public int LiveConnections => _live.Count;
 
     public EndpointPool For(EndpointRuntime endpoint) =>
-        endpoint.Pool ??= _pools.GetOrAdd(endpoint.Authority, static (_, e) => new EndpointPool(e.Address, e.Port), endpoint);
+        endpoint.Pool ??= _pools.GetOrAdd(endpoint.PoolKey, static (_, e) => new EndpointPool(e.Address, e.Port, e.Mtls), endpoint);
 
     /// <summary>
     /// A connection to <paramref name="endpoint"/>: the warmest idle one, a new one, or (at the
@@ -137,7 +137,8 @@ internal sealed class UpstreamPools : IHeartbeatWatch, IDisposable
         UpstreamTransport transport;
         try
         {
-            transport = await _connector.ConnectAsync(pool.Host, pool.Port, timeout).ConfigureAwait(false);
+            transport = await _connector.ConnectAsync(pool.Host, pool.Port, timeout,
+                target: pool.Mtls is { } peer ? new MtlsTarget(peer, Security.Mtls.MeshAlpn.Http1) : null).ConfigureAwait(false);
         }
         catch (UpstreamConnectException ex)
         {
@@ -196,7 +197,7 @@ internal sealed class UpstreamPools : IHeartbeatWatch, IDisposable
         foreach (var cluster in runtime.Clusters.Values)
         {
             foreach (var e in cluster.Endpoints)
-                live.Add(e.Authority);
+                live.Add(e.PoolKey);
         }
         var idle = new List<UpstreamConnection>();
         foreach (var (authority, pool) in _pools)

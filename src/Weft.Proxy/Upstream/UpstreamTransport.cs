@@ -69,7 +69,7 @@ internal sealed class ConnectionUpstream(ConnectionContext connection, Socket? s
         connection.Transport.Input.Complete();
     }
 
-    public override Stream AsStream() => new DuplexPipeStream(this);
+    public override Stream AsStream() => new Transport.DuplexPipeStream(this, Close, CloseAsync);
 }
 
 /// <summary>
@@ -163,79 +163,5 @@ internal sealed class SocketUpstream : UpstreamTransport
                 // Gone already.
             }
         }
-    }
-}
-
-/// <summary>A Stream over an upstream's pipes (for HttpClient's connect callback); disposing it closes the connection.</summary>
-internal sealed class DuplexPipeStream(UpstreamTransport transport) : Stream
-{
-    private int _disposed;
-
-    public override bool CanRead => true;
-    public override bool CanWrite => true;
-    public override bool CanSeek => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        var input = transport.Input;
-        while (true)
-        {
-            var result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
-            var data = result.Buffer;
-            if (data.IsEmpty)
-            {
-                input.AdvanceTo(data.End);
-                if (result.IsCompleted || result.IsCanceled)
-                    return 0;
-                continue;
-            }
-            var take = (int)Math.Min(data.Length, buffer.Length);
-            var slice = data.Slice(0, take);
-            System.Buffers.BuffersExtensions.CopyTo(slice, buffer.Span);
-            input.AdvanceTo(slice.End);
-            return take;
-        }
-    }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        var flushed = await transport.Output.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
-        if (flushed.IsCompleted)
-            throw new IOException("the upstream connection is closed");
-    }
-
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override async Task FlushAsync(CancellationToken cancellationToken)
-    {
-        var flushed = await transport.Output.FlushAsync(cancellationToken).ConfigureAwait(false);
-        if (flushed.IsCompleted)
-            throw new IOException("the upstream connection is closed");
-    }
-
-    public override void Flush() => FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
-            transport.Close();
-        base.Dispose(disposing);
-    }
-
-    public override async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0)
-            await transport.CloseAsync().ConfigureAwait(false);
-        GC.SuppressFinalize(this);
     }
 }

@@ -48,6 +48,27 @@ public sealed class ShopMeshTests(ShopMesh mesh, ITestOutputHelper log) : IClass
     }
 
     [Fact]
+    public async Task Sidecars_speak_STRICT_mTLS_so_a_plaintext_dial_of_an_inbound_port_is_refused()
+    {
+        // weft up's default: the demo's topology brings no MeshConfig, so every inbound port is STRICT.
+        var inbound = int.Parse(Regex.Match(mesh.Up.Output, @"proxy web-0\s+admin (\S+)\s+inbound 127\.0\.0\.1:(\d+)").Groups[2].Value);
+        var admin = Regex.Match(mesh.Up.Output, @"proxy web-0\s+admin (\S+)").Groups[1].Value;
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using var plain = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{inbound}/");
+        plain.Headers.TryAddWithoutValidation("x-weft-source", "loadgen;v1;default");
+        await Assert.ThrowsAsync<HttpRequestException>(() => http.SendAsync(plain));
+        Assert.Matches(@"weft_mtls_connections_total\{listener=""[^""]+"",outcome=""plaintext_refused""\} [1-9]", await http.GetStringAsync(admin + "/stats/prometheus"));
+
+        // What crosses between sidecars is mTLS, and the callee counts its caller by certificate.
+        await SendAsync(http, 20);
+        var status = await WaitForAllSyncedAsync(TimeSpan.FromSeconds(30));
+        var catalog = status.GetProperty("proxies").EnumerateArray().First(p => p.GetProperty("id").GetString() == "catalog-v1-0");
+        var metrics = await http.GetStringAsync(catalog.GetProperty("adminUrl").GetString() + "/stats/prometheus");
+        Assert.Matches(@"weft_requests_total\{direction=""inbound"",source_service=""web"",[^}]*mtls=""true""\} [1-9]", metrics);
+        Assert.DoesNotMatch(@"weft_requests_total\{direction=""inbound""[^}]*mtls=""false""\}", metrics);
+    }
+
+    [Fact]
     public async Task Status_lists_every_proxy_synced()
     {
         var status = await WaitForAllSyncedAsync(TimeSpan.FromSeconds(30));

@@ -84,11 +84,16 @@ internal sealed partial class SlowAppMesh : IAsyncDisposable
         var dir = Path.Combine(Path.GetTempPath(), "weft-slow-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dir);
         await File.WriteAllTextAsync(Path.Combine(dir, "slow.py"), App);
+        // The tests put requests inside one replica by dialing its sidecar's inbound port directly: plaintext,
+        // which weft up's default (STRICT) refuses, so this mesh's own MeshConfig takes plaintext too.
+        await File.WriteAllTextAsync(Path.Combine(dir, "mesh-config.yaml"),
+            "apiVersion: weft.dev/v1\nkind: MeshConfig\nmetadata: { name: default }\nspec:\n  mtls: { mode: PERMISSIVE }\n");
         await File.WriteAllTextAsync(Path.Combine(dir, "mesh.yaml"), $$"""
             apiVersion: weft.dev/v1
             kind: Topology
             metadata: { name: slow }
             spec:
+              config: [mesh-config.yaml]
               workloads:
                 - name: slow
                   service: slow

@@ -9,13 +9,20 @@ public sealed class AdminTests
     public async Task Ready_only_after_the_first_config_and_not_while_draining()
     {
         await using var backend = await Backend.StartAsync("app");
-        var proxy = await TestProxy.StartAsync();
+        var proxy = await TestProxy.StartAsync(certified: false);
         using (var before = await proxy.Admin.GetAsync("/ready"))
             Assert.Equal(HttpStatusCode.ServiceUnavailable, before.StatusCode);
         Assert.False(proxy.Host.IsReady);
 
         var port = TestProxy.FreePort();
         await proxy.ApplyOkAsync(new ConfigBuilder().Listener(port).Routes("rt", ConfigBuilder.Route("app")).Cluster("app", backend.Port).Build(5));
+        // A config without a certificate is not ready either: the sidecar could neither call nor be called over mTLS.
+        using (var uncertified = await proxy.Admin.GetAsync("/ready"))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, uncertified.StatusCode);
+            Assert.Equal("waiting for the workload certificate\n", await uncertified.Content.ReadAsStringAsync());
+        }
+        proxy.Host.Certificates.Set(TestCertificates.Mesh.Issue("frontend"));
         using (var after = await proxy.Admin.GetAsync("/ready"))
         {
             Assert.Equal(HttpStatusCode.OK, after.StatusCode);

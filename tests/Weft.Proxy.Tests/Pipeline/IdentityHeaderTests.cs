@@ -31,12 +31,14 @@ public sealed class IdentityHeaderTests
     }
 
     [Fact]
-    public async Task Inbound_sidecar_reads_and_strips_the_source()
+    public async Task An_unauthenticated_inbound_claim_of_a_source_is_dropped_and_counted_unknown()
     {
+        // Plaintext on a PERMISSIVE inbound port: the header is anyone's to write, so it is no identity (MtlsTests has the real one).
         var (echo, metrics) = await SendAsync(new ProxyIdentity("catalog", "v2", "default", Role.Sidecar), Direction.Inbound, "frontend;v7;shop");
         Assert.DoesNotContain("x-weft-source", echo);
-        Assert.Contains("weft_requests_total{direction=\"inbound\",source_service=\"frontend\",source_version=\"v7\"," +
-                        "destination_service=\"catalog\",destination_version=\"v2\",response_code=\"200\"", metrics);
+        Assert.DoesNotContain("source_service=\"frontend\"", metrics);
+        Assert.Contains("weft_requests_total{direction=\"inbound\",source_service=\"unknown\",source_version=\"unknown\"," +
+                        "destination_service=\"catalog\",destination_version=\"v2\",response_code=\"200\",grpc_status=\"\",protocol=\"http\",mtls=\"false\"} 1\n", metrics);
     }
 
     [Fact]

@@ -12,7 +12,7 @@ public sealed class ConfigBuilder
     private readonly Dictionary<string, Resource> _items = new();
 
     public ConfigBuilder Listener(int port, string routeTable = "rt", Direction direction = Direction.Outbound,
-        Protocol protocol = Protocol.Http, string service = "catalog", string address = "127.0.0.1")
+        Protocol protocol = Protocol.Http, string service = "catalog", string address = "127.0.0.1", MtlsMode mtls = MtlsMode.MtlsPermissive)
     {
         var name = $"{address}_{port}";
         return Add(new Resource
@@ -22,7 +22,7 @@ public sealed class ConfigBuilder
             {
                 Address = address, Port = (uint)port, Direction = direction, Protocol = protocol,
                 RouteTable = protocol == Protocol.Tcp ? "" : routeTable, Service = service,
-                TcpCluster = protocol == Protocol.Tcp ? routeTable : "",
+                TcpCluster = protocol == Protocol.Tcp ? routeTable : "", MtlsMode = mtls,
             },
         });
     }
@@ -53,6 +53,13 @@ public sealed class ConfigBuilder
             });
         }
         return Add(new Resource { Name = name, Endpoints = eps });
+    }
+
+    /// <summary>Cluster "default/SERVICE"'s endpoints are sidecars: spoken to over mTLS, proving ns/default/sa/SERVICE.</summary>
+    public ConfigBuilder Mtls(string service)
+    {
+        _items[ResourceKeys.Of(new Resource { Name = "default/" + service, Cluster = new Cluster() })].Cluster.Mtls = true;
+        return this;
     }
 
     public ConfigBuilder Cluster(string service, params int[] ports) =>

@@ -21,7 +21,8 @@ public sealed class TestProxy : IAsyncDisposable
     public ProxyHost Host { get; }
     public HttpClient Admin { get; }
 
-    public static async Task<TestProxy> StartAsync(ProxyIdentity? identity = null, ProxyHostOptions? options = null)
+    /// <param name="certified">Holds a certificate of <see cref="TestCertificates.Mesh"/> for its service from the start (as a running sidecar does).</param>
+    public static async Task<TestProxy> StartAsync(ProxyIdentity? identity = null, ProxyHostOptions? options = null, bool certified = true)
     {
         // WEFT_TEST_LOG=1 shows the proxy's own logs when a test needs explaining.
         ILoggerFactory logs = Environment.GetEnvironmentVariable("WEFT_TEST_LOG") == "1"
@@ -29,6 +30,8 @@ public sealed class TestProxy : IAsyncDisposable
             : NullLoggerFactory.Instance;
         var host = new ProxyHost(identity ?? DefaultIdentity, IPAddress.Loopback, 0, logs,
             options ?? new ProxyHostOptions { ListenerDrainTimeout = TimeSpan.FromSeconds(10) });
+        if (certified)
+            host.Certificates.Set(TestCertificates.Mesh.Issue(host.Identity.Service, host.Identity.Namespace));
         await host.StartAsync();
         return new TestProxy(host);
     }

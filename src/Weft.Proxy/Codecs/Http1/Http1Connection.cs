@@ -239,6 +239,7 @@ internal sealed class Http1Connection : IDownstream, IHeartbeatWatch
         if (_binding.Resolve(runtime) is not { } listener)
             return false;
         ctx.Listener = listener;
+        ctx.PeerIdentity = _binding.Peer;
         if (!_target.Resolve(ctx, _request.Target, runtime.Limits.KeepAmbiguousPaths))
             ctx.Flag = ResponseFlag.BadPath;
         return true;

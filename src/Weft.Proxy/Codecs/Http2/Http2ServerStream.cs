@@ -205,6 +205,7 @@ internal sealed class Http2ServerStream : Http2Stream, IDownstream, IHeaderBlock
             return;
         }
         ctx.Listener = listener;
+        ctx.PeerIdentity = _owner.Binding.Peer;
         if (!_owner.ResolveTarget(ctx, _path.AsSpan(0, Math.Max(_pathLength, 0)), _method == "CONNECT", runtime.Limits.KeepAmbiguousPaths))
             ctx.Flag = ResponseFlag.BadPath;
         Serve(_owner.Codec.Pipeline.ServeAsync(ctx, this));

@@ -37,12 +37,21 @@ internal static class ClientHello
     private const byte ClientHelloType = 1;
     private const int MaxRecordLength = 1 << 14;   // TLSPlaintext.length
     private const ushort ServerNameExtension = 0;
+    private const ushort AlpnExtension = 16;
     private const byte HostNameType = 0;
     private const int MaxHostNameLength = 255;
 
-    public static ClientHelloStatus TryReadServerName(in ReadOnlySequence<byte> buffer, out string? serverName)
+    public static ClientHelloStatus TryReadServerName(in ReadOnlySequence<byte> buffer, out string? serverName) =>
+        TryRead(buffer, out serverName, out _);
+
+    /// <summary>
+    /// The server name, and whether the ALPN list (RFC 7301) offers a protocol of Weft's own mTLS
+    /// between sidecars (<c>weft-</c>...): that is what tells a sidecar's handshake from an app's.
+    /// </summary>
+    public static ClientHelloStatus TryRead(in ReadOnlySequence<byte> buffer, out string? serverName, out bool meshAlpn)
     {
         serverName = null;
+        meshAlpn = false;
         var capacity = (int)Math.Min(buffer.Length, MaxHandshakeLength + 4);
         if (capacity < 4)
             return QuickCheck(buffer);
@@ -52,7 +61,7 @@ internal static class ClientHello
             var status = Reassemble(buffer, handshake, out var length);
             if (status != ClientHelloStatus.Complete)
                 return status;
-            return ParseClientHello(handshake.AsSpan(4, length - 4), out serverName);
+            return ParseClientHello(handshake.AsSpan(4, length - 4), out serverName, out meshAlpn);
         }
         finally
         {
@@ -115,9 +124,10 @@ internal static class ClientHello
         }
     }
 
-    private static ClientHelloStatus ParseClientHello(ReadOnlySpan<byte> body, out string? serverName)
+    private static ClientHelloStatus ParseClientHello(ReadOnlySpan<byte> body, out string? serverName, out bool meshAlpn)
     {
         serverName = null;
+        meshAlpn = false;
         var r = new SpanCursor(body);
         if (!r.Skip(2 + 32))                                   // legacy_version, random
             return ClientHelloStatus.Invalid;
@@ -138,6 +148,13 @@ internal static class ClientHello
         {
             if (!e.ReadUInt16(out var type) || !e.ReadVector16(out var data))
                 return ClientHelloStatus.Invalid;
+            if (type == AlpnExtension)
+            {
+                if (!TryReadMeshAlpn(data, out var mesh))
+                    return ClientHelloStatus.Invalid;
+                meshAlpn |= mesh;
+                continue;
+            }
             if (type != ServerNameExtension)
                 continue;
             if (found)
@@ -147,6 +164,23 @@ internal static class ClientHello
                 return ClientHelloStatus.Invalid;
         }
         return ClientHelloStatus.Complete;
+    }
+
+    /// <summary>Whether a protocol_name_list names one starting with <c>weft-</c>; false for a malformed list.</summary>
+    private static bool TryReadMeshAlpn(ReadOnlySpan<byte> extension, out bool mesh)
+    {
+        mesh = false;
+        var x = new SpanCursor(extension);
+        if (!x.ReadVector16(out var list) || x.Remaining != 0 || list.Length == 0)
+            return false;
+        var l = new SpanCursor(list);
+        while (l.Remaining > 0)
+        {
+            if (!l.ReadVector8(out var name) || name.Length == 0)
+                return false;
+            mesh |= name.StartsWith("weft-"u8);
+        }
+        return true;
     }
 
     private static bool TryReadHostName(ReadOnlySpan<byte> extension, out string? hostName)
