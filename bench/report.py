@@ -14,7 +14,8 @@ import json
 import statistics
 import sys
 
-ORDER = ["direct", "haproxy-1hop", "haproxy-chain", "nginx-1hop", "nginx-chain", "weft-1hop", "weft-chain"]
+ORDER = ["direct", "haproxy-1hop", "haproxy-chain", "nginx-1hop", "nginx-chain", "weft-1hop", "weft-chain",
+         "haproxy-mtls-chain", "nginx-mtls-chain", "weft-mtls-chain"]
 LABEL = {
     "direct": "direct",
     "haproxy-1hop": "haproxy, 1 hop",
@@ -22,7 +23,10 @@ LABEL = {
     "nginx-1hop": "nginx, 1 hop",
     "nginx-chain": "nginx, sidecar -> sidecar",
     "weft-1hop": "weft, 1 hop",
-    "weft-chain": "weft, sidecar -> sidecar",
+    "weft-chain": "weft, sidecar -> sidecar (mTLS off: MeshConfig DISABLE)",
+    "haproxy-mtls-chain": "haproxy, sidecar -> mTLS -> sidecar",
+    "nginx-mtls-chain": "nginx, sidecar -> mTLS -> sidecar",
+    "weft-mtls-chain": "weft, sidecar -> mTLS -> sidecar (default)",
 }
 NOISY_PCT = 10  # server core busy with other work (%), above which a run is marked noisy
 
@@ -30,6 +34,9 @@ PROXIES = {
     "haproxy-1hop": ["haproxy-server"], "haproxy-chain": ["haproxy-client", "haproxy-server"],
     "nginx-1hop": ["nginx-server"], "nginx-chain": ["nginx-client", "nginx-server"],
     "weft-1hop": ["weft-server"], "weft-chain": ["weft-client", "weft-server"],
+    "haproxy-mtls-chain": ["haproxy-mtls-client", "haproxy-mtls-server"],
+    "nginx-mtls-chain": ["nginx-mtls-client", "nginx-mtls-server"],
+    "weft-mtls-chain": ["weft-mtls-client", "weft-mtls-server"],
 }
 
 # HTTP/2 (h2load): GET "ok" at each stream count, and a unary gRPC call.
@@ -246,7 +253,25 @@ def h1_report(meta, runs, noisy, w):
     w("Issue 10 targets:")
     w("")
     write_targets(w, targets)
-    return {"medians": med, "targets": targets}
+
+    # Issue 12's: the mTLS chain, Weft as weft up runs it (mTLS between sidecars is its default).
+    mtls = []
+    hm, wm = med.get("haproxy-mtls-chain"), med.get("weft-mtls-chain")
+    if hm and wm:
+        mtls.append({"target": "weft mTLS chain peak >= 1.0x haproxy mTLS chain", "pass": wm["rps"] >= hm["rps"],
+                     "detail": f"{fmt_int(wm['rps'])} vs {fmt_int(hm['rps'])} rps = {wm['rps'] / hm['rps']:.2f}x", "noisy": noisy})
+        key, basis = ("added_proc_cpu", "process CPU (noisy run)") if noisy else ("added_cpu", "core CPU")
+        mtls.append({"target": "weft mTLS chain added CPU/req <= haproxy's", "pass": None if hm[key] <= 0 else wm[key] <= hm[key],
+                     "detail": f"judged on {basis}: core {wm['added_cpu']:.1f} vs {hm['added_cpu']:.1f}; "
+                               f"process {wm['added_proc_cpu']:.1f} vs {hm['added_proc_cpu']:.1f} µs/req", "noisy": False})
+        mtls.append({"target": "weft mTLS chain p99 @1000 rps <= haproxy's", "pass": wm["p99"] <= hm["p99"],
+                     "detail": f"{wm['p99']:.0f} vs {hm['p99']:.0f} µs (added over direct {wm['added_p99']:+.0f} vs {hm['added_p99']:+.0f})",
+                     "noisy": noisy})
+        w("")
+        w("Issue 12 targets (mTLS chain):")
+        w("")
+        write_targets(w, mtls)
+    return {"medians": med, "targets": targets + mtls}
 
 
 def write_targets(w, targets):

@@ -94,7 +94,8 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 (( $(ulimit -n) >= 4096 )) || die "open-file limit $(ulimit -n) is too low for 1000 connections"
 
 # Scenarios: HTTP/1.1 (wrk), HTTP/2 (h2load, GET) and gRPC (h2load, a unary call over HTTP/2).
-H1_SCENARIOS=(direct haproxy-1hop haproxy-chain nginx-1hop nginx-chain weft-1hop weft-chain)
+H1_SCENARIOS=(direct haproxy-1hop haproxy-chain nginx-1hop nginx-chain weft-1hop weft-chain
+              haproxy-mtls-chain nginx-mtls-chain weft-mtls-chain)
 H2_SCENARIOS=(h2-direct h2-haproxy-1hop h2-haproxy-chain h2-nginx-1hop h2-nginx-chain h2-weft-1hop h2-weft-chain
               grpc-direct grpc-haproxy-chain grpc-nginx-chain grpc-weft-chain)
 case "${BENCH_PROTOCOLS:-all}" in
@@ -131,9 +132,15 @@ P_WEFT_SERVER_IN=$((BASE + 12)) P_WEFT_SERVER_ADMIN=$((BASE + 13))
 P_WEFT_CLIENT_OUT=$((BASE + 14)) P_WEFT_CLIENT_IN=$((BASE + 15)) P_WEFT_CLIENT_ADMIN=$((BASE + 16))
 P_WEFT_H2_SERVER_IN=$((BASE + 17)) P_WEFT_H2_SERVER_ADMIN=$((BASE + 18))
 P_WEFT_H2_CLIENT_OUT=$((BASE + 19)) P_WEFT_H2_CLIENT_IN=$((BASE + 20)) P_WEFT_H2_CLIENT_ADMIN=$((BASE + 21))
+P_HAP_MTLS_SERVER=$((BASE + 22)) P_HAP_MTLS_CLIENT=$((BASE + 23))
+P_NGX_MTLS_SERVER=$((BASE + 24)) P_NGX_MTLS_CLIENT=$((BASE + 25))
+P_WEFT_MTLS_SERVER_IN=$((BASE + 26)) P_WEFT_MTLS_SERVER_ADMIN=$((BASE + 27))
+P_WEFT_MTLS_CLIENT_OUT=$((BASE + 28)) P_WEFT_MTLS_CLIENT_IN=$((BASE + 29)) P_WEFT_MTLS_CLIENT_ADMIN=$((BASE + 30))
 ports=($P_CTL_DISCOVERY $P_CTL_API)
 ((RUN_H1)) && ports+=($P_BACKEND $P_HAP_SERVER $P_HAP_CLIENT $P_NGX_SERVER $P_NGX_CLIENT
-                      $P_WEFT_SERVER_IN $P_WEFT_SERVER_ADMIN $P_WEFT_CLIENT_OUT $P_WEFT_CLIENT_IN $P_WEFT_CLIENT_ADMIN)
+                      $P_WEFT_SERVER_IN $P_WEFT_SERVER_ADMIN $P_WEFT_CLIENT_OUT $P_WEFT_CLIENT_IN $P_WEFT_CLIENT_ADMIN
+                      $P_HAP_MTLS_SERVER $P_HAP_MTLS_CLIENT $P_NGX_MTLS_SERVER $P_NGX_MTLS_CLIENT $P_WEFT_MTLS_SERVER_IN
+                      $P_WEFT_MTLS_SERVER_ADMIN $P_WEFT_MTLS_CLIENT_OUT $P_WEFT_MTLS_CLIENT_IN $P_WEFT_MTLS_CLIENT_ADMIN)
 ((RUN_H2)) && ports+=($P_H2_BACKEND $P_H2_HAP_SERVER $P_H2_HAP_CLIENT $P_H2_NGX_SERVER $P_H2_NGX_CLIENT
                       $P_WEFT_H2_SERVER_IN $P_WEFT_H2_SERVER_ADMIN $P_WEFT_H2_CLIENT_OUT $P_WEFT_H2_CLIENT_IN $P_WEFT_H2_CLIENT_ADMIN)
 for p in "${ports[@]}"; do
@@ -293,12 +300,106 @@ nginx_conf nginx-h2-server "$P_H2_NGX_SERVER" "$P_H2_BACKEND"
 nginx_conf nginx-h2-client "$P_H2_NGX_CLIENT" "$P_H2_NGX_SERVER"
 haproxy_conf haproxy-h2-server "$P_H2_HAP_SERVER" "$P_H2_BACKEND" h2
 haproxy_conf haproxy-h2-client "$P_H2_HAP_CLIENT" "$P_H2_HAP_SERVER" h2
+
+# The mTLS chains (BENCH.md): TLS 1.3, ECDSA P-256 leaves from a throw-away CA, the client sidecar's
+# certificate required and verified by the server sidecar, upstream connections pooled as above.
+# Weft's pair gets its certificates from its own control plane, as every sidecar does.
+make_tls() {
+  local d="$WORK/tls" who
+  mkdir -p "$d"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/ca.key" -out "$d/ca.crt" \
+    -subj "/CN=bench ca" -days 2 >/dev/null 2>&1 || die "openssl: no CA"
+  for who in server client; do
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/$who.key" -out "$d/$who.csr" \
+      -subj "/CN=$who.bench" >/dev/null 2>&1 || die "openssl: no $who key"
+    printf 'subjectAltName=DNS:%s.bench\nextendedKeyUsage=serverAuth,clientAuth\n' "$who" >"$d/$who.ext"
+    openssl x509 -req -in "$d/$who.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+      -extfile "$d/$who.ext" -out "$d/$who.crt" >/dev/null 2>&1 || die "openssl: no $who certificate"
+    cat "$d/$who.crt" "$d/$who.key" >"$d/$who.pem"
+  done
+}
+haproxy_mtls_conf() { # NAME LISTEN_PORT UPSTREAM_PORT server|client: which end of the mTLS hop it is
+  local t="$WORK/tls" bind="" server=""
+  if [[ $4 == server ]]; then
+    bind=" ssl crt $t/server.pem ca-file $t/ca.crt verify required ssl-min-ver TLSv1.3 alpn http/1.1"
+  else
+    server=" ssl crt $t/client.pem ca-file $t/ca.crt verify required ssl-min-ver TLSv1.3 sni str(server.bench) verifyhost server.bench alpn http/1.1"
+  fi
+  haproxy_conf "$1" "$2" "$3"
+  sed -i "s|^  bind 127.0.0.1:$2 backlog 4096\$|  bind 127.0.0.1:$2$bind backlog 4096|; s|^  server s1 127.0.0.1:$3\$|  server s1 127.0.0.1:$3$server|" "$WORK/$1.cfg"
+}
+nginx_mtls_conf() { # NAME LISTEN_PORT UPSTREAM_PORT server|client
+  local name=$1 listen=$2 up=$3 t="$WORK/tls"
+  {
+    cat <<EOF
+daemon off; master_process off; worker_processes 1;
+pid $WORK/$name.pid; error_log $WORK/$name.err warn; worker_rlimit_nofile 16384;
+events { worker_connections 8192; }
+http {
+  access_log off; keepalive_timeout 300s; keepalive_requests 1000000;
+  client_body_temp_path $WORK/tmp; proxy_temp_path $WORK/tmp; fastcgi_temp_path $WORK/tmp;
+  uwsgi_temp_path $WORK/tmp; scgi_temp_path $WORK/tmp;
+  upstream up { server 127.0.0.1:$up; keepalive 256; keepalive_requests 1000000; keepalive_timeout 300s; }
+EOF
+    if [[ $4 == server ]]; then
+      cat <<EOF
+  server {
+    listen 127.0.0.1:$listen ssl backlog=4096;
+    ssl_protocols TLSv1.3; ssl_certificate $t/server.crt; ssl_certificate_key $t/server.key;
+    ssl_client_certificate $t/ca.crt; ssl_verify_client on;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+EOF
+    else
+      cat <<EOF
+  server {
+    listen 127.0.0.1:$listen backlog=4096;
+    location / {
+      proxy_pass https://up; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_ssl_protocols TLSv1.3; proxy_ssl_certificate $t/client.crt; proxy_ssl_certificate_key $t/client.key;
+      proxy_ssl_trusted_certificate $t/ca.crt; proxy_ssl_verify on; proxy_ssl_name server.bench;
+      proxy_ssl_server_name on; proxy_ssl_session_reuse on;
+    }
+  }
+EOF
+    fi
+    echo "}"
+  } >"$WORK/$name.conf"
+}
+if ((RUN_H1)); then
+  make_tls
+  haproxy_mtls_conf haproxy-mtls-server "$P_HAP_MTLS_SERVER" "$P_BACKEND" server
+  haproxy_mtls_conf haproxy-mtls-client "$P_HAP_MTLS_CLIENT" "$P_HAP_MTLS_SERVER" client
+  nginx_mtls_conf nginx-mtls-server "$P_NGX_MTLS_SERVER" "$P_BACKEND" server
+  nginx_mtls_conf nginx-mtls-client "$P_NGX_MTLS_CLIENT" "$P_NGX_MTLS_SERVER" client
+fi
 # The gRPC request body: one length-prefixed message, empty (not compressed, length 0).
 printf '\0\0\0\0\0' >"$WORK/grpc-request.bin"
 # backend-h2's port is http2: the client sidecar speaks h2c to the server sidecar, which speaks h2c to
 # its app because it runs with --app-protocol http2 (a grpc Service takes the same path: gRPC is told
 # per request, by its content type).
+# backend and backend-h2 are the plaintext chains (compared with haproxy's and nginx's plaintext ones):
+# mTLS off for them (MeshConfig DISABLE, as a user turns it off). backend-mtls is the mTLS chain as
+# weft up runs every service: STRICT, mTLS between the sidecars.
 cat >"$WORK/backend-service.yaml" <<EOF
+apiVersion: weft.dev/v1
+kind: MeshConfig
+metadata: { name: default }
+spec:
+  mtls:
+    mode: PERMISSIVE
+    overrides:
+      - { service: backend, namespace: default, mode: DISABLE }
+      - { service: backend-h2, namespace: default, mode: DISABLE }
+      - { service: backend-mtls, namespace: default, mode: STRICT }
+---
+apiVersion: weft.dev/v1
+kind: Service
+metadata: { name: backend-mtls }
+spec:
+  selector: { app: backend-mtls }
+  ports: [{ name: http, port: 8080, protocol: http }]
+---
 apiVersion: weft.dev/v1
 kind: Service
 metadata: { name: backend }
@@ -368,6 +469,8 @@ declare -A URL=(
   [haproxy-1hop]="http://127.0.0.1:$P_HAP_SERVER/" [haproxy-chain]="http://127.0.0.1:$P_HAP_CLIENT/"
   [nginx-1hop]="http://127.0.0.1:$P_NGX_SERVER/" [nginx-chain]="http://127.0.0.1:$P_NGX_CLIENT/"
   [weft-1hop]="http://127.0.0.1:$P_WEFT_SERVER_IN/" [weft-chain]="http://127.0.0.1:$P_WEFT_CLIENT_OUT/"
+  [haproxy-mtls-chain]="http://127.0.0.1:$P_HAP_MTLS_CLIENT/" [nginx-mtls-chain]="http://127.0.0.1:$P_NGX_MTLS_CLIENT/"
+  [weft-mtls-chain]="http://127.0.0.1:$P_WEFT_MTLS_CLIENT_OUT/"
   [h2-direct]="http://127.0.0.1:$P_H2_BACKEND/"
   [h2-haproxy-1hop]="http://127.0.0.1:$P_H2_HAP_SERVER/" [h2-haproxy-chain]="http://127.0.0.1:$P_H2_HAP_CLIENT/"
   [h2-nginx-1hop]="http://127.0.0.1:$P_H2_NGX_SERVER/" [h2-nginx-chain]="http://127.0.0.1:$P_H2_NGX_CLIENT/"
@@ -381,13 +484,16 @@ declare -A PROXIES=(
   [direct]="" [haproxy-1hop]="haproxy-server" [haproxy-chain]="haproxy-client haproxy-server"
   [nginx-1hop]="nginx-server" [nginx-chain]="nginx-client nginx-server"
   [weft-1hop]="weft-server" [weft-chain]="weft-client weft-server"
+  [haproxy-mtls-chain]="haproxy-mtls-client haproxy-mtls-server" [nginx-mtls-chain]="nginx-mtls-client nginx-mtls-server"
+  [weft-mtls-chain]="weft-mtls-client weft-mtls-server"
   [h2-direct]="" [h2-haproxy-1hop]="haproxy-h2-server" [h2-haproxy-chain]="haproxy-h2-client haproxy-h2-server"
   [h2-nginx-1hop]="nginx-h2-server" [h2-nginx-chain]="nginx-h2-client nginx-h2-server"
   [h2-weft-1hop]="weft-h2-server" [h2-weft-chain]="weft-h2-client weft-h2-server"
   [grpc-direct]="" [grpc-haproxy-chain]="haproxy-h2-client haproxy-h2-server"
   [grpc-nginx-chain]="nginx-h2-client nginx-h2-server" [grpc-weft-chain]="weft-h2-client weft-h2-server"
 )
-H1_PROCS=(haproxy-server haproxy-client nginx-server nginx-client weft-server weft-client backend)
+H1_PROCS=(haproxy-server haproxy-client nginx-server nginx-client weft-server weft-client backend
+          haproxy-mtls-server haproxy-mtls-client nginx-mtls-server nginx-mtls-client weft-mtls-server weft-mtls-client)
 H2_PROCS=(haproxy-h2-server haproxy-h2-client nginx-h2-server nginx-h2-client weft-h2-server weft-h2-client backend-h2)
 RUNS="$WORK/runs.jsonl"
 : >"$RUNS"
@@ -512,6 +618,10 @@ if ((RUN_H1)); then
   start haproxy-client "$SERVER_CPU" haproxy -db -f "$WORK/haproxy-client.cfg"
   start nginx-server "$SERVER_CPU" nginx -p "$WORK" -c "$WORK/nginx-server.conf" -e "$WORK/nginx-server.err"
   start nginx-client "$SERVER_CPU" nginx -p "$WORK" -c "$WORK/nginx-client.conf" -e "$WORK/nginx-client.err"
+  start haproxy-mtls-server "$SERVER_CPU" haproxy -db -f "$WORK/haproxy-mtls-server.cfg"
+  start haproxy-mtls-client "$SERVER_CPU" haproxy -db -f "$WORK/haproxy-mtls-client.cfg"
+  start nginx-mtls-server "$SERVER_CPU" nginx -p "$WORK" -c "$WORK/nginx-mtls-server.conf" -e "$WORK/nginx-mtls-server.err"
+  start nginx-mtls-client "$SERVER_CPU" nginx -p "$WORK" -c "$WORK/nginx-mtls-client.conf" -e "$WORK/nginx-mtls-client.err"
 fi
 if ((RUN_H2)); then
   start backend-h2 "$SERVER_CPU" nginx -p "$WORK" -c "$WORK/backend-h2.conf" -e "$WORK/backend-h2.err"
@@ -554,6 +664,15 @@ if ((RUN_H1)); then
     --instance client-bench --upstream "backend=$P_WEFT_CLIENT_OUT" --inbound-port "$P_WEFT_CLIENT_IN" \
     --admin-port "$P_WEFT_CLIENT_ADMIN" --control "$discovery" --drain-seconds 1 \
     --bootstrap-token-file "$(token_file client)"
+  # The mTLS pair: Service backend-mtls, STRICT; the sidecars get their certificates from the control plane.
+  start weft-mtls-server "$SERVER_CPU" "${weft_env[@]}" dotnet "$weft_dll" proxy --service backend-mtls --label app=backend-mtls \
+    --instance backend-mtls-bench --app-port "$P_BACKEND" --inbound-port "$P_WEFT_MTLS_SERVER_IN" \
+    --admin-port "$P_WEFT_MTLS_SERVER_ADMIN" --control "$discovery" --drain-seconds 1 \
+    --bootstrap-token-file "$(token_file backend-mtls)"
+  start weft-mtls-client "$SERVER_CPU" "${weft_env[@]}" dotnet "$weft_dll" proxy --service client-mtls --label app=client-mtls \
+    --instance client-mtls-bench --upstream "backend-mtls=$P_WEFT_MTLS_CLIENT_OUT" --inbound-port "$P_WEFT_MTLS_CLIENT_IN" \
+    --admin-port "$P_WEFT_MTLS_CLIENT_ADMIN" --control "$discovery" --drain-seconds 1 \
+    --bootstrap-token-file "$(token_file client-mtls)"
 fi
 if ((RUN_H2)); then
   # The HTTP/2 pair: Service backend-h2 (port protocol http2), its app spoken to over h2c.
@@ -576,8 +695,15 @@ for s in "${ALL_SCENARIOS[@]}"; do # every path through the processes started, m
     grpc) grpc_check "$s" ;; # after h2's: the same processes, up by now
   esac
 done
+if ((RUN_H1)); then
+  # The mTLS pair really speaks mTLS between its sidecars, and the plaintext pair does not.
+  curl -s "http://127.0.0.1:$P_WEFT_MTLS_SERVER_ADMIN/stats/prometheus" | grep -q '^weft_mtls_connections_total{.*outcome="accepted"} [1-9]' \
+    || die "weft-mtls-chain: the server sidecar accepted no mTLS connection"
+  curl -s "http://127.0.0.1:$P_WEFT_SERVER_ADMIN/stats/prometheus" | grep -q 'outcome="accepted"' \
+    && die "weft-chain: the plaintext pair spoke mTLS"
+fi
 checked=()
-((RUN_H1)) && checked+=('"ok" over HTTP/1.1')
+((RUN_H1)) && checked+=('"ok" over HTTP/1.1' 'weft-mtls-chain over mTLS')
 ((RUN_H2)) && checked+=('"ok" over h2c' 'a unary gRPC call: 200, one message, grpc-status 0')
 say "all scenarios answer ($(printf '%s; ' "${checked[@]}" | sed 's/; $//'))"
 # What the sidecars run as: weft-proxy (native) or dotnet (the JIT build).

@@ -66,12 +66,15 @@ public static class ProxyTranslator
         output.Add(ClusterNames.InboundApp, endpoints);
     }
 
+    /// <summary>What the service's inbound port takes, from its mode (DISABLE takes plaintext, as PERMISSIVE).</summary>
+    private static Pb.MtlsMode MtlsModeOf(MeshIndex mesh, string ns, string service) =>
+        ModeOf(mesh, ns, service) == MtlsMode.Strict ? Pb.MtlsMode.MtlsStrict : Pb.MtlsMode.MtlsPermissive;
+
     /// <summary>The service's own mTLS mode (MeshConfig's overrides), else the mesh's.</summary>
-    private static Pb.MtlsMode MtlsModeOf(MeshIndex mesh, string ns, string service)
+    private static MtlsMode ModeOf(MeshIndex mesh, string ns, string service)
     {
         var mtls = mesh.MeshConfig.Mtls;
-        var mode = mtls.Overrides.FirstOrDefault(o => o.Namespace == ns && o.Service == service)?.Mode ?? mtls.Mode;
-        return mode == MtlsMode.Strict ? Pb.MtlsMode.MtlsStrict : Pb.MtlsMode.MtlsPermissive;
+        return mtls.Overrides.FirstOrDefault(o => o.Namespace == ns && o.Service == service)?.Mode ?? mtls.Mode;
     }
 
     private static void AddOutbound(MeshIndex mesh, string ns, string service, uint port, Output output)
@@ -198,7 +201,8 @@ public static class ProxyTranslator
                 break;
             }
         }
-        output.Add(cluster, new Pb.Cluster { Service = service, Namespace = ns, Protocol = ClusterProtocol(protocol), Mtls = true });
+        output.Add(cluster, new Pb.Cluster { Service = service, Namespace = ns, Protocol = ClusterProtocol(protocol),
+            Mtls = ModeOf(mesh, ns, service) != MtlsMode.Disable });
         var endpoints = new Pb.ClusterEndpoints { Cluster = cluster };
         foreach (var w in mesh.EndpointsOf(ns, service))
         {

@@ -32,11 +32,17 @@ public sealed record MtlsSettings(MtlsMode Mode, EquatableList<MtlsOverride> Ove
 /// <summary>The mTLS mode of one Service (in its namespace).</summary>
 public sealed record MtlsOverride(string Service, string Namespace, MtlsMode Mode);
 
+/// <summary>
+/// STRICT: a service's inbound port takes sidecars' mTLS only. PERMISSIVE: plaintext too, as
+/// unauthenticated. DISABLE: its clients speak plaintext to it (no mTLS, no caller identity), as
+/// Istio's DISABLE; its inbound port takes both, like PERMISSIVE.
+/// </summary>
 [JsonConverter(typeof(JsonStringEnumConverter<MtlsMode>))]
 public enum MtlsMode
 {
     [JsonStringEnumMemberName("STRICT")] Strict,
     [JsonStringEnumMemberName("PERMISSIVE")] Permissive,
+    [JsonStringEnumMemberName("DISABLE")] Disable,
 }
 
 /// <param name="WorkloadTtl">Lifetime of workload certificates; 24h by default, as Istio.</param>

@@ -131,6 +131,38 @@ public class ProxyTranslatorTests
         Assert.False(settings.HasMinBodyBytesPerSecond);
     }
 
+    [Fact]
+    public void Mtls_modes_set_what_the_inbound_port_takes_and_whether_clients_of_a_service_use_mTLS()
+    {
+        var config = Input("config.yaml") + """
+
+            ---
+            apiVersion: weft.dev/v1
+            kind: MeshConfig
+            metadata: { name: default }
+            spec:
+              mtls:
+                mode: STRICT
+                overrides:
+                  - { service: ratings, namespace: default, mode: DISABLE }
+                  - { service: web, namespace: default, mode: PERMISSIVE }
+            """;
+        var resources = ProxyTranslator.Translate(
+            new MeshIndex(TranslationInputs.Config(config, "a"), TranslationInputs.Registry(Input("registry.json"))), TranslationInputs.Node(Input("node.json")));
+
+        // web's own inbound port follows web's override; the mesh's STRICT is for the others.
+        Assert.Equal(Pb.MtlsMode.MtlsPermissive, resources["listener/inbound"].Listener.MtlsMode);
+        Assert.True(resources["cluster/default/catalog-v1"].Cluster.Mtls);
+        Assert.False(resources["cluster/default/ratings"].Cluster.Mtls);
+        // The local app is plaintext whatever the mode.
+        Assert.False(resources["cluster/inbound/app"].Cluster.Mtls);
+
+        var strict = ProxyTranslator.Translate(
+            new MeshIndex(TranslationInputs.Config(config.Replace("mode: PERMISSIVE", "mode: STRICT", StringComparison.Ordinal), "b"),
+                TranslationInputs.Registry(Input("registry.json"))), TranslationInputs.Node(Input("node.json")));
+        Assert.Equal(Pb.MtlsMode.MtlsStrict, strict["listener/inbound"].Listener.MtlsMode);
+    }
+
     private static Pb.ProxySettings Settings(string config) =>
         ProxyTranslator.Translate(
             new MeshIndex(TranslationInputs.Config(config, "mesh.yaml"), TranslationInputs.Registry("[]")),
