@@ -206,18 +206,21 @@ wait_ok() {
 
 # ---------------------------------------------------------------- configs
 mkdir -p "$WORK/tmp"
-nginx_conf() { # NAME LISTEN_PORT [UPSTREAM_PORT]: the backend (no upstream) or a proxy; HTTP/2 when NAME has h2
-  local name=$1 listen=$2 up=${3:-}
-  {
-    cat <<EOF
+nginx_head() { # NAME: what every nginx here starts with (one process, no logs, the http block opened)
+  cat <<EOF
 daemon off; master_process off; worker_processes 1;
-pid $WORK/$name.pid; error_log $WORK/$name.err warn; worker_rlimit_nofile 16384;
+pid $WORK/$1.pid; error_log $WORK/$1.err warn; worker_rlimit_nofile 16384;
 events { worker_connections 8192; }
 http {
   access_log off; keepalive_timeout 300s; keepalive_requests 1000000;
   client_body_temp_path $WORK/tmp; proxy_temp_path $WORK/tmp; fastcgi_temp_path $WORK/tmp;
   uwsgi_temp_path $WORK/tmp; scgi_temp_path $WORK/tmp;
 EOF
+}
+nginx_conf() { # NAME LISTEN_PORT [UPSTREAM_PORT]: the backend (no upstream) or a proxy; HTTP/2 when NAME has h2
+  local name=$1 listen=$2 up=${3:-}
+  {
+    nginx_head "$name"
     if [[ $name == *h2* ]]; then
       nginx_h2_server "$listen" "$up"
     elif [[ -z "$up" ]]; then
@@ -331,14 +334,8 @@ haproxy_mtls_conf() { # NAME LISTEN_PORT UPSTREAM_PORT server|client: which end 
 nginx_mtls_conf() { # NAME LISTEN_PORT UPSTREAM_PORT server|client
   local name=$1 listen=$2 up=$3 t="$WORK/tls"
   {
+    nginx_head "$name"
     cat <<EOF
-daemon off; master_process off; worker_processes 1;
-pid $WORK/$name.pid; error_log $WORK/$name.err warn; worker_rlimit_nofile 16384;
-events { worker_connections 8192; }
-http {
-  access_log off; keepalive_timeout 300s; keepalive_requests 1000000;
-  client_body_temp_path $WORK/tmp; proxy_temp_path $WORK/tmp; fastcgi_temp_path $WORK/tmp;
-  uwsgi_temp_path $WORK/tmp; scgi_temp_path $WORK/tmp;
   upstream up { server 127.0.0.1:$up; keepalive 256; keepalive_requests 1000000; keepalive_timeout 300s; }
 EOF
     if [[ $4 == server ]]; then
