@@ -16,9 +16,12 @@ using Protocol = Weft.Protocol.Discovery.Protocol;
 /// <summary>
 /// Every accepted connection passes here first (Kestrel connection middleware), and this is the one
 /// place that decides what handles it:
-///   1. the listener's declared protocol wins: TCP -> opaque forwarding at once (no sniffing, so a
-///      server-first protocol gets no added delay); TLS -> passthrough by SNI; HTTP kinds -> HTTP,
-///      only h2 prior knowledge versus HTTP/1 detected;
+///   0. on a sidecar's inbound port, a sidecar's mTLS (a ClientHello offering a weft- ALPN protocol)
+///      is terminated and what runs inside is served with the caller's identity; STRICT closes
+///      anything else (security.md, "mTLS between sidecars");
+///   1. the listener's declared protocol wins: TCP -> opaque forwarding (outbound at once, no
+///      sniffing; inbound after the first bytes or the detection window, for step 0); TLS ->
+///      passthrough by SNI; HTTP kinds -> HTTP, only h2 prior knowledge versus HTTP/1 detected;
 ///   2. an undeclared (AUTO) port is detected from the client's first bytes within its window; what
 ///      is neither HTTP nor TLS, or silent that long, is TCP;
 ///   3. one switch over <see cref="DetectedProtocol"/> hands the connection to its codec: HTTP/1 to the
@@ -41,40 +44,33 @@ internal sealed partial class ConnectionDispatch(RuntimeState state, TcpProxy tc
             return;
         }
 
+        DetectedProtocol? silent = null;
         if (listener.Direction == Direction.Inbound && listener.Capture is null)
         {
-            switch (await InboundMtls.ClassifyAsync(connection, listener, time).ConfigureAwait(false))
+            var kind = await InboundMtls.ClassifyAsync(connection, listener, time).ConfigureAwait(false);
+            if (kind == InboundKind.Mtls)
             {
-                case InboundKind.Mtls:
-                    await ServeMtlsAsync(connection, port, listener, http).ConfigureAwait(false);
-                    return;
-                case InboundKind.Plaintext when listener.MtlsStrict:
-                    metrics.MtlsOutcome(listener.Key, "plaintext_refused");
-                    Transport.ConnectionReset.Abort(connection, "STRICT mTLS: not a sidecar's mTLS");
-                    return;
-                default:
-                    metrics.MtlsOutcome(listener.Key, "plaintext");
-                    break;
+                await ServeMtlsAsync(connection, port, listener, http).ConfigureAwait(false);
+                return;
             }
+            if (listener.MtlsStrict)
+            {
+                metrics.MtlsOutcome(listener.Key, "plaintext_refused");
+                Transport.ConnectionReset.Abort(connection, "STRICT mTLS: not a sidecar's mTLS");
+                return;
+            }
+            metrics.MtlsOutcome(listener.Key, "plaintext");
+            // A client silent through the window has been waited for once: detection does not wait again.
+            if (kind == InboundKind.Silent)
+                silent = listener.Protocol switch
+                {
+                    Protocol.Tcp => DetectedProtocol.Tcp,
+                    Protocol.Auto => Count(listener, DetectionOutcome.Timeout),
+                    _ => DetectedProtocol.Http1,
+                };
         }
 
-        DetectedProtocol protocol;
-        switch (listener.Protocol)
-        {
-            case Protocol.Tcp:
-                protocol = DetectedProtocol.Tcp;
-                break;
-            case Protocol.Tls:
-                protocol = DetectedProtocol.Tls;
-                break;
-            case Protocol.Auto:
-                protocol = Count(listener, await ProtocolDetection.DetectAsync(connection, listener.DetectTimeout, time).ConfigureAwait(false));
-                break;
-            default:
-                protocol = await DetectHttpAsync(connection, listener).ConfigureAwait(false);
-                break;
-        }
-
+        var protocol = silent ?? await DetectAsync(connection, listener).ConfigureAwait(false);
         switch (protocol)
         {
             case DetectedProtocol.Http1:
@@ -91,6 +87,15 @@ internal sealed partial class ConnectionDispatch(RuntimeState state, TcpProxy tc
                 break;
         }
     }
+
+    /// <summary>What serves the connection, by the listener's declared protocol (or detected, for AUTO and HTTP/1 versus h2).</summary>
+    private async ValueTask<DetectedProtocol> DetectAsync(ConnectionContext connection, ListenerRuntime listener) => listener.Protocol switch
+    {
+        Protocol.Tcp => DetectedProtocol.Tcp,
+        Protocol.Tls => DetectedProtocol.Tls,
+        Protocol.Auto => Count(listener, await ProtocolDetection.DetectAsync(connection, listener.DetectTimeout, time).ConfigureAwait(false)),
+        _ => await DetectHttpAsync(connection, listener).ConfigureAwait(false),
+    };
 
     /// <summary>An HTTP listener's connection: HTTP/2 prior knowledge or HTTP/1, counted under <paramref name="listener"/>.</summary>
     public async ValueTask<DetectedProtocol> DetectHttpAsync(ConnectionContext connection, ListenerRuntime listener) =>
@@ -127,24 +132,67 @@ internal sealed partial class ConnectionDispatch(RuntimeState state, TcpProxy tc
         {
             secured = await mtls.AcceptAsync(connection, connection.ConnectionClosed).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException)
+        catch (Exception e)
         {
+            // Whatever failed (a refused certificate, a reset, a timeout, a certificate too broken to
+            // parse), the connection is refused the same way and counted once.
             metrics.MtlsOutcome(listener.Key, "handshake_failed");
             if (logger is not null)
                 LogHandshakeFailed(logger, listener.Key, connection.RemoteEndPoint?.ToString() ?? "?", e.Message);
             Transport.ConnectionReset.Abort(connection, "mTLS handshake failed");
             return;
         }
-        metrics.MtlsOutcome(listener.Key, "accepted");
         await using (secured.ConfigureAwait(false))
         {
             var binding = new ListenerBinding(port, Peer: secured.Peer);
             if (secured.Protocol == MeshAlpn.Http2)
+            {
+                metrics.MtlsOutcome(listener.Key, "accepted");
                 await ServeHttp2Async(secured, binding, http).ConfigureAwait(false);
+            }
             else if (secured.Protocol == MeshAlpn.Http1)
+            {
+                metrics.MtlsOutcome(listener.Key, "accepted");
                 await ServeHttp1Async(secured, binding, http).ConfigureAwait(false);
+            }
+            else if (listener.Protocol is Protocol.Tcp or Protocol.Auto)
+            {
+                metrics.MtlsOutcome(listener.Key, "accepted");
+                await ServeTunnelAsync(secured, listener, binding, http).ConfigureAwait(false);
+            }
             else
-                await tcp.ForwardAsync(secured, listener, listener.TcpCluster.Length != 0 ? listener.TcpCluster : InboundAppCluster).ConfigureAwait(false);
+            {
+                // Raw bytes to an HTTP port would reach the app past the HTTP codec, and with it past
+                // the identity rules (x-forwarded-client-cert is the proxy's alone): no sidecar sends them.
+                metrics.MtlsOutcome(listener.Key, "protocol_refused");
+                Transport.ConnectionReset.Abort(secured, "a raw tunnel to an HTTP port");
+            }
+        }
+    }
+
+    /// <summary>
+    /// A weft-tcp tunnel: on a TCP port the bytes go to the app as they are; on an AUTO port they are
+    /// detected as on a plaintext one, so whatever is HTTP meets the HTTP codec with the peer's identity.
+    /// </summary>
+    private async Task ServeTunnelAsync(TlsConnection secured, ListenerRuntime listener, ListenerBinding binding, ConnectionDelegate http)
+    {
+        var cluster = listener.TcpCluster.Length != 0 ? listener.TcpCluster : InboundAppCluster;
+        if (listener.Protocol == Protocol.Tcp)
+        {
+            await tcp.ForwardAsync(secured, listener, cluster).ConfigureAwait(false);
+            return;
+        }
+        switch (Count(listener, await ProtocolDetection.DetectAsync(secured, listener.DetectTimeout, time).ConfigureAwait(false)))
+        {
+            case DetectedProtocol.Http1:
+                await ServeHttp1Async(secured, binding, http).ConfigureAwait(false);
+                break;
+            case DetectedProtocol.Http2:
+                await ServeHttp2Async(secured, binding, http).ConfigureAwait(false);
+                break;
+            default:
+                await tcp.ForwardAsync(secured, listener, cluster).ConfigureAwait(false);
+                break;
         }
     }
 

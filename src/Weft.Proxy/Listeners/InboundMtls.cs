@@ -10,8 +10,11 @@ internal enum InboundKind
     /// <summary>A sidecar's mTLS: a ClientHello offering one of Weft's own ALPN protocols.</summary>
     Mtls,
 
-    /// <summary>Anything else: plaintext, an app's own TLS, or nothing within the window.</summary>
+    /// <summary>Anything else the client sent first: plaintext, or an app's own TLS.</summary>
     Plaintext,
+
+    /// <summary>Nothing within the window (a server-first protocol, or a slow client): plaintext, already waited for.</summary>
+    Silent,
 }
 
 /// <summary>
@@ -31,7 +34,7 @@ internal static class InboundMtls
             : ProtocolDetection.HttpWindow;
         var kind = await PipePeek.PeekAsync(connection.Transport.Input, window, time, static (buffer, completed) => Decide(buffer, completed))
             .ConfigureAwait(false);
-        return kind ?? InboundKind.Plaintext;
+        return kind ?? InboundKind.Silent;
     }
 
     private static InboundKind? Decide(ReadOnlySequence<byte> buffer, bool completed)

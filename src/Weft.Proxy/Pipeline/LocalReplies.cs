@@ -12,6 +12,7 @@ internal static class LocalReplies
     public static (int Status, string Reason, string Message)? For(ResponseFlag flag, ListenerRuntime? listener, ClusterRuntime? cluster) => flag switch
     {
         ResponseFlag.ListenerDraining => (503, "listener_draining", "this listener is being removed\n"),
+        ResponseFlag.Denied => (403, "denied", "this port takes sidecars' mTLS only (STRICT), and this request came without it\n"),
         ResponseFlag.NoRoute => (404, "no_route", listener!.NoRouteMessage),
         ResponseFlag.BackendNotFound => (500, "backend_not_found", "the route's backend is not configured or carries no weight\n"),
         ResponseFlag.NoEndpoints => (503, "no_endpoints", cluster!.NoEndpointsMessage),

@@ -14,8 +14,8 @@ namespace Weft.Proxy.Pipeline;
 /// the capture listener's connections), takes these steps in this order, written once here:
 /// <code>
 ///  0 method            CONNECT is refused: 405 connect_unsupported (a codec may have refused the request already: 400 bad_path)
-///  1 identity          who is asking (the caller's claim inbound; ours outbound)
-///  2 authorization     (issue 12: an empty slot)
+///  1 identity          who is asking (the caller's mTLS certificate inbound; ours outbound)
+///  2 authorization     STRICT mTLS: a request without the caller's mTLS is 403 denied (policies: issue 12)
 ///  3 route             the listener's first route whose matches hold      else 404 no_route
 ///  4 rate limit        (issue 13: an empty slot)
 ///  5 fault             (issue 13: an empty slot)
@@ -121,8 +121,14 @@ internal sealed class RequestPipeline
     private bool Decide(RequestContext ctx)
     {
         ResolveIdentity(ctx);                                                    // 1
-        //                                                                          2 authorization (issue 12)
         var listener = ctx.Listener;
+        // 2 authorization. STRICT refuses plaintext at accept; a connection accepted while the port
+        // was PERMISSIVE is refused here, request by request, once the port turns STRICT.
+        if (listener.MtlsStrict && ctx.PeerIdentity is null && listener.Direction == Direction.Inbound)
+        {
+            ctx.Flag = ResponseFlag.Denied;
+            return false;
+        }
         var route = ctx.Route = listener.Routes.Select(ctx);                    // 3
         if (route is null)
         {

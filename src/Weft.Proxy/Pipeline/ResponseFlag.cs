@@ -10,6 +10,8 @@ internal enum ResponseFlag : byte
     None,
     /// <summary>The listener was removed while the request arrived: 503 listener_draining.</summary>
     ListenerDraining,
+    /// <summary>The caller may not make this request (a STRICT port without the caller's mTLS): 403 denied.</summary>
+    Denied,
     /// <summary>No route matched: 404 no_route.</summary>
     NoRoute,
     /// <summary>The route's backend names a cluster the config lacks, or carries no weight: 500 backend_not_found.</summary>

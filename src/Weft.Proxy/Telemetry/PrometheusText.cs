@@ -34,7 +34,7 @@ internal static class PrometheusText
         PerListenerLabelled(sb, "weft_protocol_detection_total", "Connections whose protocol was detected, by outcome (timeout: nothing decisive within the window, forwarded as TCP).",
             "outcome", metrics.Detections);
         PerListenerLabelled(sb, "weft_tls_sni_rejected_total", "TLS passthrough connections closed unforwarded, by reason.", "reason", metrics.SniRejections);
-        PerListenerLabelled(sb, "weft_mtls_connections_total", "Inbound connections by mTLS outcome: accepted, handshake_failed, no_certificate, plaintext (PERMISSIVE), plaintext_refused (STRICT).", "outcome", metrics.MtlsOutcomes);
+        PerListenerLabelled(sb, "weft_mtls_connections_total", "Inbound connections by mTLS outcome: accepted, handshake_failed, no_certificate, protocol_refused (a raw tunnel to an HTTP port), plaintext (PERMISSIVE), plaintext_refused (STRICT).", "outcome", metrics.MtlsOutcomes);
         PerListener(sb, "weft_http2_reset_flood_closed_total", "HTTP/2 connections closed for resetting most of their streams before the answer (rapid reset), per listener port.",
             metrics.ResetFloods);
         sb.Append("# HELP weft_config_revision The config store revision of the config this proxy serves.\n");

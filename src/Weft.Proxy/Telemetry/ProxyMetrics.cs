@@ -134,7 +134,7 @@ internal sealed class ProxyMetrics
     /// <summary>A TLS passthrough connection closed before forwarding (reason: no_sni, no_match, malformed, timeout).</summary>
     public void SniRejected(string listener, string reason) => CounterFor(_sniRejected, (listener, reason)).Increment();
 
-    /// <summary>An inbound connection's mTLS outcome: accepted, handshake_failed, no_certificate, plaintext (PERMISSIVE) or plaintext_refused (STRICT).</summary>
+    /// <summary>An inbound connection's mTLS outcome: accepted, handshake_failed, no_certificate, protocol_refused, plaintext (PERMISSIVE) or plaintext_refused (STRICT).</summary>
     public void MtlsOutcome(string listener, string outcome) => CounterFor(_mtls, (listener, outcome)).Increment();
 
     /// <summary>An HTTP/2 connection closed for resetting most of its streams early (Listeners/Http2ResetGuard).</summary>

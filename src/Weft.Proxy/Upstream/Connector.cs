@@ -49,15 +49,17 @@ internal sealed class Connector(Transport.LoopTransport? loops, bool inlineCompl
                 return await ConnectAsync(new IPEndPoint(ip, port), halfClose, deadline.Token).ConfigureAwait(false);
             return await ConnectMtlsAsync(new IPEndPoint(ip, port), tls, deadline.Token).ConfigureAwait(false);
         }
-        catch (System.Security.Authentication.AuthenticationException ex) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw new UpstreamConnectException("mTLS with " + host + ":" + port.ToString(System.Globalization.CultureInfo.InvariantCulture) +
-                " failed: " + ex.Message, ex, timedOut: false);
-        }
         catch (Exception ex) when (ex is SocketException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
             throw new UpstreamConnectException("connect to " + host + ":" + port.ToString(System.Globalization.CultureInfo.InvariantCulture) +
                 " failed: " + (ex is OperationCanceledException ? "timed out" : ex.Message), ex, timedOut: ex is OperationCanceledException);
+        }
+        catch (Exception ex) when (target is not null && ex is not UpstreamConnectException && !cancellationToken.IsCancellationRequested)
+        {
+            // Any failure of the handshake (a refused certificate, a reset, an EOF) is a failed connect:
+            // nothing was sent, the next endpoint may serve.
+            throw new UpstreamConnectException("mTLS with " + host + ":" + port.ToString(System.Globalization.CultureInfo.InvariantCulture) +
+                " failed: " + ex.Message, ex, timedOut: ex is OperationCanceledException);
         }
     }
 

@@ -31,21 +31,24 @@ public sealed class MtlsTests
         public static async Task<Pair> StartAsync(Protocol protocol = Protocol.Http, MtlsMode mode = MtlsMode.MtlsPermissive,
             WorkloadCertificate? serverCertificate = null, WorkloadCertificate? clientCertificate = null)
         {
+            // An AUTO inbound port (undeclared) in front of an HTTP/1.1 app; everything else speaks the protocol given.
+            var wire = protocol == Protocol.Auto ? Protocol.Http : protocol;
             var app = await Backend.StartAsync("catalog", http2Only: protocol == Protocol.Http2);
             var server = await TestProxy.StartAsync(new ProxyIdentity("catalog", "v2", "default", Role.Sidecar));
             if (serverCertificate is not null)
                 server.Host.Certificates.Set(serverCertificate);
             var inbound = TestProxy.FreePort();
             await server.ApplyOkAsync(new ConfigBuilder()
-                .Listener(inbound, "in", Direction.Inbound, protocol, service: "catalog", mtls: mode)
-                .Routes("in", ConfigBuilder.Route("app")).Cluster("app", protocol, (app.Port, "v2")).Build());
+                .Listener(inbound, "in", Direction.Inbound, protocol, service: "catalog", mtls: mode,
+                    tcpCluster: protocol == Protocol.Auto ? "default/app" : null)
+                .Routes("in", ConfigBuilder.Route("app")).Cluster("app", wire, (app.Port, "v2")).Build());
             var client = await TestProxy.StartAsync(TestProxy.DefaultIdentity);
             if (clientCertificate is not null)
                 client.Host.Certificates.Set(clientCertificate);
             var outbound = TestProxy.FreePort();
             await client.ApplyOkAsync(new ConfigBuilder()
-                .Listener(outbound, "rt", Direction.Outbound, protocol, service: "catalog")
-                .Routes("rt", ConfigBuilder.Route("catalog")).Cluster("catalog", protocol, (inbound, "v2")).Mtls("catalog").Build());
+                .Listener(outbound, "rt", Direction.Outbound, wire, service: "catalog")
+                .Routes("rt", ConfigBuilder.Route("catalog")).Cluster("catalog", wire, (inbound, "v2")).Mtls("catalog").Build());
             return new Pair { App = app, Client = client, Server = server, Outbound = outbound, Inbound = inbound };
         }
 
@@ -119,6 +122,77 @@ public sealed class MtlsTests
         Assert.Contains("weft_requests_total{direction=\"inbound\",source_service=\"unknown\",source_version=\"unknown\",destination_service=\"catalog\"," +
             "destination_version=\"v2\",response_code=\"200\",grpc_status=\"\",protocol=\"http\",mtls=\"false\"} 1\n", metrics);
         Assert.Equal(1, TestProxy.MetricValue(metrics, $"weft_mtls_connections_total{{listener=\"listener/127.0.0.1_{pair.Inbound}\",outcome=\"plaintext\"}}"));
+    }
+
+    [Fact]
+    public async Task A_plaintext_connection_accepted_while_PERMISSIVE_is_denied_request_by_request_once_the_port_turns_STRICT()
+    {
+        await using var pair = await Pair.StartAsync(Protocol.Http, MtlsMode.MtlsPermissive);
+        using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(20) };
+        var url = $"http://127.0.0.1:{pair.Inbound}/who";
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(url)).StatusCode);
+
+        await pair.Server.ApplyOkAsync(new ConfigBuilder()
+            .Listener(pair.Inbound, "in", Direction.Inbound, Protocol.Http, service: "catalog", mtls: MtlsMode.MtlsStrict)
+            .Routes("in", ConfigBuilder.Route("app")).Cluster("app", Protocol.Http, (pair.App.Port, "v2")).Build(2));
+        using var denied = await http.GetAsync(url);   // the same keep-alive connection
+
+        Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
+        Assert.Equal("denied", denied.Headers.GetValues("x-weft-reason").Single());
+        Assert.Equal(1, pair.App.Requests);
+        Assert.Equal(HttpStatusCode.OK, (await Pair.GetAsync(pair.Outbound, Protocol.Http)).Status);
+    }
+
+    /// <summary>A sidecar's handshake made by hand (real TLS, a valid mesh certificate), then <paramref name="request"/> as raw bytes; what came back.</summary>
+    private static async Task<string> RawTunnelAsync(int port, string alpn, string request)
+    {
+        var own = TestCertificates.Mesh.Issue("frontend");
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(IPAddress.Loopback, port);
+        await using var tls = new System.Net.Security.SslStream(tcp.GetStream());
+        await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+        {
+            TargetHost = "catalog.default",
+            ClientCertificateContext = System.Net.Security.SslStreamCertificateContext.Create(own.Leaf, own.Chain, offline: true),
+            ApplicationProtocols = [new System.Net.Security.SslApplicationProtocol(alpn)],
+            EnabledSslProtocols = System.Security.Authentication.SslProtocols.Tls13,
+            RemoteCertificateValidationCallback = (_, _, _, _) => true,
+        });
+        await tls.WriteAsync(System.Text.Encoding.ASCII.GetBytes(request));
+        using var answer = new MemoryStream();
+        try
+        {
+            await tls.CopyToAsync(answer).WaitAsync(TimeSpan.FromSeconds(20));
+        }
+        catch (IOException)
+        {
+            // reset: what arrived before it is the answer
+        }
+        return System.Text.Encoding.ASCII.GetString(answer.ToArray());
+    }
+
+    [Fact]
+    public async Task A_raw_tunnel_to_an_HTTP_port_is_refused_so_no_bytes_reach_the_app_past_the_HTTP_codec()
+    {
+        await using var pair = await Pair.StartAsync(Protocol.Http, MtlsMode.MtlsStrict);
+        var answer = await RawTunnelAsync(pair.Inbound, "weft-tcp",
+            $"GET /who HTTP/1.1\r\nHost: catalog\r\nx-forwarded-client-cert: URI=spiffe://cluster.local/ns/default/sa/admin\r\nConnection: close\r\n\r\n");
+
+        Assert.DoesNotContain("backend: catalog", answer);
+        Assert.Equal(0, pair.App.Requests);
+        Assert.Equal(1, await pair.Server.MetricAsync($"weft_mtls_connections_total{{listener=\"listener/127.0.0.1_{pair.Inbound}\",outcome=\"protocol_refused\"}}"));
+    }
+
+    [Fact]
+    public async Task HTTP_inside_a_raw_tunnel_to_an_AUTO_port_meets_the_HTTP_codec_and_its_identity_rules()
+    {
+        await using var pair = await Pair.StartAsync(Protocol.Auto, MtlsMode.MtlsStrict);
+        var answer = await RawTunnelAsync(pair.Inbound, "weft-tcp",
+            $"GET /who HTTP/1.1\r\nHost: catalog\r\nx-forwarded-client-cert: URI=spiffe://cluster.local/ns/default/sa/admin\r\nConnection: close\r\n\r\n");
+
+        Assert.Contains("backend: catalog", answer);
+        Assert.Contains($"x-forwarded-client-cert: By={Catalog};URI={Frontend}", answer);
+        Assert.DoesNotContain("sa/admin", answer);
     }
 
     [Fact]

@@ -12,7 +12,8 @@ public sealed class ConfigBuilder
     private readonly Dictionary<string, Resource> _items = new();
 
     public ConfigBuilder Listener(int port, string routeTable = "rt", Direction direction = Direction.Outbound,
-        Protocol protocol = Protocol.Http, string service = "catalog", string address = "127.0.0.1", MtlsMode mtls = MtlsMode.MtlsPermissive)
+        Protocol protocol = Protocol.Http, string service = "catalog", string address = "127.0.0.1", MtlsMode mtls = MtlsMode.MtlsPermissive,
+        string? tcpCluster = null)
     {
         var name = $"{address}_{port}";
         return Add(new Resource
@@ -22,7 +23,7 @@ public sealed class ConfigBuilder
             {
                 Address = address, Port = (uint)port, Direction = direction, Protocol = protocol,
                 RouteTable = protocol == Protocol.Tcp ? "" : routeTable, Service = service,
-                TcpCluster = protocol == Protocol.Tcp ? routeTable : "", MtlsMode = mtls,
+                TcpCluster = tcpCluster ?? (protocol == Protocol.Tcp ? routeTable : ""), MtlsMode = mtls,
             },
         });
     }

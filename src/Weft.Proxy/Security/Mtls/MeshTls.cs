@@ -1,5 +1,6 @@
 using System.Net.Security;
 using System.Security.Authentication;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Connections;
 using Weft.Model.Identity;
@@ -37,7 +38,7 @@ internal sealed class MeshTls(CertificateHolder holder, TimeProvider? time = nul
             CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
             RemoteCertificateValidationCallback = check.Validate,
         }, ct), cancellationToken).ConfigureAwait(false);
-        return new TlsConnection(connection, ssl, check.Peer!);
+        return new TlsConnection(connection, ssl, await VerifiedAsync(ssl, check).ConfigureAwait(false));
     }
 
     /// <summary>
@@ -63,7 +64,16 @@ internal sealed class MeshTls(CertificateHolder holder, TimeProvider? time = nul
             await ssl.DisposeAsync().ConfigureAwait(false);
             throw new AuthenticationException($"the peer did not agree to {protocol}");
         }
-        return new TlsConnection(connection, ssl, check.Peer!);
+        return new TlsConnection(connection, ssl, await VerifiedAsync(ssl, check).ConfigureAwait(false));
+    }
+
+    /// <summary>The peer the handshake's check found; none (the check never ran) is a failure, not a null identity.</summary>
+    private static async ValueTask<PeerIdentity> VerifiedAsync(SslStream ssl, PeerCheck check)
+    {
+        if (check.Peer is { } peer)
+            return peer;
+        await ssl.DisposeAsync().ConfigureAwait(false);
+        throw new AuthenticationException("the handshake ended without the peer's certificate being checked");
     }
 
     /// <summary>One handshake within <see cref="HandshakeTimeout"/>; a failure says why the peer was refused when it was.</summary>
@@ -93,6 +103,20 @@ internal sealed class MeshTls(CertificateHolder holder, TimeProvider? time = nul
         public string? Refusal { get; private set; }
 
         public bool Validate(object sender, X509Certificate? presented, X509Chain? chain, SslPolicyErrors errors)
+        {
+            try
+            {
+                return Check(presented, chain);
+            }
+            catch (Exception e) when (e is CryptographicException or System.Formats.Asn1.AsnContentException or ArgumentException or FormatException)
+            {
+                // A certificate too malformed to read is a refusal like any other, never an escaping exception.
+                Refusal = "the peer's certificate cannot be read: " + e.Message;
+                return false;
+            }
+        }
+
+        private bool Check(X509Certificate? presented, X509Chain? chain)
         {
             if (presented is null)
             {

@@ -22,7 +22,7 @@ internal sealed class TlsConnection : ConnectionContext, IDuplexPipe, IConnectio
 
     private readonly ConnectionContext _inner;
     private readonly SslStream _ssl;
-    private readonly PipeReader _input;
+    private readonly ClosingReader _input;
     private readonly Pipe _output;
     private readonly FeatureCollection _features;
     private readonly Task _pump;
@@ -34,7 +34,7 @@ internal sealed class TlsConnection : ConnectionContext, IDuplexPipe, IConnectio
         _ssl = ssl;
         Peer = peer;
         Protocol = ssl.NegotiatedApplicationProtocol;
-        _input = PipeReader.Create(ssl, new StreamPipeReaderOptions(bufferSize: RecordSize, minimumReadSize: 2048, leaveOpen: true));
+        _input = new ClosingReader(PipeReader.Create(ssl, new StreamPipeReaderOptions(bufferSize: RecordSize, minimumReadSize: 2048, leaveOpen: true)), inner);
         // Inline schedulers: the pump runs where the codec's flush ran, no thread-pool hop per write.
         _output = new Pipe(new PipeOptions(readerScheduler: PipeScheduler.Inline, writerScheduler: PipeScheduler.Inline,
             pauseWriterThreshold: 256 * 1024, resumeWriterThreshold: 128 * 1024, minimumSegmentSize: 4096, useSynchronizationContext: false));
@@ -78,10 +78,22 @@ internal sealed class TlsConnection : ConnectionContext, IDuplexPipe, IConnectio
             return;
         await _input.CompleteAsync().ConfigureAwait(false);
         await _output.Writer.CompleteAsync().ConfigureAwait(false);
-        await _pump.ConfigureAwait(false);
+        try
+        {
+            // What is still unsent drains as the transport's own does, no longer.
+            await _pump.WaitAsync(DrainLimit).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            _inner.Abort(new ConnectionAbortedException("the peer took nothing for " + DrainLimit.TotalSeconds + " s"));
+            await _pump.ConfigureAwait(false);
+        }
         await _ssl.DisposeAsync().ConfigureAwait(false);
         await _inner.DisposeAsync().ConfigureAwait(false);
     }
+
+    /// <summary>How long disposing lets unsent records drain to a peer that stopped reading (the transport's own limit).</summary>
+    private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(30);
 
     /// <summary>
     /// Encrypts what the codec writes, in records of up to 16 KiB, until the codec completes the output;
@@ -138,6 +150,37 @@ internal sealed class TlsConnection : ConnectionContext, IDuplexPipe, IConnectio
         {
             if (staging is not null)
                 System.Buffers.ArrayPool<byte>.Shared.Return(staging);
+        }
+    }
+
+    /// <summary>
+    /// The plaintext reader; completing it completes the transport's input too, so a connection closed
+    /// by completing both pipes (as pools close theirs) lets the transport close its descriptor.
+    /// </summary>
+    private sealed class ClosingReader(PipeReader inner, ConnectionContext transport) : PipeReader
+    {
+        private int _completed;
+
+        public override bool TryRead(out ReadResult result) => inner.TryRead(out result);
+        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default) => inner.ReadAsync(cancellationToken);
+        public override void AdvanceTo(SequencePosition consumed) => inner.AdvanceTo(consumed);
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => inner.AdvanceTo(consumed, examined);
+        public override void CancelPendingRead() => inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null)
+        {
+            if (Interlocked.Exchange(ref _completed, 1) != 0)
+                return;
+            inner.Complete(exception);
+            transport.Transport.Input.Complete(exception);
+        }
+
+        public override async ValueTask CompleteAsync(Exception? exception = null)
+        {
+            if (Interlocked.Exchange(ref _completed, 1) != 0)
+                return;
+            await inner.CompleteAsync(exception).ConfigureAwait(false);
+            await transport.Transport.Input.CompleteAsync(exception).ConfigureAwait(false);
         }
     }
 }
