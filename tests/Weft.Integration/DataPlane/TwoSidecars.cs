@@ -42,12 +42,13 @@ public sealed class TwoSidecars : IAsyncDisposable
     public int OutboundPort(string service) => _outbound[service];
     public Uri Outbound(string service, string path) => new($"http://127.0.0.1:{_outbound[service]}{path}");
 
-    public static async Task<TwoSidecars> StartAsync(IReadOnlyList<ServerApp> apps, double drainSeconds = 5)
+    /// <param name="config">YAML applied once the control plane is ready, before any sidecar starts (a MeshConfig their first certificates follow).</param>
+    public static async Task<TwoSidecars> StartAsync(IReadOnlyList<ServerApp> apps, double drainSeconds = 5, string? config = null)
     {
         var mesh = new TwoSidecars(drainSeconds);
         try
         {
-            await mesh.StartAllAsync(apps);
+            await mesh.StartAllAsync(apps, config);
             return mesh;
         }
         catch
@@ -57,12 +58,20 @@ public sealed class TwoSidecars : IAsyncDisposable
         }
     }
 
-    private async Task StartAllAsync(IReadOnlyList<ServerApp> apps)
+    private async Task StartAllAsync(IReadOnlyList<ServerApp> apps, string? config)
     {
         Directory.CreateDirectory(_dir);
         _control = WeftProcess.Start(["control", "--data-dir", Path.Combine(_dir, "data"),
             "--api-port", Str(_apiPort), "--discovery-tls-port", ShopMesh.FreePort().ToString(), "--discovery-port", Str(_discoveryPort)]);
         await _control.WaitForLineAsync("control plane ready", Patience);
+        if (config is not null)
+        {
+            var file = Path.Combine(_dir, "config.yaml");
+            await File.WriteAllTextAsync(file, config);
+            var (code, output) = await WeftProcess.RunAsync(["apply", "-f", file, "--control", ControlUrl], Patience);
+            if (code != 0)
+                throw new InvalidOperationException("weft apply of the mesh's config failed:\n" + output);
+        }
 
         foreach (var app in apps)
             _servers[app.Service] = StartServerSidecar(app, app.Service + "-0");
