@@ -17,9 +17,7 @@ public sealed class CallerAuthentication(BootstrapTokens tokens, CertificateAuth
         ArgumentNullException.ThrowIfNull(call);
         if (call.PeerCertificate is { } certificate && authority is not null)
         {
-            var roots = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
-            roots.AddRange(authority.Roots.ToArray());
-            if (Svid.Verify(certificate, authority.Chain, roots, authority.Options.TrustDomain, _time.GetUtcNow(), out var error) is not { } id)
+            if (authority.VerifyWorkload(certificate, handshakeChain: null, _time.GetUtcNow(), out var error) is not { } id)
                 throw new RpcException(StatusCode.Unauthenticated, $"the client certificate proves no workload: {error}");
             return new ServiceAccountRef(id.Namespace, id.ServiceAccount);
         }

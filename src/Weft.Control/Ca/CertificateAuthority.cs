@@ -48,6 +48,7 @@ public sealed class CertificateAuthority : IDisposable
     private CertificateAuthority(X509Certificate2[] roots, X509Certificate2[] chain, ECDsa key, CaOptions options, TimeProvider time)
     {
         Roots = roots;
+        _rootCollection = [.. roots];
         _chain = chain;
         _intermediate = chain[0];
         _key = key;
@@ -58,13 +59,20 @@ public sealed class CertificateAuthority : IDisposable
     /// <summary>The trust bundle: every root a workload certificate may chain to.</summary>
     public IReadOnlyList<X509Certificate2> Roots { get; }
 
+    private readonly X509Certificate2Collection _rootCollection;
+
+    /// <summary>
+    /// The identity a workload certificate of this CA proves (chaining through this CA's intermediates,
+    /// and what a TLS peer sent beside it in <paramref name="handshakeChain"/>), or null with the reason.
+    /// </summary>
+    public SpiffeId? VerifyWorkload(X509Certificate presented, X509Chain? handshakeChain, DateTimeOffset now, out string error) =>
+        Svid.VerifyPresented(presented, handshakeChain, _chain, _rootCollection, _options.TrustDomain, now, out error);
+
     /// <summary>The trust bundle in PEM, as proxies get it.</summary>
     public string TrustBundlePem => string.Concat(Roots.Select(r => r.ExportCertificatePem() + "\n"));
 
     public X509Certificate2 Intermediate => _intermediate;
 
-    /// <summary>The intermediate, then any between it and a root: what a workload certificate chains through.</summary>
-    public IReadOnlyList<X509Certificate2> Chain => _chain;
 
     public CaOptions Options => _options;
 

@@ -34,10 +34,6 @@ public sealed class DiscoveryTls(CertificateAuthority authority, IReadOnlyList<I
     private bool ValidateClient(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
     {
         if (certificate is null) return true;     // no certificate yet: the call's token decides
-        using var leaf = new X509Certificate2(certificate);
-        var roots = new X509Certificate2Collection();
-        roots.AddRange(authority.Roots.ToArray());
-        var sent = chain?.ChainPolicy.ExtraStore.Cast<X509Certificate2>() ?? [];
-        return Svid.Verify(leaf, authority.Chain.Concat(sent), roots, authority.Options.TrustDomain, _time.GetUtcNow(), out _) is not null;
+        return authority.VerifyWorkload(certificate, chain, _time.GetUtcNow(), out _) is not null;
     }
 }

@@ -70,6 +70,19 @@ public static class Svid
         return id;
     }
 
+    /// <summary>
+    /// <see cref="Verify"/> for a TLS validation callback: <paramref name="presented"/> chains through what
+    /// the peer sent beside it (the handshake chain's extra store) and <paramref name="known"/> intermediates.
+    /// </summary>
+    public static SpiffeId? VerifyPresented(X509Certificate presented, X509Chain? handshakeChain, IEnumerable<X509Certificate2> known,
+        X509Certificate2Collection roots, string? trustDomain, DateTimeOffset now, out string error)
+    {
+        ArgumentNullException.ThrowIfNull(presented);
+        using var leaf = new X509Certificate2(presented);
+        var sent = handshakeChain?.ChainPolicy.ExtraStore.Cast<X509Certificate2>() ?? [];
+        return Verify(leaf, sent.Concat(known), roots, trustDomain, now, out error);
+    }
+
     private static SpiffeId? Fail(string reason, out string error)
     {
         error = reason;

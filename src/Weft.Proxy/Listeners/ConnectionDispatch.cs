@@ -32,9 +32,6 @@ internal sealed partial class ConnectionDispatch(RuntimeState state, TcpProxy tc
 {
     private static readonly string[] OutcomeLabels = ["http1", "http2", "tls", "tcp", "timeout"];
 
-    /// <summary>The cluster of an inbound listener's own app (what the control plane names it).</summary>
-    private const string InboundAppCluster = "inbound/app";
-
     public async Task DispatchAsync(ConnectionContext connection, int port, ConnectionDelegate http)
     {
         if (!state.Current.ListenersByPort.TryGetValue(port, out var listener))
@@ -176,10 +173,10 @@ internal sealed partial class ConnectionDispatch(RuntimeState state, TcpProxy tc
     /// </summary>
     private async Task ServeTunnelAsync(TlsConnection secured, ListenerRuntime listener, ListenerBinding binding, ConnectionDelegate http)
     {
-        var cluster = listener.TcpCluster.Length != 0 ? listener.TcpCluster : InboundAppCluster;
+        // A TCP or AUTO listener always names its tcp_cluster (the runtime builder refuses one without).
         if (listener.Protocol == Protocol.Tcp)
         {
-            await tcp.ForwardAsync(secured, listener, cluster).ConfigureAwait(false);
+            await tcp.ForwardAsync(secured, listener, listener.TcpCluster).ConfigureAwait(false);
             return;
         }
         switch (Count(listener, await ProtocolDetection.DetectAsync(secured, listener.DetectTimeout, time).ConfigureAwait(false)))
@@ -191,7 +188,7 @@ internal sealed partial class ConnectionDispatch(RuntimeState state, TcpProxy tc
                 await ServeHttp2Async(secured, binding, http).ConfigureAwait(false);
                 break;
             default:
-                await tcp.ForwardAsync(secured, listener, cluster).ConfigureAwait(false);
+                await tcp.ForwardAsync(secured, listener, listener.TcpCluster).ConfigureAwait(false);
                 break;
         }
     }

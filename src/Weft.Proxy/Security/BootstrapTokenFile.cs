@@ -10,7 +10,4 @@ public sealed class BootstrapTokenFile(string path)
 
     /// <summary>The request metadata that proves the service account: `authorization: Bearer TOKEN`.</summary>
     public Dictionary<string, string> Headers() => new(StringComparer.Ordinal) { ["authorization"] = "Bearer " + File.ReadAllText(Path).Trim() };
-
-    public async Task<Dictionary<string, string>> HeadersAsync(CancellationToken cancellationToken) =>
-        new(StringComparer.Ordinal) { ["authorization"] = "Bearer " + (await File.ReadAllTextAsync(Path, cancellationToken).ConfigureAwait(false)).Trim() };
 }

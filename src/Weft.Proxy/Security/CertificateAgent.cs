@@ -111,7 +111,7 @@ public sealed partial class CertificateAgent : IAsyncDisposable
 
     private async Task<WorkloadCertificate> CertifyAsync(CancellationToken stop)
     {
-        var headers = await _token.HeadersAsync(stop).ConfigureAwait(false);
+        var headers = _token.Headers();
         var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         try
         {

@@ -41,10 +41,9 @@ public sealed class ControlPlaneChannels
     private bool ValidateServer(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors)
     {
         if (certificate is null) return false;
-        using var leaf = new X509Certificate2(certificate);
         var roots = new X509Certificate2Collection(_caRoots);
         if (_holder.Current is { } held) roots.AddRange(held.TrustBundle);
-        var sent = chain?.ChainPolicy.ExtraStore.Cast<X509Certificate2>() ?? [];
-        return Svid.Verify(leaf, sent, roots, trustDomain: null, _time.GetUtcNow(), out _) is { Namespace: "weft-system", ServiceAccount: "weft-control" };
+        return Svid.VerifyPresented(certificate, chain, [], roots, trustDomain: null, _time.GetUtcNow(), out _)
+            is { Namespace: "weft-system", ServiceAccount: "weft-control" };
     }
 }

@@ -67,17 +67,24 @@ internal sealed class Connector(Transport.LoopTransport? loops, bool inlineCompl
     {
         if (loops is not null)
             return new ConnectionUpstream(await loops.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false));
+        var socket = await ConnectSocketAsync(endpoint, cancellationToken).ConfigureAwait(false);
+        return halfClose || _sockets is null ? new SocketUpstream(socket) : new ConnectionUpstream(_sockets.Create(socket), socket);
+    }
+
+    /// <summary>A connected .NET socket (TCP_NODELAY); disposed when the connect fails.</summary>
+    private static async ValueTask<Socket> ConnectSocketAsync(IPEndPoint endpoint, CancellationToken cancellationToken)
+    {
         var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
             await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+            return socket;
         }
         catch
         {
             socket.Dispose();
             throw;
         }
-        return halfClose || _sockets is null ? new SocketUpstream(socket) : new ConnectionUpstream(_sockets.Create(socket), socket);
     }
 
     private async ValueTask<UpstreamTransport> ConnectMtlsAsync(IPEndPoint endpoint, MtlsTarget target, CancellationToken cancellationToken)
@@ -92,16 +99,7 @@ internal sealed class Connector(Transport.LoopTransport? loops, bool inlineCompl
         }
         else
         {
-            socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            try
-            {
-                await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
+            socket = await ConnectSocketAsync(endpoint, cancellationToken).ConfigureAwait(false);
             connection = _sockets!.Create(socket);
         }
         try

@@ -123,12 +123,10 @@ internal sealed class MeshTls(CertificateHolder holder, TimeProvider? time = nul
                 Refusal = "the peer presented no certificate";
                 return false;
             }
-            using var leaf = new X509Certificate2(presented);
-            // What the peer sent beside its leaf, and the intermediates of our own chain: one CA issues the
-            // whole mesh, and a peer that sends only its leaf (as many TLS stacks do) still chains through them.
-            var sent = (chain?.ChainPolicy.ExtraStore.Cast<X509Certificate2>() ?? []).Concat(Own.Chain);
+            // Through what the peer sent beside its leaf and the intermediates of our own chain: one CA
+            // issues the whole mesh, and a peer that sends only its leaf (as many TLS stacks do) still chains.
             var ownId = SpiffeId.Parse(Own.SpiffeId, out _);
-            var id = Svid.Verify(leaf, sent, Own.TrustBundle, ownId?.TrustDomain, owner._time.GetUtcNow(), out var error);
+            var id = Svid.VerifyPresented(presented, chain, Own.Chain, Own.TrustBundle, ownId?.TrustDomain, owner._time.GetUtcNow(), out var error);
             if (id is null)
             {
                 Refusal = "the peer's certificate is refused: " + error;
