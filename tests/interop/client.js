@@ -314,6 +314,24 @@ const scenarios = {
     expectFailureMetadata(err.metadata, text);
     return { code: err.code, texts };
   },
+
+  // Each path given after the address, called as Echo's unary method whatever the path says (as a
+  // client can): the status and details each call got, in order.
+  async paths() {
+    const { requestSerialize, responseDeserialize } = Echo.service.Unary;
+    const calls = [];
+    for (const path of process.argv.slice(4)) {
+      calls.push(await new Promise((resolve) => {
+        try {
+          echo.makeUnaryRequest(path, requestSerialize, responseDeserialize, { text: 'hi' }, new grpc.Metadata(), {},
+            (err, reply) => resolve({ path, code: err ? err.code : 0, details: err ? err.details : reply.text }));
+        } catch (e) {
+          resolve({ path, code: -1, details: `not sent: ${e.message}` });
+        }
+      }));
+    }
+    return { calls };
+  },
 };
 
 run(scenarios);

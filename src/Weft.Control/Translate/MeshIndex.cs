@@ -17,6 +17,7 @@ public sealed class MeshIndex
     private readonly Dictionary<(string Ns, string Name), ServiceResource> _services = new();
     private readonly Dictionary<(string Ns, string Name), List<Resource>> _serviceRoutes = new();
     private readonly Dictionary<(string Ns, string Name), List<Resource>> _gatewayRoutes = new();
+    private readonly List<AuthorizationPolicyResource> _authorization = [];
 
     public MeshIndex(ConfigSnapshot config, RegistrySnapshot registry)
     {
@@ -39,6 +40,9 @@ public sealed class MeshIndex
                 case MeshConfigResource m:
                     MeshConfig = m.Spec;
                     break;
+                case AuthorizationPolicyResource a:
+                    _authorization.Add(a);
+                    break;
             }
         }
     }
@@ -57,6 +61,9 @@ public sealed class MeshIndex
     public ImmutableDictionary<(string Namespace, string Name), string> Vips => _vips ??= ServiceVips.Allocate(_services.Keys);
 
     private ImmutableDictionary<(string Namespace, string Name), string>? _vips;
+
+    /// <summary>Every AuthorizationPolicy, in (namespace, name) order.</summary>
+    public IReadOnlyList<AuthorizationPolicyResource> AuthorizationPolicies => _authorization;
 
     public ServiceResource? Service(string ns, string name) => _services.GetValueOrDefault((ns, name));
 

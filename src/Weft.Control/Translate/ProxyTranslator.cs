@@ -49,12 +49,14 @@ public static class ProxyTranslator
         if (mesh.Service(ns, node.Service)?.Spec.Ports is [{ Protocol: AppProtocol.Tcp or AppProtocol.Tls }, ..])
             protocol = Pb.Protocol.Tcp;
         var l4 = protocol is Pb.Protocol.Tcp or Pb.Protocol.Auto;
-        output.Add("inbound", new Pb.Listener
+        var listener = new Pb.Listener
         {
             Address = bindAddress, Port = node.InboundPort, Direction = Pb.Direction.Inbound, Protocol = protocol,
             RouteTable = "inbound", TcpCluster = l4 ? ClusterNames.InboundApp : "", Service = node.Service,
-            MtlsMode = MtlsModeOf(mesh, ns, node.Service),
-        });
+            MtlsMode = MtlsModeOf(mesh, ns, node.Service), DestinationPort = node.AppPort,
+        };
+        listener.AuthorizationPolicies.AddRange(AuthorizationBuilder.For(mesh, ns, Registry.Workload.FromNode(node).Labels));
+        output.Add("inbound", listener);
         var route = new Pb.Route { Name = "inbound/app" };
         route.Backends.Add(new Pb.WeightedCluster { Cluster = ClusterNames.InboundApp, Weight = 1 });
         var table = new Pb.RouteTable();

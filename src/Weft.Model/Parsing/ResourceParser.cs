@@ -20,13 +20,14 @@ public static class ResourceParser
     private static readonly string[] RouteSpecFields = ["parentRefs", "hostnames", "rules"];
 
     // One line per kind: how its name is checked, its spec fields, and its binder. Name rules are Kubernetes' own:
-    // Services are DNS-1035 labels, routes DNS-1123 subdomains.
+    // Services are DNS-1035 labels, routes and policies DNS-1123 subdomains.
     private static readonly Dictionary<string, KindBinding> Kinds = new(StringComparer.Ordinal)
     {
         [ResourceKinds.Service] = new(KubernetesNames.Dns1035Label, ["ports", "selector"], true, (s, m) => new ServiceResource(m, ServiceBinder.Bind(s, m))),
         [ResourceKinds.HttpRoute] = new(KubernetesNames.Dns1123Subdomain, RouteSpecFields, true, (s, m) => new HttpRouteResource(m, HttpRouteBinder.Bind(s, m))),
         [ResourceKinds.GrpcRoute] = new(KubernetesNames.Dns1123Subdomain, RouteSpecFields, true, (s, m) => new GrpcRouteResource(m, GrpcRouteBinder.Bind(s, m))),
         [ResourceKinds.MeshConfig] = new(MeshConfigName, ["trustDomain", "mtls", "certificates", "tracing", "accessLog", "proxy"], false, (s, m) => new MeshConfigResource(m, MeshConfigBinder.Bind(s, m))) { MeshScoped = true },
+        [ResourceKinds.AuthorizationPolicy] = new(KubernetesNames.Dns1123Subdomain, ["targetRef", "action", "rules"], true, (s, m) => new AuthorizationPolicyResource(m, AuthorizationPolicyBinder.Bind(s))),
     };
 
     private static readonly string[] TopLevelFields = ["apiVersion", "kind", "metadata", "spec", "status"];

@@ -25,7 +25,7 @@ public sealed record PolicyTargetRef(string Kind, string? Name)
     public const string ServiceKind = "Service";
     public const string MeshKind = "Mesh";
 
-    public bool IsMesh => Kind == MeshKind;
+    [JsonIgnore] public bool IsMesh => Kind == MeshKind;
 }
 
 [JsonConverter(typeof(JsonStringEnumConverter<AuthorizationAction>))]

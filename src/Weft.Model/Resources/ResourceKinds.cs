@@ -16,6 +16,7 @@ public static class ResourceKinds
     public const string HttpRoute = "HTTPRoute";
     public const string GrpcRoute = "GRPCRoute";
     public const string MeshConfig = "MeshConfig";
+    public const string AuthorizationPolicy = "AuthorizationPolicy";
 
     // Kinds of the contract whose support arrives later: recognised, so the error says "not yet" instead of "unknown".
     public const string Gateway = "Gateway";
@@ -23,14 +24,13 @@ public static class ResourceKinds
     public const string RetryBudget = "RetryBudget";
     public const string FaultInjection = "FaultInjection";
     public const string RateLimitPolicy = "RateLimitPolicy";
-    public const string AuthorizationPolicy = "AuthorizationPolicy";
 
     /// <summary>Kinds that can be applied today.</summary>
-    public static readonly IReadOnlyList<string> Supported = [Service, HttpRoute, GrpcRoute, MeshConfig];
+    public static readonly IReadOnlyList<string> Supported = [Service, HttpRoute, GrpcRoute, MeshConfig, AuthorizationPolicy];
 
     /// <summary>Kinds that are recognised but rejected with "reserved and not supported yet".</summary>
     public static readonly IReadOnlyList<string> Reserved =
-        [Gateway, DestinationPolicy, RetryBudget, FaultInjection, RateLimitPolicy, AuthorizationPolicy];
+        [Gateway, DestinationPolicy, RetryBudget, FaultInjection, RateLimitPolicy];
 
     public static bool IsSupported(string kind) => Supported.Contains(kind);
     public static bool IsReserved(string kind) => Reserved.Contains(kind);
@@ -47,12 +47,12 @@ public static class ResourceKinds
         ["httproute"] = HttpRoute, ["httproutes"] = HttpRoute,
         ["grpcroute"] = GrpcRoute, ["grpcroutes"] = GrpcRoute,
         ["meshconfig"] = MeshConfig, ["meshconfigs"] = MeshConfig,
+        ["authorizationpolicy"] = AuthorizationPolicy, ["authorizationpolicies"] = AuthorizationPolicy,
         ["gateway"] = Gateway, ["gateways"] = Gateway, ["gtw"] = Gateway,
         ["destinationpolicy"] = DestinationPolicy, ["destinationpolicies"] = DestinationPolicy,
         ["retrybudget"] = RetryBudget, ["retrybudgets"] = RetryBudget,
         ["faultinjection"] = FaultInjection, ["faultinjections"] = FaultInjection,
         ["ratelimitpolicy"] = RateLimitPolicy, ["ratelimitpolicies"] = RateLimitPolicy,
-        ["authorizationpolicy"] = AuthorizationPolicy, ["authorizationpolicies"] = AuthorizationPolicy,
     };
 
     /// <summary>Maps a user's kind name (any case, singular, plural or short) to the canonical kind; null if unknown.</summary>

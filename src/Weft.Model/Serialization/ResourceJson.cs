@@ -68,6 +68,7 @@ public static class ResourceJson
         HttpRouteResource r => r.Spec,
         GrpcRouteResource r => r.Spec,
         MeshConfigResource r => r.Spec,
+        AuthorizationPolicyResource r => r.Spec,
         _ => throw new NotSupportedException($"no JSON form for {resource.GetType().Name}"),
     };
 

@@ -75,5 +75,8 @@ internal sealed class ListenerRuntime
     /// <summary>Inbound: STRICT mTLS, so only sidecars' mTLS is accepted (else PERMISSIVE: plaintext too, unauthenticated).</summary>
     public bool MtlsStrict { get; init; }
 
+    /// <summary>Inbound: the workload's AuthorizationPolicies (the pipeline's step 2, and TCP connections as they open).</summary>
+    public Security.Authorization.AuthorizationTable Authorization { get; init; } = Security.Authorization.AuthorizationTable.Empty;
+
     public static readonly TimeSpan DefaultDetectTimeout = TimeSpan.FromMilliseconds(100);
 }

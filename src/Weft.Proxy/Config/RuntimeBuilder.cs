@@ -378,10 +378,12 @@ internal sealed class RuntimeBuilder
             routes = new RouteTableRuntime(spec.RouteTable, []);
         }
 
+        var authorization = Security.Authorization.AuthorizationTable.Build(key, spec, errors);
         if (errors.Count != before)
             return null;
         return new ListenerRuntime(key, address!, (int)spec.Port, spec.Direction, spec.Protocol, routes, spec.TcpCluster, spec.Service)
         {
+            Authorization = authorization,
             SniRoutes = sni,
             DetectTimeout = spec.DetectTimeoutMs == 0 ? ListenerRuntime.DefaultDetectTimeout : TimeSpan.FromMilliseconds(spec.DetectTimeoutMs),
             MtlsStrict = spec.MtlsMode == MtlsMode.MtlsStrict,

@@ -4,6 +4,7 @@ using Weft.Proxy.Codecs.Kestrel;
 using Weft.Proxy.Codecs.Tcp;
 using Weft.Proxy.Codecs.Tls;
 using Weft.Proxy.Config;
+using Weft.Proxy.Security.Authorization;
 using Weft.Proxy.Security.Mtls;
 using Weft.Proxy.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -77,12 +78,31 @@ internal sealed partial class ConnectionDispatch(RuntimeState state, TcpProxy tc
                 await ServeHttp2Async(connection, new ListenerBinding(port), http).ConfigureAwait(false);
                 break;
             case DetectedProtocol.Tls:
-                await tls.HandleAsync(connection, listener).ConfigureAwait(false);
+                if (AuthorizeConnection(connection, listener, null))
+                    await tls.HandleAsync(connection, listener).ConfigureAwait(false);
                 break;
             default:
-                await tcp.ForwardAsync(connection, listener, listener.TcpCluster).ConfigureAwait(false);
+                if (AuthorizeConnection(connection, listener, null))
+                    await tcp.ForwardAsync(connection, listener, listener.TcpCluster).ConfigureAwait(false);
                 break;
         }
+    }
+
+    /// <summary>
+    /// Opaque bytes into a workload (TCP, TLS passthrough, a weft-tcp tunnel) are authorized once, as
+    /// the connection opens, from the caller's identity alone (null: plaintext); a denied one is reset.
+    /// HTTP is authorized per request, in the pipeline.
+    /// </summary>
+    private bool AuthorizeConnection(ConnectionContext connection, ListenerRuntime listener, PeerIdentity? peer)
+    {
+        var table = listener.Authorization;
+        if (listener.Direction != Direction.Inbound || table.IsEmpty)
+            return true;
+        if (table.Check(new AuthorizationRequest(table.DestinationPort, peer), metrics, out var deniedBy))
+            return true;
+        metrics.AuthorizationDenied(deniedBy is null ? "no_allow_match" : "deny_policy", deniedBy?.Name ?? "", "tcp");
+        Transport.ConnectionReset.Abort(connection, deniedBy is null ? "no ALLOW AuthorizationPolicy matches" : "denied by AuthorizationPolicy " + deniedBy.Name);
+        return false;
     }
 
     /// <summary>What serves the connection, by the listener's declared protocol (or detected, for AUTO and HTTP/1 versus h2).</summary>
@@ -176,7 +196,8 @@ internal sealed partial class ConnectionDispatch(RuntimeState state, TcpProxy tc
         // A TCP or AUTO listener always names its tcp_cluster (the runtime builder refuses one without).
         if (listener.Protocol == Protocol.Tcp)
         {
-            await tcp.ForwardAsync(secured, listener, listener.TcpCluster).ConfigureAwait(false);
+            if (AuthorizeConnection(secured, listener, secured.Peer))
+                await tcp.ForwardAsync(secured, listener, listener.TcpCluster).ConfigureAwait(false);
             return;
         }
         switch (Count(listener, await ProtocolDetection.DetectAsync(secured, listener.DetectTimeout, time).ConfigureAwait(false)))
@@ -188,7 +209,8 @@ internal sealed partial class ConnectionDispatch(RuntimeState state, TcpProxy tc
                 await ServeHttp2Async(secured, binding, http).ConfigureAwait(false);
                 break;
             default:
-                await tcp.ForwardAsync(secured, listener, listener.TcpCluster).ConfigureAwait(false);
+                if (AuthorizeConnection(secured, listener, secured.Peer))
+                    await tcp.ForwardAsync(secured, listener, listener.TcpCluster).ConfigureAwait(false);
                 break;
         }
     }

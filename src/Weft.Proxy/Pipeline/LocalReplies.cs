@@ -8,11 +8,14 @@ internal static class LocalReplies
 {
     public const string ReasonHeader = "x-weft-reason";
 
+    public const string MtlsRequiredMessage = "this port takes sidecars' mTLS only (STRICT), and this request came without it\n";
+
     /// <summary>Null when nothing can be answered (the client left, or the response already started).</summary>
-    public static (int Status, string Reason, string Message)? For(ResponseFlag flag, ListenerRuntime? listener, ClusterRuntime? cluster) => flag switch
+    /// <param name="denial">Denied: why (an AuthorizationPolicy's message), else STRICT mTLS's.</param>
+    public static (int Status, string Reason, string Message)? For(ResponseFlag flag, ListenerRuntime? listener, ClusterRuntime? cluster, string? denial = null) => flag switch
     {
         ResponseFlag.ListenerDraining => (503, "listener_draining", "this listener is being removed\n"),
-        ResponseFlag.Denied => (403, "denied", "this port takes sidecars' mTLS only (STRICT), and this request came without it\n"),
+        ResponseFlag.Denied => (403, "denied", denial ?? MtlsRequiredMessage),
         ResponseFlag.NoRoute => (404, "no_route", listener!.NoRouteMessage),
         ResponseFlag.BackendNotFound => (500, "backend_not_found", "the route's backend is not configured or carries no weight\n"),
         ResponseFlag.NoEndpoints => (503, "no_endpoints", cluster!.NoEndpointsMessage),

@@ -68,6 +68,9 @@ internal sealed class RequestContext
 
     public ResponseFlag Flag;
 
+    /// <summary>Denied by an AuthorizationPolicy: the 403's message (null: STRICT mTLS's own).</summary>
+    public string? Denial;
+
     /// <summary>What failed, when something did (for logs and the endpoint's last error).</summary>
     public Exception? Error;
 
@@ -95,6 +98,7 @@ internal sealed class RequestContext
         StatusCode = 0;
         GrpcStatus = "";
         Flag = ResponseFlag.None;
+        Denial = null;
         Error = null;
         _authority = null;
         IsGrpc = false;

@@ -15,7 +15,7 @@ namespace Weft.Proxy.Pipeline;
 /// <code>
 ///  0 method            CONNECT is refused: 405 connect_unsupported (a codec may have refused the request already: 400 bad_path)
 ///  1 identity          who is asking (the caller's mTLS certificate inbound; ours outbound)
-///  2 authorization     STRICT mTLS: a request without the caller's mTLS is 403 denied (policies: issue 12)
+///  2 authorization     inbound: STRICT mTLS without the caller's mTLS, or the AuthorizationPolicies, 403 denied
 ///  3 route             the listener's first route whose matches hold      else 404 no_route
 ///  4 rate limit        (issue 13: an empty slot)
 ///  5 fault             (issue 13: an empty slot)
@@ -122,13 +122,8 @@ internal sealed class RequestPipeline
     {
         ResolveIdentity(ctx);                                                    // 1
         var listener = ctx.Listener;
-        // 2 authorization. STRICT refuses plaintext at accept; a connection accepted while the port
-        // was PERMISSIVE is refused here, request by request, once the port turns STRICT.
-        if (listener.MtlsStrict && ctx.PeerIdentity is null && listener.Direction == Direction.Inbound)
-        {
-            ctx.Flag = ResponseFlag.Denied;
+        if (listener.Direction == Direction.Inbound && !Authorize(ctx, listener))  // 2
             return false;
-        }
         var route = ctx.Route = listener.Routes.Select(ctx);                    // 3
         if (route is null)
         {
@@ -148,6 +143,31 @@ internal sealed class RequestPipeline
         if (!ctx.IsGrpc)
             ctx.Deadline = _heartbeat.DeadlineAfter(ctx.Runtime.Limits.RequestTimeout);
         return true;
+    }
+
+    /// <summary>
+    /// Step 2, inbound. STRICT refuses plaintext at accept; a connection accepted while the port was
+    /// PERMISSIVE is refused here, request by request, once the port turns STRICT. Then the workload's
+    /// AuthorizationPolicies decide, on the caller's verified identity and the normalized path.
+    /// </summary>
+    private bool Authorize(RequestContext ctx, Config.ListenerRuntime listener)
+    {
+        if (listener.MtlsStrict && ctx.PeerIdentity is null)
+        {
+            ctx.Flag = ResponseFlag.Denied;
+            _metrics.AuthorizationDenied("mtls_required", "", ctx.Protocol);
+            return false;
+        }
+        var table = listener.Authorization;
+        if (table.IsEmpty)
+            return true;
+        var request = new Security.Authorization.AuthorizationRequest(table.DestinationPort, ctx.PeerIdentity, ctx.Method, ctx.Path, ctx.Headers);
+        if (table.Check(request, _metrics, out var deniedBy))
+            return true;
+        ctx.Flag = ResponseFlag.Denied;
+        ctx.Denial = deniedBy?.DenialMessage ?? Security.Authorization.AuthorizationTable.NoAllowMessage;
+        _metrics.AuthorizationDenied(deniedBy is null ? "no_allow_match" : "deny_policy", deniedBy?.Name ?? "", ctx.Protocol);
+        return false;
     }
 
     /// <summary>
@@ -252,7 +272,7 @@ internal sealed class RequestPipeline
             down.Reset();
             return;
         }
-        if (LocalReplies.For(ctx.Flag, ctx.Listener, ctx.Cluster) is not { } reply)
+        if (LocalReplies.For(ctx.Flag, ctx.Listener, ctx.Cluster, ctx.Denial) is not { } reply)
             return;
         ctx.StatusCode = reply.Status;
         await down.WriteLocalReplyAsync(reply.Status, reply.Reason, reply.Message).ConfigureAwait(false);

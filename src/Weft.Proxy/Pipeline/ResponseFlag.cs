@@ -10,7 +10,7 @@ internal enum ResponseFlag : byte
     None,
     /// <summary>The listener was removed while the request arrived: 503 listener_draining.</summary>
     ListenerDraining,
-    /// <summary>The caller may not make this request (a STRICT port without the caller's mTLS): 403 denied.</summary>
+    /// <summary>The caller may not make this request (a STRICT port without the caller's mTLS, or an AuthorizationPolicy): 403 denied.</summary>
     Denied,
     /// <summary>No route matched: 404 no_route.</summary>
     NoRoute,

@@ -35,6 +35,25 @@ internal static class PrometheusText
             "outcome", metrics.Detections);
         PerListenerLabelled(sb, "weft_tls_sni_rejected_total", "TLS passthrough connections closed unforwarded, by reason.", "reason", metrics.SniRejections);
         PerListenerLabelled(sb, "weft_mtls_connections_total", "Inbound connections by mTLS outcome: accepted, handshake_failed, no_certificate, protocol_refused (a raw tunnel to an HTTP port), plaintext (PERMISSIVE), plaintext_refused (STRICT).", "outcome", metrics.MtlsOutcomes);
+        sb.Append("# HELP weft_authorization_denied_total Inbound requests and connections refused, by reason: mtls_required (a STRICT port, no mTLS), deny_policy (policy: the DENY AuthorizationPolicy that matched) or no_allow_match.\n");
+        sb.Append("# TYPE weft_authorization_denied_total counter\n");
+        foreach (var ((reason, policy, protocol), counter) in metrics.AuthorizationDenials.OrderBy(kv => kv.Key.Reason, StringComparer.Ordinal)
+                     .ThenBy(kv => kv.Key.Policy, StringComparer.Ordinal).ThenBy(kv => kv.Key.Protocol, StringComparer.Ordinal))
+        {
+            sb.Append("weft_authorization_denied_total{");
+            Label(sb, "reason", reason, first: true);
+            Label(sb, "policy", policy);
+            Label(sb, "protocol", protocol);
+            sb.Append("} ").Append(counter.Value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+        sb.Append("# HELP weft_authorization_audited_total Inbound requests and connections an AUDIT AuthorizationPolicy matched, by policy.\n");
+        sb.Append("# TYPE weft_authorization_audited_total counter\n");
+        foreach (var (policy, counter) in metrics.AuthorizationAudits.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            sb.Append("weft_authorization_audited_total{");
+            Label(sb, "policy", policy, first: true);
+            sb.Append("} ").Append(counter.Value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
         PerListener(sb, "weft_http2_reset_flood_closed_total", "HTTP/2 connections closed for resetting most of their streams before the answer (rapid reset), per listener port.",
             metrics.ResetFloods);
         sb.Append("# HELP weft_config_revision The config store revision of the config this proxy serves.\n");

@@ -78,7 +78,7 @@ internal sealed class Counter
 /// The proxy's metrics. Counters live in ConcurrentDictionaries keyed by label sets: after the first
 /// request of a label set, recording is a lookup plus one Interlocked increment.
 /// </summary>
-internal sealed class ProxyMetrics
+internal sealed class ProxyMetrics : Security.Authorization.IAuthorizationObserver
 {
     // Status codes as strings made once: no int formatting per request.
     private static readonly string[] StatusCodes = MakeStatusCodes();
@@ -93,6 +93,8 @@ internal sealed class ProxyMetrics
     private readonly ConcurrentDictionary<(string Listener, string Outcome), Counter> _mtls = new();
     private readonly ConcurrentDictionary<int, Counter> _resetFloods = new();
     private readonly ConcurrentDictionary<int, Counter> _tcpRejected = new();
+    private readonly ConcurrentDictionary<(string Reason, string Policy, string Protocol), Counter> _authzDenied = new();
+    private readonly ConcurrentDictionary<string, Counter> _authzAudited = new();
     private long _configRevision;
 
     public long ConfigRevision
@@ -140,6 +142,16 @@ internal sealed class ProxyMetrics
     /// <summary>An HTTP/2 connection closed for resetting most of its streams early (Listeners/Http2ResetGuard).</summary>
     public void ResetFloodClosed(int port) => CounterFor(_resetFloods, port).Increment();
 
+    /// <summary>
+    /// An inbound request or connection refused: reason mtls_required (STRICT, no mTLS), deny_policy
+    /// (policy names the DENY that matched) or no_allow_match; protocol http, http2, grpc or tcp.
+    /// </summary>
+    public void AuthorizationDenied(string reason, string policy, string protocol) =>
+        CounterFor(_authzDenied, (reason, policy, protocol)).Increment();
+
+    /// <summary>An AUDIT policy matched a request or connection.</summary>
+    public void Audited(Security.Authorization.AuthorizationPolicyRuntime policy) => CounterFor(_authzAudited, policy.Name).Increment();
+
     private static Counter CounterFor<TKey>(ConcurrentDictionary<TKey, Counter> map, TKey key) where TKey : notnull =>
         map.TryGetValue(key, out var c) ? c : map.GetOrAdd(key, static _ => new Counter());
 
@@ -173,6 +185,8 @@ internal sealed class ProxyMetrics
     internal IEnumerable<KeyValuePair<(string Listener, string Outcome), Counter>> MtlsOutcomes => _mtls;
     internal IEnumerable<KeyValuePair<int, Counter>> ResetFloods => _resetFloods;
     internal IEnumerable<KeyValuePair<int, Counter>> TcpRejected => _tcpRejected;
+    internal IEnumerable<KeyValuePair<(string Reason, string Policy, string Protocol), Counter>> AuthorizationDenials => _authzDenied;
+    internal IEnumerable<KeyValuePair<string, Counter>> AuthorizationAudits => _authzAudited;
 
     private static string[] MakeStatusCodes()
     {

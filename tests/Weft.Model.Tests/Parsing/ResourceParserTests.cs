@@ -143,9 +143,9 @@ public class ResourceParserTests
     }
 
     [Theory]
-    [InlineData("kind: Foo", "unknown kind \"Foo\"; known kinds: Service, HTTPRoute, GRPCRoute, MeshConfig")]
-    [InlineData("kind: service", "unknown kind \"service\"; did you mean \"Service\"?; known kinds: Service, HTTPRoute, GRPCRoute, MeshConfig")]
-    [InlineData("kind: AuthorizationPolicy", "kind AuthorizationPolicy is reserved and not supported yet")]
+    [InlineData("kind: Foo", "unknown kind \"Foo\"; known kinds: Service, HTTPRoute, GRPCRoute, MeshConfig, AuthorizationPolicy")]
+    [InlineData("kind: service", "unknown kind \"service\"; did you mean \"Service\"?; known kinds: Service, HTTPRoute, GRPCRoute, MeshConfig, AuthorizationPolicy")]
+    [InlineData("kind: RateLimitPolicy", "kind RateLimitPolicy is reserved and not supported yet")]
     [InlineData("kind: RetryBudget", "kind RetryBudget is reserved and not supported yet")]
     public void Kind_errors(string kindLine, string message)
     {
@@ -211,6 +211,7 @@ public class ResourceParserTests
     [InlineData("MeshConfigs", "MeshConfig")]
     [InlineData("gateways", "Gateway")]
     [InlineData("authorizationpolicies", "AuthorizationPolicy")]
+    [InlineData("ratelimitpolicies", "RateLimitPolicy")]
     [InlineData("pods", null)]
     [InlineData("", null)]
     public void ParseKind_maps_kubectl_style_names(string input, string? expected) =>

@@ -79,6 +79,55 @@ public class ResourceYamlTests
     }
 
     [Fact]
+    public void Golden_authorization_policy_yaml()
+    {
+        var policy = Yaml.Single<AuthorizationPolicyResource>("""
+            apiVersion: weft.dev/v1
+            kind: AuthorizationPolicy
+            metadata: { name: ops }
+            spec:
+              targetRef: { kind: Mesh }
+              rules:
+                - from: [{ source: { principals: ["*"], notNamespaces: ["*-test"] } }]
+                  to: [{ operation: { paths: ["*.php", "/admin/*"], ports: [8080] } }]
+                  when: [{ key: "request.headers[X-Role]", values: ["true", "ops-*"] }]
+                - {}
+            """);
+        Assert.Equal("""
+            apiVersion: weft.dev/v1
+            kind: AuthorizationPolicy
+            metadata:
+              name: ops
+              namespace: default
+            spec:
+              targetRef:
+                kind: Mesh
+              action: ALLOW
+              rules:
+              - from:
+                - source:
+                    principals:
+                    - '*'
+                    notNamespaces:
+                    - '*-test'
+                to:
+                - operation:
+                    paths:
+                    - '*.php'
+                    - /admin/*
+                    ports:
+                    - 8080
+                when:
+                - key: request.headers[x-role]
+                  values:
+                  - "true"
+                  - ops-*
+              - {}
+
+            """.ReplaceLineEndings("\n"), ResourceYaml.Serialize(policy).ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
     public void Many_resources_become_one_multi_document_text()
     {
         var a = Yaml.Single<Resource>(Samples.Service);

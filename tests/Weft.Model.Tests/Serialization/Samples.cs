@@ -109,5 +109,59 @@ internal static class Samples
         metadata: { name: default }
         """;
 
-    public static TheoryData<string> All => new() { Service, HttpRoute, GrpcRoute, MeshConfig, MeshConfigPartialProxy, MeshConfigDefaults };
+    public const string AuthorizationPolicy = """
+        apiVersion: weft.dev/v1
+        kind: AuthorizationPolicy
+        metadata: { name: backend-admin, namespace: shop, labels: { team: ops } }
+        spec:
+          targetRef: { kind: Service, name: backend }
+          action: AUDIT
+          rules:
+            - from:
+                - source:
+                    principals: ["cluster.local/ns/shop/sa/web", "spiffe://cluster.local/ns/ops/*", "*"]
+                    notPrincipals: ["*/sa/intruder"]
+                    namespaces: [shop, "prod-*"]
+                    notNamespaces: ["*-test"]
+                - source: { notPrincipals: ["*"] }
+              to:
+                - operation:
+                    methods: [GET, POST]
+                    notMethods: [DELETE]
+                    paths: ["/admin", "/admin/*", "*.php", "*", "/a%2Fb"]
+                    notPaths: ["/admin/health"]
+                    ports: [8080, 8443]
+                    notPorts: [9090]
+              when:
+                - { key: "request.headers[X-Role]", values: ["admin", "ops-*"], notValues: ["*-readonly", "true", "1"] }
+                - { key: "request.headers[x-b]", notValues: ["*"] }
+            - {}
+            - to: [{ operation: { ports: [1] } }]
+        """;
+
+    /// <summary>One empty rule (matches everything): it serializes as `{}` and must read back as one rule.</summary>
+    public const string AuthorizationPolicyEmptyRule = """
+        apiVersion: weft.dev/v1
+        kind: AuthorizationPolicy
+        metadata: { name: allow-all }
+        spec:
+          targetRef: { kind: Mesh }
+          rules: [{}]
+        """;
+
+    /// <summary>No rules at all: `rules` is left out of the JSON and must read back as none.</summary>
+    public const string AuthorizationPolicyNoRules = """
+        apiVersion: weft.dev/v1
+        kind: AuthorizationPolicy
+        metadata: { name: deny-nothing }
+        spec:
+          targetRef: { kind: Mesh }
+          action: DENY
+        """;
+
+    public static TheoryData<string> All => new()
+    {
+        Service, HttpRoute, GrpcRoute, MeshConfig, MeshConfigPartialProxy, MeshConfigDefaults,
+        AuthorizationPolicy, AuthorizationPolicyEmptyRule, AuthorizationPolicyNoRules,
+    };
 }

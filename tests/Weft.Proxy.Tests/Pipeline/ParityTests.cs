@@ -509,7 +509,7 @@ internal sealed class ParityMesh : IAsyncDisposable
             received.Append(Encoding.ASCII.GetString(buffer, 0, await Receive(socket, buffer)));
         var body = received.ToString()[(split + 4)..];
         if (chunked)
-            body = Dechunk(body);
+            body = ChunkedBody.Decode(body);
         return new ParityResponse(int.Parse(lines[0].Substring(9, 3), System.Globalization.CultureInfo.InvariantCulture), headers, body, null);
     }
 
@@ -518,20 +518,6 @@ internal sealed class ParityMesh : IAsyncDisposable
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         var n = await socket.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, deadline.Token);
         return n > 0 ? n : throw new IOException("the proxy closed the connection before the whole response");
-    }
-
-    private static string Dechunk(string body)
-    {
-        var sb = new StringBuilder();
-        while (true)
-        {
-            var line = body.IndexOf("\r\n", StringComparison.Ordinal);
-            var size = Convert.ToInt32(body[..line].Split(';')[0], 16);
-            if (size == 0)
-                return sb.ToString();
-            sb.Append(body.AsSpan(line + 2, size));
-            body = body[(line + 2 + size + 2)..];
-        }
     }
 
     public async ValueTask DisposeAsync()

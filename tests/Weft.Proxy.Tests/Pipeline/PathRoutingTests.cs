@@ -119,24 +119,7 @@ public sealed class PathRoutingTests
             var status = int.Parse(head.Substring(9, 3), System.Globalization.CultureInfo.InvariantCulture);
             var reason = head.Split("\r\n").FirstOrDefault(l => l.StartsWith("x-weft-reason: ", StringComparison.OrdinalIgnoreCase))?[15..];
             var body = text[(text.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..];
-            return (status, reason, Dechunk(head, body));
-        }
-
-        private static string Dechunk(string head, string body)
-        {
-            if (!head.Contains("Transfer-Encoding: chunked", StringComparison.OrdinalIgnoreCase))
-                return body;
-            var sb = new StringBuilder();
-            var rest = body;
-            while (true)
-            {
-                var line = rest.IndexOf("\r\n", StringComparison.Ordinal);
-                var size = Convert.ToInt32(rest[..line], 16);
-                if (size == 0)
-                    return sb.ToString();
-                sb.Append(rest.AsSpan(line + 2, size));
-                rest = rest[(line + 2 + size + 2)..];
-            }
+            return (status, reason, head.Contains("Transfer-Encoding: chunked", StringComparison.OrdinalIgnoreCase) ? ChunkedBody.Decode(body) : body);
         }
 
         public async ValueTask DisposeAsync()

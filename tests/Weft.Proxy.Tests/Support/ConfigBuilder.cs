@@ -76,6 +76,9 @@ public sealed class ConfigBuilder
         return this;
     }
 
+    /// <summary>A resource added before, by its key (a listener's is "listener/ADDRESS_PORT"; "ADDRESS_PORT" is enough).</summary>
+    public Resource Get(string key) => _items.TryGetValue(key, out var r) ? r : _items["listener/" + key];
+
     public ConfigBuilder Remove(string key)
     {
         _items.Remove(key);

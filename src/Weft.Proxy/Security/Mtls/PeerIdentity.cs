@@ -12,6 +12,7 @@ internal sealed class PeerIdentity
     {
         Id = id;
         Uri = id.ToString();
+        Principal = Uri[SpiffeId.Scheme.Length..];
         // Envoy's format, which apps behind Istio already parse: By (us) and URI (the peer).
         ForwardedClientCert = own is null ? "URI=" + Uri : "By=" + own + ";URI=" + Uri;
         Source = new Pipeline.SourceIdentity(id.ServiceAccount, Pipeline.SourceIdentity.Unknown);
@@ -24,6 +25,9 @@ internal sealed class PeerIdentity
 
     /// <summary>spiffe://TD/ns/NS/sa/SA.</summary>
     public string Uri { get; }
+
+    /// <summary>TD/ns/NS/sa/SA: the SPIFFE ID as AuthorizationPolicy principals name it (Istio's form).</summary>
+    public string Principal { get; }
 
     /// <summary>The x-forwarded-client-cert value the app receives.</summary>
     public string ForwardedClientCert { get; }
