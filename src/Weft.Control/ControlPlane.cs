@@ -32,6 +32,8 @@ public sealed class ControlPlane : IAsyncDisposable
     private WorkloadRegistry? _registry;
     private TranslatedSnapshotSource? _snapshots;
     private WebApplication? _app;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _rotationDriver = Task.CompletedTask;
     // The launchers' view of their processes: in memory, reported again within a second of a restart.
     private readonly WorkloadBoard _workloads = new();
     private volatile bool _ready;
@@ -63,7 +65,8 @@ public sealed class ControlPlane : IAsyncDisposable
         var tokens = BootstrapTokens.Open(_options.DataDir);
         var callers = new CallerAuthentication(tokens, Authority);
         var index = new MeshIndexCache();
-        _snapshots = new TranslatedSnapshotSource(_store, _registry, index.Translate);
+        var bundle = new TrustBundleSource(Authority);
+        _snapshots = new TranslatedSnapshotSource(_store, _registry, index.Translate, bundle);
         Discovery = new DiscoveryService(_snapshots, _registry, new NodeAdmission(callers), new DiscoveryOptions(), TimeProvider.System, _loggers.CreateLogger<DiscoveryService>());
 
         var grpc = new GrpcServer { Logger = _loggers.CreateLogger<GrpcServer>() };
@@ -110,6 +113,14 @@ public sealed class ControlPlane : IAsyncDisposable
         var api = ApiEndpoints.Map(app, _store, Discovery.Status, ApiToken.LoadOrCreate(_options.DataDir));
         WorkloadEndpoints.Map(api, _workloads);
         TokenEndpoints.Map(api, tokens, Authority.Options.TrustDomain);
+        var authority = Authority;
+        CaEndpoints.Map(api, authority, () => authority.AdvanceRotation(board.ProxiesWithoutBundle));
+        if (_options.TrustBundleFile is { } bundleFile)
+        {
+            TrustBundleFile.Write(bundleFile, authority);
+            authority.BundleChanged += () => TrustBundleFile.Write(bundleFile, authority);
+        }
+        _rotationDriver = RunRotationAsync(authority, board, _stopping.Token);
         app.MapGet("/ready", () => _ready ? Results.Text("ready\n") : Results.Text("starting\n", statusCode: 503));
         app.MapGet("/metrics", (HttpContext http) => WriteMetrics(http));
         _app = app;
@@ -118,9 +129,29 @@ public sealed class ControlPlane : IAsyncDisposable
         _ready = true;
     }
 
+    /// <summary>A root rotation's steps follow what proxies applied and renewed: looked at every second.</summary>
+    private static async Task RunRotationAsync(CertificateAuthority authority, ProxyStatusBoard board, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            {
+                if (authority.Rotation.Phase != RotationPhase.None)
+                    authority.AdvanceRotation(board.ProxiesWithoutBundle);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // stopping
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         _ready = false;
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _rotationDriver.ConfigureAwait(false);
         if (_localEntry is not null)
             LocalControls.Unregister(_localEntry, _options.DataDir);
         if (_app is not null)

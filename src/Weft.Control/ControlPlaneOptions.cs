@@ -18,4 +18,7 @@ public sealed record ControlPlaneOptions
 
     /// <summary>The CA's folder: an operator's root and intermediate, or where Weft makes its own (default: DataDir/ca).</summary>
     public string? CaDir { get; init; }
+
+    /// <summary>A file kept current with the trust bundle (world-readable), for proxies' --ca-file; null: none.</summary>
+    public string? TrustBundleFile { get; init; }
 }

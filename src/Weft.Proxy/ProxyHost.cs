@@ -142,7 +142,7 @@ public sealed class ProxyHost : IAsyncDisposable
         var capture = new Interception.CaptureDispatch(_state, tcp, connections, connector, loggerFactory.CreateLogger("Weft.Proxy.Interception"));
         var listeners = new ListenerSet(kestrel, connections, new ConnectionLimiter(_state), _metrics, loggerFactory, options.ListenerDrainTimeout,
             options.InlineSocketCompletions, options.Http2Limits, capture, _loops);
-        _applier = new ConfigApplier(_state, listeners, _metrics, pools, _logger);
+        _applier = new ConfigApplier(_state, listeners, _metrics, pools, _logger, Certificates);
         _heartbeat.Add(new TransportFailureLog(_logger));
         if (options.IdleMemoryTrimInterval is { } interval && interval > TimeSpan.Zero)
         {

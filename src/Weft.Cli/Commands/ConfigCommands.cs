@@ -25,6 +25,7 @@ internal static class ConfigCommands
         RollbackCommand.Create(),
         StatusCommand.Create(),
         TokenCommand.Create(),
+        CaCommand.Create(),
         ReplicaCommands.Create(WorkloadActions.Restart),
         ReplicaCommands.Create(WorkloadActions.Stop),
     ];

@@ -20,7 +20,8 @@ internal static class ControlCommand
         var apiPort = new Option<int>("--api-port") { Description = "HTTP API port", DefaultValueFactory = _ => 15014 };
         var discoveryAddress = new Option<string[]>("--discovery-address") { Description = "Also serve discovery (only) on this address (repeatable)" };
         var caDir = new Option<string?>("--ca-dir") { Description = "The CA's folder: root-cert.pem, ca-cert.pem, ca-key.pem, cert-chain.pem of your own, or where Weft makes its root and intermediate (default: DATA-DIR/ca)" };
-        var command = new Command("control", "Run the control plane alone") { dataDir, store, listen, discoveryPort, discoveryTlsPort, apiPort, discoveryAddress, caDir };
+        var trustBundleFile = new Option<string?>("--trust-bundle-file") { Description = "Keep this file current with the mesh's trust bundle (PEM roots, world-readable): what proxies' --ca-file names" };
+        var command = new Command("control", "Run the control plane alone") { dataDir, store, listen, discoveryPort, discoveryTlsPort, apiPort, discoveryAddress, caDir, trustBundleFile };
         command.SetAction(async (parse, _) =>
         {
             if (parse.GetValue(store) is { } s && s != "file")
@@ -52,6 +53,7 @@ internal static class ControlCommand
                 ApiPort = parse.GetValue(apiPort),
                 DiscoveryAddresses = extra,
                 CaDir = parse.GetValue(caDir) is { } ca ? Path.GetFullPath(ca) : null,
+                TrustBundleFile = parse.GetValue(trustBundleFile) is { } bundle ? Path.GetFullPath(bundle) : null,
             };
             return await RunAsync(options).ConfigureAwait(false);
         });

@@ -48,21 +48,6 @@ internal static class BootstrapTokenFiles
         return files;
     }
 
-    /// <summary>
-    /// A copy of the mesh's root certificates (public) beside the tokens, readable by all: with isolation
-    /// the sidecars' uid cannot read the data dir. Returns the copy's path, for --ca-file.
-    /// </summary>
-    public static string CopyTrustBundle(string rootCertificates, string folder)
-    {
-        var path = Path.Combine(folder, "ca.pem");
-        var temp = path + ".tmp";
-        File.Copy(rootCertificates, temp, overwrite: true);
-        if (!OperatingSystem.IsWindows())
-            File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
-        File.Move(temp, path, overwrite: true);
-        return path;
-    }
-
     /// <summary>Removes the files <see cref="CreateAsync"/> wrote (at shutdown, once the sidecars have stopped).</summary>
     public static void Delete(IReadOnlyDictionary<string, string>? files)
     {

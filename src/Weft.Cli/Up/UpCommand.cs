@@ -122,6 +122,12 @@ internal static class UpCommand
                 // Sidecars in the namespaces reach discovery on the bridge; the API stays on loopback.
                 controlArgs = [.. controlArgs, "--discovery-address", isolation.Layout.BridgeAddress];
             }
+            // Every sidecar obtains its certificate with its service account's token; with isolation the
+            // sidecars' uid must read it, so it lives beside their copy of weft. The control plane keeps the
+            // trust bundle there current (a sidecar restarted after a root rotation trusts its new certificate).
+            var tokenFolder = isolation is not null ? Path.Combine(isolation.StageDirectory, "tokens") : Path.Combine(settings.DataDir, "tokens");
+            var caFile = Path.Combine(tokenFolder, "ca.pem");
+            controlArgs = [.. controlArgs, "--trust-bundle-file", caFile];
             supervisor.Start(weft.Spec("control", ProcessRole.ControlPlane, controlArgs, topology.Directory));
             if (!await ReadinessProbe.WaitAsync(new Uri(settings.Api, "/ready"), ReadyDeadline, shutdown.Token).ConfigureAwait(false))
                 return Fail("the control plane was not ready within 60 s; see its output above");
@@ -143,16 +149,13 @@ internal static class UpCommand
                     ServicePorts = services.ToDictionary(s => s.Key.Namespace + "/" + s.Key.Name, s => s.Value, StringComparer.Ordinal),
                 };
             }
-            // Every sidecar obtains its certificate with its service account's token; with isolation the
-            // sidecars' uid must read it, so it lives beside their copy of weft.
-            var tokenFolder = isolation is not null ? Path.Combine(isolation.StageDirectory, "tokens") : Path.Combine(settings.DataDir, "tokens");
             try
             {
                 options = options with
                 {
                     TokenFiles = tokenFiles = await BootstrapTokenFiles.CreateAsync(topology, settings.Api, settings.DataDir, tokenFolder,
                         isolation is not null ? InterceptionRules.ProxyUid : null, shutdown.Token).ConfigureAwait(false),
-                    CaFile = BootstrapTokenFiles.CopyTrustBundle(Path.Combine(settings.DataDir, "ca", "root-cert.pem"), tokenFolder),
+                    CaFile = caFile,
                 };
             }
             catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException)

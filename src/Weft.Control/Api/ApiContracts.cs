@@ -72,3 +72,30 @@ public static class ApiJson
     /// <summary>camelCase, case-insensitive on read: the options both ends use.</summary>
     public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 }
+
+/// <summary>GET /api/v1/ca and POST /api/v1/ca/rotate: the CA's roots, what it issues under, and a rotation's progress.</summary>
+public sealed record CaStatusResponse(
+    string TrustDomain,
+    IReadOnlyList<CaCertificateInfo> Roots,
+    CaCertificateInfo Intermediate,
+    string IssuerRootSha256,
+    long BundleGeneration,
+    CaRotationInfo Rotation);
+
+/// <summary>One CA certificate: its SHA-256 (lower-case hex of the DER), subject and validity.</summary>
+public sealed record CaCertificateInfo(string Sha256, string Subject, DateTimeOffset NotBefore, DateTimeOffset NotAfter);
+
+/// <param name="Phase">none, distributing, switching or reissuing.</param>
+/// <param name="WaitingForProxies">distributing: the connected proxies that have not applied the bundle with the new root.</param>
+/// <param name="LiveUnderOldRoot">reissuing: the holders whose newest certificate still chains to the old root.</param>
+public sealed record CaRotationInfo(
+    string Phase,
+    string? OldRoot,
+    string? NewRoot,
+    DateTimeOffset? StartedAt,
+    DateTimeOffset? SwitchedAt,
+    DateTimeOffset? FinishedAt,
+    IReadOnlyList<string> WaitingForProxies,
+    IReadOnlyList<CaLiveCertificate> LiveUnderOldRoot);
+
+public sealed record CaLiveCertificate(string Holder, DateTimeOffset NotAfter);

@@ -27,9 +27,18 @@ internal static class CaFiles
     public static void WriteKey(string dir, string name, ECDsa key) =>
         DurableFile.WriteAtomically(Path.Combine(dir, name), Encoding.ASCII.GetBytes(key.ExportPkcs8PrivateKeyPem() + "\n"), DurableFile.OwnerOnly);
 
-    public static void WriteCertificates(string dir, string name, IEnumerable<X509Certificate2> certificates) =>
+    /// <param name="replace">Whether a file of that name is replaced (a rotation rewrites the bundle).</param>
+    public static void WriteCertificates(string dir, string name, IEnumerable<X509Certificate2> certificates, bool replace = false) =>
         DurableFile.WriteAtomically(Path.Combine(dir, name),
-            Encoding.ASCII.GetBytes(string.Concat(certificates.Select(c => c.ExportCertificatePem() + "\n"))), Readable);
+            Encoding.ASCII.GetBytes(string.Concat(certificates.Select(c => c.ExportCertificatePem() + "\n"))), Readable, replace);
+
+    /// <summary>Copies one CA file over another atomically, keeping the source's mode (a key stays owner-only).</summary>
+    public static void CopyOver(string fromDir, string toDir, string name)
+    {
+        var from = Path.Combine(fromDir, name);
+        var mode = OperatingSystem.IsWindows() ? (UnixFileMode?)null : File.GetUnixFileMode(from);
+        DurableFile.WriteAtomically(Path.Combine(toDir, name), File.ReadAllBytes(from), mode, replace: true);
+    }
 
     /// <summary>Every certificate in a PEM file, in order; an error that names the file when there is none or one is malformed.</summary>
     public static X509Certificate2[] ReadCertificates(string dir, string name)

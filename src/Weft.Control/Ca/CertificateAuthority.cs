@@ -18,7 +18,8 @@ public sealed record CaOptions
 }
 
 /// <summary>A workload certificate as issued: the leaf, then the chain up to (not including) a root, in PEM.</summary>
-public sealed record IssuedCertificate(string CertificatePem, string ChainPem, DateTimeOffset NotBefore, DateTimeOffset NotAfter, string SerialNumber);
+public sealed record IssuedCertificate(string CertificatePem, string ChainPem, DateTimeOffset NotBefore, DateTimeOffset NotAfter, string SerialNumber,
+    string IssuerRootSha256);
 
 /// <summary>
 /// The control plane's certificate authority. At first start it makes a root (ECDSA P-256, 10 years)
@@ -28,7 +29,7 @@ public sealed record IssuedCertificate(string CertificatePem, string ChainPem, D
 /// a caller that proved the identity (the caller checks that); it refuses CSRs that ask for a CA,
 /// for other names, or for more time than the maximum, whatever else they say.
 /// </summary>
-public sealed class CertificateAuthority : IDisposable
+public sealed partial class CertificateAuthority : IDisposable
 {
     public static readonly TimeSpan RootLifetime = TimeSpan.FromDays(3650);
     public static readonly TimeSpan IntermediateLifetime = TimeSpan.FromDays(5 * 365);
@@ -39,40 +40,48 @@ public sealed class CertificateAuthority : IDisposable
     private const string ServerAuth = "1.3.6.1.5.5.7.3.1";
     private const string ClientAuth = "1.3.6.1.5.5.7.3.2";
 
-    private readonly X509Certificate2 _intermediate;
-    private readonly ECDsa _key;
-    private readonly X509Certificate2[] _chain;     // the intermediate, then any between it and a root
     private readonly CaOptions _options;
     private readonly TimeProvider _time;
+    private readonly string _dir;
+    private readonly CertificateLedger _ledger;
 
-    private CertificateAuthority(X509Certificate2[] roots, X509Certificate2[] chain, ECDsa key, CaOptions options, TimeProvider time)
+    // Swapped whole by a rotation: an issue reads one snapshot from start to end.
+    private volatile IssuerState _issuer;
+
+    /// <summary>What signs now and what is trusted: the intermediate (and its key), the chain to a root, the bundle.</summary>
+    private sealed record IssuerState(X509Certificate2 Intermediate, ECDsa Key, X509Certificate2[] Chain, X509Certificate2[] Roots,
+        X509Certificate2Collection RootCollection, string IssuingRootSha256);
+
+    private CertificateAuthority(string dir, IssuerState issuer, CaOptions options, TimeProvider time)
     {
-        Roots = roots;
-        _rootCollection = [.. roots];
-        _chain = chain;
-        _intermediate = chain[0];
-        _key = key;
+        _dir = dir;
+        _issuer = issuer;
         _options = options;
         _time = time;
+        _ledger = CertificateLedger.Open(dir, time);
+        _rotation = RotationState.Load(dir);
     }
 
     /// <summary>The trust bundle: every root a workload certificate may chain to.</summary>
-    public IReadOnlyList<X509Certificate2> Roots { get; }
-
-    private readonly X509Certificate2Collection _rootCollection;
+    public IReadOnlyList<X509Certificate2> Roots => _issuer.Roots;
 
     /// <summary>
     /// The identity a workload certificate of this CA proves (chaining through this CA's intermediates,
     /// and what a TLS peer sent beside it in <paramref name="handshakeChain"/>), or null with the reason.
     /// </summary>
-    public SpiffeId? VerifyWorkload(X509Certificate presented, X509Chain? handshakeChain, DateTimeOffset now, out string error) =>
-        Svid.VerifyPresented(presented, handshakeChain, _chain, _rootCollection, _options.TrustDomain, now, out error);
+    public SpiffeId? VerifyWorkload(X509Certificate presented, X509Chain? handshakeChain, DateTimeOffset now, out string error)
+    {
+        var issuer = _issuer;
+        return Svid.VerifyPresented(presented, handshakeChain, issuer.Chain, issuer.RootCollection, _options.TrustDomain, now, out error);
+    }
 
     /// <summary>The trust bundle in PEM, as proxies get it.</summary>
     public string TrustBundlePem => string.Concat(Roots.Select(r => r.ExportCertificatePem() + "\n"));
 
-    public X509Certificate2 Intermediate => _intermediate;
+    public X509Certificate2 Intermediate => _issuer.Intermediate;
 
+    /// <summary>The root the intermediate that signs now chains to (lower-case hex SHA-256 of its DER).</summary>
+    public string IssuerRootSha256 => _issuer.IssuingRootSha256;
 
     public CaOptions Options => _options;
 
@@ -84,6 +93,7 @@ public sealed class CertificateAuthority : IDisposable
             throw new CaException($"trust domain \"{options.TrustDomain}\": lower-case letters, digits, '.', '-', '_' only");
         if (!Directory.Exists(dir) || !Directory.EnumerateFileSystemEntries(dir).Any())
             CreateAtomically(dir, options.TrustDomain, time);
+        RecoverRotation(dir);
         return Load(dir, options, time);
     }
 
@@ -172,10 +182,12 @@ public sealed class CertificateAuthority : IDisposable
             throw new CaException($"{Path.Combine(dir, CaFiles.CaCert)} names trust domain {named}, the MeshConfig says {options.TrustDomain}: "
                 + "workload certificates would name one and be issued under the other (put the MeshConfig's trustDomain back, or give the CA a folder of its own for the new domain)");
         }
-        var ca = new CertificateAuthority(roots, chain, key, options, time);
-        ca.CheckChains(dir);
-        return ca;
+        var issuingRoot = IssuingRoot(dir, intermediate, chain, roots, time);
+        return new CertificateAuthority(dir, new IssuerState(intermediate, key, chain, roots, [.. roots], Sha256(issuingRoot)), options, time);
     }
+
+    /// <summary>Lower-case hex SHA-256 of a certificate's DER: how the bundle names a root.</summary>
+    public static string Sha256(X509Certificate2 certificate) => Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
 
     /// <summary>The trust domain a signing certificate names in a spiffe:// URI SAN (Weft's own do); null when it names none.</summary>
     private static string? TrustDomainOf(X509Certificate2 certificate)
@@ -188,18 +200,23 @@ public sealed class CertificateAuthority : IDisposable
         return null;
     }
 
-    /// <summary>The intermediate chains to a root of the bundle: otherwise every certificate issued would be refused by every peer.</summary>
-    private void CheckChains(string dir)
+    /// <summary>
+    /// The root of the bundle the intermediate chains to: without one every certificate issued would be
+    /// refused by every peer, so the CA does not start.
+    /// </summary>
+    private static X509Certificate2 IssuingRoot(string dir, X509Certificate2 intermediate, X509Certificate2[] chainCertificates, X509Certificate2[] roots, TimeProvider time)
     {
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(Roots.ToArray());
-        chain.ChainPolicy.ExtraStore.AddRange(_chain);
+        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+        chain.ChainPolicy.ExtraStore.AddRange(chainCertificates);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.VerificationTime = _time.GetUtcNow().UtcDateTime;
-        if (!chain.Build(_intermediate))
+        chain.ChainPolicy.VerificationTime = time.GetUtcNow().UtcDateTime;
+        if (!chain.Build(intermediate))
             throw new CaException($"{Path.Combine(dir, CaFiles.CaCert)} does not chain to a root of {Path.Combine(dir, CaFiles.RootCert)}: "
                 + string.Join("; ", chain.ChainStatus.Select(s => s.StatusInformation.Trim())));
+        var top = chain.ChainElements[^1].Certificate;
+        return roots.First(r => r.RawDataMemory.Span.SequenceEqual(top.RawDataMemory.Span));
     }
 
     /// <summary>
@@ -207,8 +224,10 @@ public sealed class CertificateAuthority : IDisposable
     /// (whose signature proves the caller holds it). <paramref name="ttl"/> null: the default.
     /// Throws <see cref="CaException"/> with the reason for anything it refuses.
     /// </summary>
-    public IssuedCertificate Issue(string csrPem, SpiffeId identity, TimeSpan? ttl = null)
+    /// <param name="instance">The proxy asking (Node.id): its newest certificate is what the ledger keeps, for root rotation.</param>
+    public IssuedCertificate Issue(string csrPem, SpiffeId identity, TimeSpan? ttl = null, string? instance = null)
     {
+        var issuer = _issuer;
         if (identity.TrustDomain != _options.TrustDomain)
             throw new CaException($"{identity} is not of this CA's trust domain {_options.TrustDomain}");
         var lifetime = ttl ?? _options.DefaultTtl;
@@ -229,8 +248,8 @@ public sealed class CertificateAuthority : IDisposable
         var now = _time.GetUtcNow();
         var notBefore = now - Backdate;
         var notAfter = now + lifetime;
-        if (notAfter > _intermediate.NotAfter.ToUniversalTime())
-            notAfter = _intermediate.NotAfter.ToUniversalTime();
+        if (notAfter > issuer.Intermediate.NotAfter.ToUniversalTime())
+            notAfter = issuer.Intermediate.NotAfter.ToUniversalTime();
 
         // A new request over the CSR's key with our extensions only: nothing the caller asked for beyond its key is copied.
         var request = new CertificateRequest(new X500DistinguishedName(""), csr.PublicKey, HashAlgorithmName.SHA256);
@@ -238,17 +257,21 @@ public sealed class CertificateAuthority : IDisposable
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(ServerAuth), new Oid(ClientAuth)], false));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
-        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_intermediate, includeKeyIdentifier: true, includeIssuerAndSerial: false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer.Intermediate, includeKeyIdentifier: true, includeIssuerAndSerial: false));
         var names = new SubjectAlternativeNameBuilder();
         names.AddUri(new Uri(identity.ToString()));
         // An empty subject makes the SAN the certificate's only name: RFC 5280 has it critical then.
         request.CertificateExtensions.Add(names.Build(critical: true));
 
         var serial = NewSerial();
-        using var leaf = request.Create(_intermediate.SubjectName, X509SignatureGenerator.CreateForECDsa(_key), notBefore, notAfter, serial);
-        return new IssuedCertificate(leaf.ExportCertificatePem() + "\n", string.Concat(_chain.Select(c => c.ExportCertificatePem() + "\n")),
-            notBefore, notAfter, Convert.ToHexString(serial));
+        using var leaf = request.Create(issuer.Intermediate.SubjectName, X509SignatureGenerator.CreateForECDsa(issuer.Key), notBefore, notAfter, serial);
+        _ledger.Record(instance ?? identity.ToString(), issuer.IssuingRootSha256, notAfter);
+        return new IssuedCertificate(leaf.ExportCertificatePem() + "\n", string.Concat(issuer.Chain.Select(c => c.ExportCertificatePem() + "\n")),
+            notBefore, notAfter, Convert.ToHexString(serial), issuer.IssuingRootSha256);
     }
+
+    /// <summary>The ledger's name for the discovery port's own certificate (a live certificate like any workload's).</summary>
+    public const string ControlPlaneLedgerEntry = "(control plane)";
 
     /// <summary>The control plane's own identity: what its discovery port's TLS certificate names, and proxies check.</summary>
     public SpiffeId ControlPlaneIdentity => new(_options.TrustDomain, "weft-system", "weft-control");
@@ -262,23 +285,25 @@ public sealed class CertificateAuthority : IDisposable
     {
         ArgumentNullException.ThrowIfNull(addresses);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var issuer = _issuer;
         var now = _time.GetUtcNow();
-        var notAfter = now + lifetime < _intermediate.NotAfter.ToUniversalTime() ? now + lifetime : _intermediate.NotAfter.ToUniversalTime();
+        var notAfter = now + lifetime < issuer.Intermediate.NotAfter.ToUniversalTime() ? now + lifetime : issuer.Intermediate.NotAfter.ToUniversalTime();
         var request = new CertificateRequest(new X500DistinguishedName("CN=weft-control"), key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(ServerAuth)], false));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
-        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_intermediate, includeKeyIdentifier: true, includeIssuerAndSerial: false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer.Intermediate, includeKeyIdentifier: true, includeIssuerAndSerial: false));
         var names = new SubjectAlternativeNameBuilder();
         names.AddUri(new Uri(ControlPlaneIdentity.ToString()));
         names.AddDnsName("localhost");
         foreach (var address in addresses.Distinct())
             names.AddIpAddress(address);
         request.CertificateExtensions.Add(names.Build(critical: false));
-        using var leaf = request.Create(_intermediate.SubjectName, X509SignatureGenerator.CreateForECDsa(_key), now - Backdate, notAfter, NewSerial());
+        using var leaf = request.Create(issuer.Intermediate.SubjectName, X509SignatureGenerator.CreateForECDsa(issuer.Key), now - Backdate, notAfter, NewSerial());
+        _ledger.Record(ControlPlaneLedgerEntry, issuer.IssuingRootSha256, notAfter);
         var chain = new X509Certificate2Collection();
-        foreach (var c in _chain)
+        foreach (var c in issuer.Chain)
             chain.Add(X509CertificateLoader.LoadCertificate(c.RawData));
         return (leaf.CopyWithPrivateKey(key), chain);
     }
@@ -333,8 +358,10 @@ public sealed class CertificateAuthority : IDisposable
 
     public void Dispose()
     {
-        _key.Dispose();
-        foreach (var c in _chain) c.Dispose();
-        foreach (var r in Roots) r.Dispose();
+        // Certificates of a snapshot a rotation replaced are left to the finalizer: an issue may still hold it.
+        var issuer = _issuer;
+        issuer.Key.Dispose();
+        foreach (var c in issuer.Chain) c.Dispose();
+        foreach (var r in issuer.Roots) r.Dispose();
     }
 }

@@ -22,7 +22,8 @@ public sealed class CertifyService(CertificateAuthority authority, CallerAuthent
         IssuedCertificate certificate;
         try
         {
-            certificate = authority.Issue(request.CsrPem, identity, request.TtlSeconds == 0 ? defaultTtl() : TimeSpan.FromSeconds(request.TtlSeconds));
+            certificate = authority.Issue(request.CsrPem, identity, request.TtlSeconds == 0 ? defaultTtl() : TimeSpan.FromSeconds(request.TtlSeconds),
+                request.Instance.Length == 0 ? null : request.Instance);
         }
         catch (CaException e)
         {
@@ -37,6 +38,7 @@ public sealed class CertifyService(CertificateAuthority authority, CallerAuthent
             SpiffeId = identity.ToString(),
             NotBeforeUnixMs = certificate.NotBefore.ToUnixTimeMilliseconds(),
             NotAfterUnixMs = certificate.NotAfter.ToUnixTimeMilliseconds(),
+            IssuerRootSha256 = certificate.IssuerRootSha256,
         });
     }
 }

@@ -15,9 +15,12 @@ public sealed class ControlPlaneCertificate(CertificateAuthority authority, IRea
 
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly Lock _gate = new();
-    private (SslStreamCertificateContext Context, DateTimeOffset RenewAt)? _current;
+    private (SslStreamCertificateContext Context, DateTimeOffset RenewAt, string Root)? _current;
 
-    /// <summary>What a handshake presents now: the leaf and its intermediates.</summary>
+    /// <summary>
+    /// What a handshake presents now: the leaf and its intermediates. Issued anew past half its life,
+    /// and once the CA issues under another root (a rotation), so the old root can be retired.
+    /// </summary>
     public SslStreamCertificateContext Current
     {
         get
@@ -25,13 +28,17 @@ public sealed class ControlPlaneCertificate(CertificateAuthority authority, IRea
             var now = _time.GetUtcNow();
             lock (_gate)
             {
-                if (_current is { } c && now < c.RenewAt) return c.Context;
+                if (_current is { } c && now < c.RenewAt && c.Root == authority.IssuerRootSha256) return c.Context;
+                var root = authority.IssuerRootSha256;
                 var (leaf, chain) = authority.IssueControlPlane(addresses, Lifetime);
                 var renewAt = now + (new DateTimeOffset(leaf.NotAfter.ToUniversalTime()) - now) / 2;
                 var context = SslStreamCertificateContext.Create(leaf, chain, offline: true);
-                _current = (context, renewAt);
+                _current = (context, renewAt, root);
                 return context;
             }
         }
     }
+
+    /// <summary>Issues the certificate now when the CA's issuing root changed (called on every bundle change).</summary>
+    public void Refresh() => _ = Current;
 }

@@ -15,8 +15,16 @@ namespace Weft.Control.Ca;
 /// </summary>
 public sealed class DiscoveryTls(CertificateAuthority authority, IReadOnlyList<IPAddress> addresses, TimeProvider? time = null)
 {
-    private readonly ControlPlaneCertificate _certificate = new(authority, addresses, time);
+    private readonly ControlPlaneCertificate _certificate = Watched(authority, addresses, time);
     private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    /// <summary>The serving certificate, issued again as soon as a rotation switches the issuing root.</summary>
+    private static ControlPlaneCertificate Watched(CertificateAuthority authority, IReadOnlyList<IPAddress> addresses, TimeProvider? time)
+    {
+        var certificate = new ControlPlaneCertificate(authority, addresses, time);
+        authority.BundleChanged += certificate.Refresh;
+        return certificate;
+    }
 
     public TlsHandshakeCallbackOptions Options => new()
     {

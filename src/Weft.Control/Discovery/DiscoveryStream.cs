@@ -99,6 +99,8 @@ internal sealed class DiscoveryStream
         }
     }
 
+    private static readonly string TrustBundleKey = ResourceKeys.TrustBundle + "/" + ResourceKeys.TrustBundleName;
+
     private void OnSnapshotChanged()
     {
         lock (_debounceGate)
@@ -154,7 +156,8 @@ internal sealed class DiscoveryStream
                     _deps.Metrics.Refused(unauthenticated: false);
                     throw new RpcException(StatusCode.PermissionDenied, e.Message);
                 }
-                _deps.Board.Update(_streamId, _node.Id, s => s with { RevisionAcked = state.ConfigRevision, AckedAt = now });
+                var bundle = Ca.TrustBundleSource.GenerationOf(state.Resources.GetValueOrDefault(TrustBundleKey));
+                _deps.Board.Update(_streamId, _node.Id, s => s with { RevisionAcked = state.ConfigRevision, AckedAt = now, TrustBundleGeneration = bundle });
                 break;
             case AckOutcome.Nack:
                 var reason = request.ErrorDetail.Message.Length == 0 ? "rejected" : request.ErrorDetail.Message;

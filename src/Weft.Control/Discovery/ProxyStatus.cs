@@ -20,7 +20,8 @@ public sealed record ProxyStatus(
     DateTimeOffset? NackedAt,
     string SyncState,            // SYNCED | STALE | NACKED: reason | DISCONNECTED
     string? SpiffeId = null,     // the identity of the workload certificate the CA last issued to this proxy
-    DateTimeOffset? CertificateNotAfter = null);
+    DateTimeOffset? CertificateNotAfter = null,
+    long TrustBundleGeneration = 0); // the generation of the trust bundle this proxy last applied (a root rotation waits for it)
 
 /// <summary>Read side of per-proxy sync records, for the HTTP API and `weft status`.</summary>
 public interface IProxyStatusView

@@ -26,6 +26,10 @@ public sealed class ProxyStatusBoard : IProxyStatusView
         _disconnectedRetention = disconnectedRetention;
     }
 
+    /// <summary>The connected proxies that have not applied the trust bundle of <paramref name="generation"/> (a root rotation waits for them).</summary>
+    public IReadOnlyList<string> ProxiesWithoutBundle(long generation) =>
+        [.. Proxies.Where(p => p.Connected && p.TrustBundleGeneration < generation).Select(p => p.Id).Order(StringComparer.Ordinal)];
+
     public IReadOnlyList<ProxyStatus> Proxies
     {
         get

@@ -16,33 +16,47 @@ public sealed class TranslatedSnapshotSource : IProxySnapshotSource, IDisposable
     private readonly Func<ConfigSnapshot, RegistrySnapshot, Node, ImmutableDictionary<string, Resource>> _translate;
 
     /// <param name="translate">Pure: the resources for one proxy, keyed by ResourceKeys.Of.</param>
+    /// <param name="trustBundle">The CA's trust bundle, which every proxy gets beside its translated config (null: none, in tests of translation alone).</param>
     public TranslatedSnapshotSource(
         IConfigSource config,
         WorkloadRegistry registry,
-        Func<ConfigSnapshot, RegistrySnapshot, Node, ImmutableDictionary<string, Resource>> translate)
+        Func<ConfigSnapshot, RegistrySnapshot, Node, ImmutableDictionary<string, Resource>> translate,
+        Ca.TrustBundleSource? trustBundle = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(registry);
         _config = config;
         _registry = registry;
         _translate = translate;
+        _trustBundle = trustBundle;
         _config.Changed += OnConfigChanged;
         _registry.Changed += OnRegistryChanged;
+        if (_trustBundle is not null)
+            _trustBundle.Changed += OnBundleChanged;
     }
+
+    private readonly Ca.TrustBundleSource? _trustBundle;
 
     public event Action? Changed;
 
     public ProxySnapshot Build(Node node)
     {
         var config = _config.Current;
-        return new ProxySnapshot(config.Revision, _translate(config, _registry.Current, node));
+        var resources = _translate(config, _registry.Current, node);
+        if (_trustBundle?.Current is { } bundle)
+            resources = resources.SetItem(ResourceKeys.Of(bundle), bundle);
+        return new ProxySnapshot(config.Revision, resources);
     }
 
     public void Dispose()
     {
         _config.Changed -= OnConfigChanged;
         _registry.Changed -= OnRegistryChanged;
+        if (_trustBundle is not null)
+            _trustBundle.Changed -= OnBundleChanged;
     }
+
+    private void OnBundleChanged() => Changed?.Invoke();
 
     private void OnConfigChanged(ConfigSnapshot _) => Changed?.Invoke();
     private void OnRegistryChanged(RegistrySnapshot _) => Changed?.Invoke();

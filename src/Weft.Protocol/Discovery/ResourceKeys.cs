@@ -8,6 +8,10 @@ public static class ResourceKeys
     public const string Cluster = "cluster";
     public const string Endpoints = "endpoints";
     public const string Settings = "settings";
+    public const string TrustBundle = "trustbundle";
+
+    /// <summary>The one TrustBundle resource every proxy gets.</summary>
+    public const string TrustBundleName = "mesh";
 
     /// <summary>The one ProxySettings resource every proxy gets (from MeshConfig spec.proxy).</summary>
     public const string ProxySettingsName = "proxy";
@@ -19,6 +23,7 @@ public static class ResourceKeys
         Resource.KindOneofCase.Cluster => Cluster,
         Resource.KindOneofCase.Endpoints => Endpoints,
         Resource.KindOneofCase.Settings => Settings,
+        Resource.KindOneofCase.TrustBundle => TrustBundle,
         _ => "unknown",
     };
 

@@ -54,6 +54,7 @@ internal sealed class AdminHandler(RuntimeState state, ProxyMetrics metrics, Cer
                 json.WriteString("notAfter", current.NotAfter);
                 json.WriteString("issuer", current.Leaf.Issuer);
                 json.WriteString("sha256", current.Leaf.GetCertHashString(System.Security.Cryptography.HashAlgorithmName.SHA256));
+                json.WriteString("issuerRootSha256", current.IssuerRootSha256);
                 json.WriteEndObject();
                 json.WriteStartArray("trustBundle");
                 foreach (var root in current.TrustBundle)

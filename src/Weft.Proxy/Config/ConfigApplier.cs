@@ -20,8 +20,13 @@ internal sealed class ConfigApplier : IProxyConfigSink
     private readonly ILogger _logger;
     private bool _stopped;
 
-    public ConfigApplier(RuntimeState state, ListenerSet listeners, ProxyMetrics metrics, Upstream.UpstreamPools pools, ILogger logger)
+    private readonly Security.CertificateHolder? _certificates;
+
+    /// <param name="certificates">Takes the trust bundle of every config published.</param>
+    public ConfigApplier(RuntimeState state, ListenerSet listeners, ProxyMetrics metrics, Upstream.UpstreamPools pools, ILogger logger,
+        Security.CertificateHolder? certificates = null)
     {
+        _certificates = certificates;
         _state = state;
         _listeners = listeners;
         _metrics = metrics;
@@ -48,6 +53,8 @@ internal sealed class ConfigApplier : IProxyConfigSink
                 return Reject(next, bindError);
 
             _state.Publish(result.Runtime);
+            if (result.Runtime.TrustBundle is { } bundle)
+                _certificates?.SetBundle(bundle);
             _metrics.ConfigRevision = next.ConfigRevision;
             _listeners.Commit(result.Runtime);
             _builder.ForgetEndpointsNotIn(result.Runtime);

@@ -30,6 +30,9 @@ internal sealed class ProxyRuntime
 
     public ProxyResources Resources { get; }
 
+    /// <summary>The mesh's trust bundle, when the config carries one (the CertificateHolder takes it on publish).</summary>
+    public Security.MeshTrustBundle? TrustBundle { get; init; }
+
     /// <summary>The limits and timeouts in force (from the ProxySettings resource, else the defaults).</summary>
     public ProxyLimits Limits { get; }
     public FrozenDictionary<int, ListenerRuntime> ListenersByPort { get; }

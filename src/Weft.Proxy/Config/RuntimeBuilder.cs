@@ -36,6 +36,7 @@ internal sealed class RuntimeBuilder
         var clusterSpecs = new Dictionary<string, (string Key, Cluster Spec)>(StringComparer.Ordinal);
         var endpointSpecs = new Dictionary<string, (string Key, ClusterEndpoints Spec)>(StringComparer.Ordinal);
         ProxySettings? settings = null;
+        Security.MeshTrustBundle? trustBundle = null;
 
         foreach (var (key, resource) in resources.Items.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
@@ -67,6 +68,9 @@ internal sealed class RuntimeBuilder
                         errors.Add(key + ": name: a proxy takes one settings resource, named \"" + ResourceKeys.ProxySettingsName + "\"");
                     ProxyLimits.Validate(key, resource.Settings, errors);
                     settings = resource.Settings;
+                    break;
+                case Resource.KindOneofCase.TrustBundle:
+                    trustBundle = BuildTrustBundle(key, resource, errors);
                     break;
             }
         }
@@ -104,7 +108,36 @@ internal sealed class RuntimeBuilder
         if (errors.Count != 0)
             return new Result(null, errors, warnings);
         return new Result(new ProxyRuntime(resources, listeners.ToFrozenDictionary(), clusters.ToFrozenDictionary(StringComparer.Ordinal),
-            ProxyLimits.From(settings)), errors, warnings);
+            ProxyLimits.From(settings)) { TrustBundle = trustBundle }, errors, warnings);
+    }
+
+    /// <summary>The mesh's roots: PEM certificates, one of which is the issuing root named.</summary>
+    private static Security.MeshTrustBundle? BuildTrustBundle(string key, Resource resource, List<string> errors)
+    {
+        if (resource.Name != ResourceKeys.TrustBundleName)
+            errors.Add(key + ": name: a proxy takes one trust bundle, named \"" + ResourceKeys.TrustBundleName + "\"");
+        var roots = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        try
+        {
+            roots.ImportFromPem(resource.TrustBundle.RootsPem);
+        }
+        catch (System.Security.Cryptography.CryptographicException e)
+        {
+            errors.Add(key + ": roots_pem: not PEM certificates: " + e.Message);
+            return null;
+        }
+        if (roots.Count == 0)
+        {
+            errors.Add(key + ": roots_pem: no certificate");
+            return null;
+        }
+        var issuer = resource.TrustBundle.IssuerRootSha256;
+        if (!roots.Any(r => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(r.RawData)) == issuer))
+        {
+            errors.Add(key + ": issuer_root_sha256: \"" + issuer + "\" is none of the bundle's roots");
+            return null;
+        }
+        return new Security.MeshTrustBundle(roots, issuer, (long)resource.TrustBundle.Generation);
     }
 
     /// <summary>Drops counters of endpoints the published runtime no longer has, so churn does not grow memory.</summary>

@@ -49,7 +49,28 @@ public sealed partial class CertificateAgent : IAsyncDisposable
     /// <summary>Renewals made so far (the first certificate included).</summary>
     public int Issued { get; private set; }
 
-    public void Start() => _run = Task.Run(() => RunAsync(_stop.Token));
+    public void Start()
+    {
+        _holder.BundleChanged += OnBundleChanged;
+        _run = Task.Run(() => RunAsync(_stop.Token));
+    }
+
+    // Cancelled to cut the wait short: the CA issues under another root now (a rotation).
+    private CancellationTokenSource _wake = new();
+
+    /// <summary>
+    /// A bundle whose issuing root is not the one the certificate chains to: the CA rotated its root, so
+    /// the certificate is renewed now (within a second or two, jittered) rather than at half its life.
+    /// </summary>
+    private void OnBundleChanged(MeshTrustBundle bundle)
+    {
+        if (_holder.Current is { IssuerRootSha256.Length: > 0 } current && bundle.IssuerRootSha256.Length > 0
+            && current.IssuerRootSha256 != bundle.IssuerRootSha256)
+        {
+            LogReissue(_logger, bundle.IssuerRootSha256);
+            Volatile.Read(ref _wake).Cancel();
+        }
+    }
 
     private async Task RunAsync(CancellationToken stop)
     {
@@ -79,13 +100,27 @@ public sealed partial class CertificateAgent : IAsyncDisposable
                 wait = TimeSpan.FromTicks((long)(_random.NextDouble() * ceiling.Ticks)) + TimeSpan.FromMilliseconds(50);
                 LogFailed(_logger, failures, wait, _holder.Current?.NotAfter, Describe(e));
             }
+            using var wake = CancellationTokenSource.CreateLinkedTokenSource(stop, Volatile.Read(ref _wake).Token);
             try
             {
-                await DelayAsync(wait, stop).ConfigureAwait(false);
+                await DelayAsync(wait, wake.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
             }
             catch (OperationCanceledException)
             {
-                return;
+                // Woken for a rotation: renew soon, not all at once with every other proxy.
+                Interlocked.Exchange(ref _wake, new CancellationTokenSource()).Dispose();
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(_random.Next(0, 2000)), _time, stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
             }
         }
     }
@@ -129,7 +164,7 @@ public sealed partial class CertificateAgent : IAsyncDisposable
             var bundle = new X509Certificate2Collection();
             bundle.ImportFromPem(response.TrustBundlePem);
             // The key is not disposed on success: the certificate made from it holds it while in use.
-            return new WorkloadCertificate(issued.CopyWithPrivateKey(key), chain, bundle, response.SpiffeId);
+            return new WorkloadCertificate(issued.CopyWithPrivateKey(key), chain, bundle, response.SpiffeId, response.IssuerRootSha256);
         }
         catch
         {
@@ -142,6 +177,7 @@ public sealed partial class CertificateAgent : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _holder.BundleChanged -= OnBundleChanged;
         await _stop.CancelAsync().ConfigureAwait(false);
         await _run.ConfigureAwait(false);
         _stop.Dispose();
@@ -149,6 +185,9 @@ public sealed partial class CertificateAgent : IAsyncDisposable
 
     [LoggerMessage(EventId = 500, Level = LogLevel.Information, Message = "Workload certificate for {SpiffeId} valid until {NotAfter:u}; renewal in {Renewal}")]
     private static partial void LogIssued(ILogger logger, string spiffeId, DateTimeOffset notAfter, TimeSpan renewal);
+
+    [LoggerMessage(EventId = 502, Level = LogLevel.Information, Message = "The CA issues under root {Root} now: renewing the workload certificate")]
+    private static partial void LogReissue(ILogger logger, string root);
 
     [LoggerMessage(EventId = 501, Level = LogLevel.Warning, Message = "No workload certificate (attempt {Attempt}; next in {Retry}; the one in use expires {Expires:u}): {Reason}")]
     private static partial void LogFailed(ILogger logger, int attempt, TimeSpan retry, DateTimeOffset? expires, string reason);

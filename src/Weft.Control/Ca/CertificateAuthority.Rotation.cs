@@ -1,0 +1,146 @@
+using System.Security.Cryptography.X509Certificates;
+
+namespace Weft.Control.Ca;
+
+/// <summary>What the rotation waits for, for `weft ca status` and the API.</summary>
+/// <param name="ProxiesWithoutBundle">Distributing: connected proxies that have not applied the bundle holding the new root.</param>
+/// <param name="LiveUnderOldRoot">Reissuing: holders whose newest certificate still chains to the old root, with its expiry.</param>
+public sealed record RotationProgress(RotationState State, IReadOnlyList<string> ProxiesWithoutBundle, IReadOnlyList<(string Holder, DateTimeOffset NotAfter)> LiveUnderOldRoot);
+
+/// <summary>
+/// Root rotation (docs/security.md, "Root rotation"): a new root joins the bundle; once every connected
+/// proxy has applied that bundle the CA issues under the new root and proxies renew at once; the old
+/// root leaves the bundle only when no live certificate chains to it. Each step is written to the CA
+/// folder before it takes effect, so a restart goes on where it was.
+/// </summary>
+public sealed partial class CertificateAuthority
+{
+    private readonly Lock _rotationGate = new();
+    private RotationState _rotation;
+
+    /// <summary>Raised after the bundle or the issuing root changed (the generation grew).</summary>
+    public event Action? BundleChanged;
+
+    public RotationState Rotation => _rotation;
+
+    /// <summary>Grows with every change of the bundle or of the root the CA issues under.</summary>
+    public long BundleGeneration => _rotation.Generation;
+
+    /// <summary>
+    /// Starts a rotation: a new root and intermediate (ECDSA P-256, as at first start) made in the CA
+    /// folder's `next/`, the new root added to the bundle. The CA goes on issuing under the old root.
+    /// </summary>
+    public RotationState StartRotation()
+    {
+        lock (_rotationGate)
+        {
+            if (_rotation.Phase != RotationPhase.None)
+                throw new CaException($"a root rotation is already under way ({_rotation.Phase.ToString().ToLowerInvariant()}, started {_rotation.StartedAt:u}): `weft ca status` shows what it waits for");
+            if (!CaFiles.Exist(_dir, CaFiles.RootKey))
+                throw new CaException($"this CA's root is the operator's ({Path.Combine(_dir, CaFiles.RootKey)} is absent): rotate it with your own PKI " +
+                    $"(add the new root to {CaFiles.RootCert}, then replace {CaFiles.CaCert}, {CaFiles.CaKey} and {CaFiles.CertChain} and restart)");
+            var next = Path.Combine(_dir, RotationState.NextFolder);
+            if (Directory.Exists(next))
+                Directory.Delete(next, recursive: true);   // a start that crashed before it was recorded
+            CreateAtomically(next, _options.TrustDomain, _time);
+            var newRoot = CaFiles.ReadCertificates(next, CaFiles.RootCert)[0];
+            var issuer = _issuer;
+            var state = new RotationState(RotationPhase.Distributing, _rotation.Generation + 1, issuer.IssuingRootSha256, Sha256(newRoot), _time.GetUtcNow());
+            X509Certificate2[] roots = [.. issuer.Roots, newRoot];
+            CaFiles.WriteCertificates(_dir, CaFiles.RootCert, roots, replace: true);
+            state.Save(_dir);
+            _issuer = issuer with { Roots = roots, RootCollection = [.. roots] };
+            _rotation = state;
+        }
+        BundleChanged?.Invoke();
+        return _rotation;
+    }
+
+    /// <summary>
+    /// Takes the rotation's next step when what it waits for holds; called every second or so.
+    /// <paramref name="proxiesWithoutGeneration"/> names the connected proxies that have not applied the
+    /// bundle of the given generation yet.
+    /// </summary>
+    public RotationProgress AdvanceRotation(Func<long, IReadOnlyList<string>> proxiesWithoutGeneration)
+    {
+        var changed = false;
+        RotationProgress progress;
+        lock (_rotationGate)
+        {
+            var state = _rotation;
+            IReadOnlyList<string> waiting = [];
+            if (state.Phase == RotationPhase.Distributing)
+            {
+                waiting = proxiesWithoutGeneration(state.Generation);
+                if (waiting.Count == 0)
+                {
+                    Switch();
+                    changed = true;
+                }
+            }
+            else if (state.Phase == RotationPhase.Reissuing && _ledger.LiveUnder(state.OldRoot!).Count == 0)
+            {
+                Retire();
+                changed = true;
+            }
+            state = _rotation;
+            progress = new RotationProgress(state, state.Phase == RotationPhase.Distributing ? waiting : [],
+                state.Phase == RotationPhase.Reissuing ? _ledger.LiveUnder(state.OldRoot!) : []);
+        }
+        if (changed)
+            BundleChanged?.Invoke();
+        return progress;
+    }
+
+    /// <summary>The new intermediate signs from now on; proxies see the new issuing root and renew.</summary>
+    private void Switch()
+    {
+        var switching = _rotation with { Phase = RotationPhase.Switching };
+        switching.Save(_dir);
+        CompleteSwitch(_dir);
+        var loaded = Load(_dir, _options, _time);
+        var issuer = loaded._issuer;
+        // The loaded instance only lent its files' contents: this CA keeps them.
+        _issuer = issuer;
+        var state = switching with { Phase = RotationPhase.Reissuing, Generation = switching.Generation + 1, SwitchedAt = _time.GetUtcNow() };
+        state.Save(_dir);
+        _rotation = state;
+        Directory.Delete(Path.Combine(_dir, RotationState.NextFolder), recursive: true);
+    }
+
+    /// <summary>Puts next/'s intermediate and root key in place, keys first; safe to repeat after a crash.</summary>
+    private static void CompleteSwitch(string dir)
+    {
+        var next = Path.Combine(dir, RotationState.NextFolder);
+        if (!Directory.Exists(next))
+            return;     // already moved: only the folder's removal was left
+        foreach (var name in (string[])[CaFiles.RootKey, CaFiles.CaKey, CaFiles.CertChain, CaFiles.CaCert])
+            CaFiles.CopyOver(next, dir, name);
+    }
+
+    /// <summary>No live certificate chains to the old root any more: it leaves the bundle.</summary>
+    private void Retire()
+    {
+        var state = _rotation;
+        var issuer = _issuer;
+        X509Certificate2[] roots = [.. issuer.Roots.Where(r => Sha256(r) != state.OldRoot)];
+        CaFiles.WriteCertificates(_dir, CaFiles.RootCert, roots, replace: true);
+        var done = new RotationState(RotationPhase.None, state.Generation + 1, state.OldRoot, state.NewRoot, state.StartedAt, state.SwitchedAt, _time.GetUtcNow());
+        done.Save(_dir);
+        _issuer = issuer with { Roots = roots, RootCollection = [.. roots] };
+        _rotation = done;
+    }
+
+    /// <summary>A start after a crash in the switch finishes it before the CA loads its files.</summary>
+    private static void RecoverRotation(string dir)
+    {
+        var state = RotationState.Load(dir);
+        if (state.Phase != RotationPhase.Switching)
+            return;
+        CompleteSwitch(dir);
+        var next = Path.Combine(dir, RotationState.NextFolder);
+        if (Directory.Exists(next))
+            Directory.Delete(next, recursive: true);
+        (state with { Phase = RotationPhase.Reissuing, Generation = state.Generation + 1, SwitchedAt = DateTimeOffset.UtcNow }).Save(dir);
+    }
+}
