@@ -17,11 +17,13 @@ internal static class AuthorizationBuilder
         foreach (var policy in mesh.AuthorizationPolicies)
         {
             var target = policy.Spec.TargetRef;
-            if (target.IsMesh
-                || (policy.Metadata.Namespace == ns && target.Name is { } service && labels.Contains(mesh.SelectorOf(ns, service))))
+            if (target.IsMesh || (policy.Metadata.Namespace == ns && target.Name is { } service && Selects(mesh.SelectorOf(ns, service), labels)))
                 yield return Build(policy);
         }
     }
+
+    /// <summary>An empty selector selects nothing here, as a Kubernetes Service's does: its policies reach no workload.</summary>
+    private static bool Selects(EquatableMap selector, EquatableMap labels) => selector.Count != 0 && labels.Contains(selector);
 
     private static Pb.AuthorizationPolicy Build(AuthorizationPolicyResource policy)
     {

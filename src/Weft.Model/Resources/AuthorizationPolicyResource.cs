@@ -76,9 +76,9 @@ public sealed record RuleOperation(
     EquatableList<int> NotPorts);
 
 /// <summary>
-/// One more condition, Istio's <c>when</c>: today the key is <c>request.headers[NAME]</c>. It holds when
-/// some value of the header matches one of <paramref name="Values"/> (exact, "x*", "*x" or "*") and no
-/// value matches <paramref name="NotValues"/>; a header that is absent matches only NotValues.
+/// One more condition, Istio's <c>when</c>: today the key is <c>request.headers[NAME]</c>. Values match
+/// exactly, "x*", "*x" or "*" (present); how a repeated or listed header is read is in docs/security.md
+/// ("Authorization"): where readings differ, the one that refuses wins.
 /// </summary>
 public sealed record RuleCondition(string Key, EquatableList<string> Values, EquatableList<string> NotValues)
 {

@@ -162,6 +162,8 @@ internal sealed partial class ConnectionDispatch(RuntimeState state, TcpProxy tc
         await using (secured.ConfigureAwait(false))
         {
             var binding = new ListenerBinding(port, Peer: secured.Peer);
+            // Kestrel's codecs get the connection, not the binding: they find the peer here.
+            secured.Items[PeerIdentity.ConnectionItemKey] = secured.Peer;
             if (secured.Protocol == MeshAlpn.Http2)
             {
                 metrics.MtlsOutcome(listener.Key, "accepted");

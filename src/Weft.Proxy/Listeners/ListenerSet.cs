@@ -273,6 +273,11 @@ internal sealed class ListenerSet
     private sealed class ListenerHandler(KestrelCodec kestrel, int port) : IRequestHandler
     {
         public Task HandleAsync(HttpContext context) =>
-            kestrel.HandleAsync(context, new ListenerBinding(port, Interception.CaptureDispatch.OriginalDestinationOf(context)));
+            kestrel.HandleAsync(context, new ListenerBinding(port, Interception.CaptureDispatch.OriginalDestinationOf(context), PeerOf(context)));
+
+        /// <summary>The verified peer of an mTLS connection (ConnectionDispatch put it in the connection's items); null for plaintext.</summary>
+        private static Security.Mtls.PeerIdentity? PeerOf(HttpContext context) =>
+            context.Features.Get<Microsoft.AspNetCore.Connections.Features.IConnectionItemsFeature>()?.Items
+                .TryGetValue(Security.Mtls.PeerIdentity.ConnectionItemKey, out var value) == true ? value as Security.Mtls.PeerIdentity : null;
     }
 }

@@ -26,6 +26,7 @@ internal static class LocalReplies
         ResponseFlag.UpgradeUnsupported => (502, "upgrade_unsupported", cluster!.UpgradeUnsupportedMessage),
         ResponseFlag.RequestBodyFailed => (400, "request_body_failed", "reading the request body failed\n"),
         ResponseFlag.BadPath => (400, "bad_path", "the request path is ambiguous or malformed\n"),
+        ResponseFlag.BadMethod => (400, "bad_method", "methods are case-sensitive: write standard ones in upper case\n"),
         ResponseFlag.ConnectUnsupported => (405, "connect_unsupported", "CONNECT is not supported: the mesh routes HTTP requests\n"),
         _ => null,
     };

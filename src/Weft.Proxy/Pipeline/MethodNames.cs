@@ -17,4 +17,22 @@ internal static class MethodNames
         7 when method.SequenceEqual("CONNECT"u8) => "CONNECT",
         _ => Encoding.ASCII.GetString(method),
     };
+
+    private static readonly string[] Standard = ["GET", "PUT", "POST", "HEAD", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"];
+
+    /// <summary>
+    /// A standard method in other than upper case ("delete"). Methods are case-sensitive (RFC 9110 9.1),
+    /// so it is another method to a rule, but ASP.NET and others serve it as the standard one: refused.
+    /// </summary>
+    public static bool IsMiscasedStandard(string method)
+    {
+        if (method.Length is < 3 or > 7)
+            return false;
+        foreach (var standard in Standard)
+        {
+            if (standard.Length == method.Length && string.Equals(standard, method, StringComparison.OrdinalIgnoreCase))
+                return !string.Equals(standard, method, StringComparison.Ordinal);
+        }
+        return false;
+    }
 }

@@ -13,7 +13,7 @@ namespace Weft.Proxy.Pipeline;
 /// Every request, whatever codec it arrived on (the lean HTTP/1.1 codec, Kestrel's HTTP/2 and HTTP/1.1,
 /// the capture listener's connections), takes these steps in this order, written once here:
 /// <code>
-///  0 method            CONNECT is refused: 405 connect_unsupported (a codec may have refused the request already: 400 bad_path)
+///  0 method            CONNECT is refused: 405 connect_unsupported; "delete" for DELETE: 400 bad_method (a codec may have refused the request already: 400 bad_path)
 ///  1 identity          who is asking (the caller's mTLS certificate inbound; ours outbound)
 ///  2 authorization     inbound: STRICT mTLS without the caller's mTLS, or the AuthorizationPolicies, 403 denied
 ///  3 route             the listener's first route whose matches hold      else 404 no_route
@@ -63,6 +63,8 @@ internal sealed class RequestPipeline
         {
             if (ctx.Method == "CONNECT")                                                         // 0
                 ctx.Flag = ResponseFlag.ConnectUnsupported;
+            else if (MethodNames.IsMiscasedStandard(ctx.Method))
+                ctx.Flag = ResponseFlag.BadMethod;
             // A codec may have refused the request already (a path that cannot be routed safely).
             // Steps 8-9 are here, not in a method of their own: this is where a request waits for its
             // upstream, and every async frame on that path is paid again at each resume.

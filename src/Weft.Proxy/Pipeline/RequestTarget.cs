@@ -24,7 +24,9 @@ internal static class RequestTarget
             query = 1..1;
             return true;
         }
-        if (target.IsEmpty)
+        // A fragment never belongs in a request (RFC 9112 3.2), and servers read one differently: Node's
+        // url.parse and Python's urlsplit take "/admin#x" for "/admin". Refused, as Envoy does.
+        if (target.IsEmpty || target.IndexOf((byte)'#') >= 0)
         {
             path = query = default;
             return false;

@@ -32,6 +32,8 @@ internal enum ResponseFlag : byte
     RequestBodyFailed,
     /// <summary>The path is ambiguous (encoded slash, backslash, dot segment with parameters) or malformed: 400 bad_path.</summary>
     BadPath,
+    /// <summary>A standard method in other than upper case ("delete"), which apps read as the standard one but rules do not: 400 bad_method.</summary>
+    BadMethod,
     /// <summary>CONNECT: the mesh routes HTTP requests, it is no forward proxy: 405 connect_unsupported.</summary>
     ConnectUnsupported,
     /// <summary>The upstream failed while the response body streamed: the client's response is reset.</summary>

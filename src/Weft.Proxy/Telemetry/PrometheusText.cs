@@ -35,7 +35,7 @@ internal static class PrometheusText
             "outcome", metrics.Detections);
         PerListenerLabelled(sb, "weft_tls_sni_rejected_total", "TLS passthrough connections closed unforwarded, by reason.", "reason", metrics.SniRejections);
         PerListenerLabelled(sb, "weft_mtls_connections_total", "Inbound connections by mTLS outcome: accepted, handshake_failed, no_certificate, protocol_refused (a raw tunnel to an HTTP port), plaintext (PERMISSIVE), plaintext_refused (STRICT).", "outcome", metrics.MtlsOutcomes);
-        sb.Append("# HELP weft_authorization_denied_total Inbound requests and connections refused, by reason: mtls_required (a STRICT port, no mTLS), deny_policy (policy: the DENY AuthorizationPolicy that matched) or no_allow_match.\n");
+        sb.Append("# HELP weft_authorization_denied_total Inbound requests and TCP connections refused by authorization, by reason: mtls_required (a request on a STRICT port's plaintext connection; connections themselves are counted in weft_mtls_connections_total), deny_policy (policy: the DENY AuthorizationPolicy that matched) or no_allow_match.\n");
         sb.Append("# TYPE weft_authorization_denied_total counter\n");
         foreach (var ((reason, policy, protocol), counter) in metrics.AuthorizationDenials.OrderBy(kv => kv.Key.Reason, StringComparer.Ordinal)
                      .ThenBy(kv => kv.Key.Policy, StringComparer.Ordinal).ThenBy(kv => kv.Key.Protocol, StringComparer.Ordinal))

@@ -48,6 +48,7 @@ internal sealed class KestrelCodec(RuntimeState state, RequestPipeline pipeline)
             Started = started,
             Method = request.Method,
             Headers = new DictionaryHeaderView(request.Headers),
+            PeerIdentity = binding.Peer,
         };
         ctx.IsGrpc = request.ContentType is { } type && GrpcContentType.Is(type);
         ctx.Protocol = ctx.IsGrpc ? "grpc" : http2 ? "http2" : "http";

@@ -73,7 +73,7 @@ internal sealed class AuthorizationPolicyRuntime
                 return false;
             foreach (var header in _headers)
             {
-                if (request.Headers is { } headers ? !header.Holds(headers) : !failClosed)
+                if (request.Headers is { } headers ? !header.Holds(headers, failClosed) : !failClosed)
                     return false;
             }
             return true;
@@ -188,28 +188,43 @@ internal sealed class AuthorizationPolicyRuntime
     }
 
     /// <summary>
-    /// A header's values are its field lines and, within each, its comma-separated elements: a
-    /// condition holds when one of them (or the whole, joined as Envoy matches it) matches a value, and
-    /// none matches a not-value. Splitting means "x-role: user, admin" cannot slip past a DENY on admin.
+    /// A header condition. Its value is the header's field lines joined with ", " (as Envoy matches it);
+    /// its elements are the comma-separated parts of that value. Where the two readings differ, the one
+    /// that refuses wins: in a DENY, values hold when the whole or any element matches ("reader, admin"
+    /// holds admin) and not-values hold unless the whole matches; in an ALLOW or AUDIT, values hold only
+    /// when the whole matches and not-values only when neither the whole nor any element does. "*" is
+    /// any value, the empty one included: the header is there.
     /// </summary>
     private sealed class HeaderConditionRuntime
     {
         private string _name = "";
         private StringMatcher[] _values = [], _notValues = [];
 
-        public bool Holds(Pipeline.HeaderView headers)
+        public bool Holds(Pipeline.HeaderView headers, bool failClosed)
         {
             var joined = headers.Get(_name);
-            return (_values.Length == 0 || AnyElement(_values, joined)) && !AnyElement(_notValues, joined);
+            if (_values.Length != 0 && !(failClosed ? WholeOrAnyElement(_values, joined) : Whole(_values, joined)))
+                return false;
+            return _notValues.Length == 0 || !(failClosed ? Whole(_notValues, joined) : WholeOrAnyElement(_notValues, joined));
         }
 
-        private static bool AnyElement(StringMatcher[] matchers, string? joined)
+        private static bool Whole(StringMatcher[] matchers, string? joined)
         {
-            if (joined is null || matchers.Length == 0)
+            if (joined is null)
                 return false;
-            if (StringMatcher.Any(matchers, joined))
+            foreach (var m in matchers)
+            {
+                if (m.IsPresence || m.Matches(joined))
+                    return true;
+            }
+            return false;
+        }
+
+        private static bool WholeOrAnyElement(StringMatcher[] matchers, string? joined)
+        {
+            if (Whole(matchers, joined))
                 return true;
-            if (!joined.Contains(',', StringComparison.Ordinal))
+            if (joined is null || !joined.Contains(',', StringComparison.Ordinal))
                 return false;
             foreach (var element in joined.Split(',', StringSplitOptions.TrimEntries))
             {

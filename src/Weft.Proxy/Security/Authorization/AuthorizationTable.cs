@@ -93,6 +93,9 @@ internal sealed class AuthorizationTable
             return spec.DestinationPort == 0 ? Empty : new AuthorizationTable([], [], [], (int)spec.DestinationPort);
         if (spec.DestinationPort > 65535)
             errors.Add(key + ": destination_port: " + spec.DestinationPort.ToString(CultureInfo.InvariantCulture) + " is not a valid port");
+        // A rule on ports against no port would never hold: a DENY written with ports would never refuse.
+        else if (spec.DestinationPort == 0 && spec.AuthorizationPolicies.Any(p => p.Rules.Any(r => r.Operations.Any(o => o.Ports.Count + o.NotPorts.Count != 0))))
+            errors.Add(key + ": destination_port: required when a rule names ports");
         var deny = new List<AuthorizationPolicyRuntime>();
         var allow = new List<AuthorizationPolicyRuntime>();
         var audit = new List<AuthorizationPolicyRuntime>();

@@ -5,6 +5,9 @@ namespace Weft.Proxy.Security.Authorization;
 /// <summary>One value of a rule: exact, prefix, suffix, or any non-empty value. Case-sensitive.</summary>
 internal readonly struct StringMatcher(StringMatch.Types.Kind kind, string value)
 {
+    /// <summary>"*": any non-empty value (for a header: its presence, the empty value included).</summary>
+    public bool IsPresence => kind == StringMatch.Types.Kind.Present;
+
     public bool Matches(string? candidate) => candidate is { Length: > 0 } && kind switch
     {
         StringMatch.Types.Kind.Exact => candidate == value,

@@ -18,6 +18,9 @@ internal sealed class PeerIdentity
         Source = new Pipeline.SourceIdentity(id.ServiceAccount, Pipeline.SourceIdentity.Unknown);
     }
 
+    /// <summary>The key under which an mTLS connection's Items hold its peer, for codecs handed the connection whole (Kestrel's).</summary>
+    public static readonly object ConnectionItemKey = new();
+
     /// <summary>The metrics' source when the caller names no version of its own.</summary>
     internal Pipeline.SourceIdentity Source { get; }
 
