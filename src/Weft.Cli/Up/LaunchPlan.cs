@@ -13,6 +13,12 @@ namespace Weft.Cli.Up;
 /// <param name="DrainDeadline">How long the ingress gateway lets its requests in flight finish when it stops (its --drain-seconds); null: <see cref="MeshShutdown.DefaultDrainDeadline"/>.</param>
 /// <param name="TokenFiles">"namespace/service-account" to its bootstrap token file (<see cref="BootstrapTokenFiles"/>), passed with --bootstrap-token-file.</param>
 /// <param name="CaFile">The mesh's root certificates, passed with --ca-file: what the TLS discovery port's certificate must chain to.</param>
+/// <param name="AppUser">With Netns: who the apps run as; null: <see cref="Isolation.AppUser.Dedicated"/>.</param>
+/// <param name="GatewayControlAddress">
+/// The ingress gateway's --control when it differs from the sidecars' (with Netns the gateway stays in the
+/// host's namespace and registers 127.0.0.1, so it must reach discovery from there: the control plane
+/// admits a node only from the address it registers); null: <paramref name="ControlAddress"/>.
+/// </param>
 internal sealed record LaunchOptions(
     string ControlAddress = "http://127.0.0.1:15010",
     int? IngressPort = null,
@@ -21,7 +27,9 @@ internal sealed record LaunchOptions(
     IReadOnlyDictionary<string, int>? ServicePorts = null,
     TimeSpan? DrainDeadline = null,
     IReadOnlyDictionary<string, string>? TokenFiles = null,
-    string? CaFile = null)
+    string? CaFile = null,
+    AppUser? AppUser = null,
+    string? GatewayControlAddress = null)
 {
     /// <summary>--bootstrap-token-file for the account, when there is a file for it; --ca-file, when there is one.</summary>
     public IEnumerable<string> TokenArguments(string ns, string account) =>
@@ -55,7 +63,7 @@ internal sealed record LaunchPlan(IReadOnlyList<ReplicaLaunch> Replicas, Gateway
             gateway = new GatewayLaunch(port, admin, ingress.Service, topology.Directory,
             [
                 "proxy", "--gateway", "ingress", "--instance", GatewayLaunch.ProcessName, "--gateway-port", Text(port), "--default-service", ingress.Service,
-                "--admin-port", Text(admin), "--control", options.ControlAddress, "--drain-seconds", drain,
+                "--admin-port", Text(admin), "--control", options.GatewayControlAddress ?? options.ControlAddress, "--drain-seconds", drain,
                 .. options.TokenArguments("default", BootstrapTokenFiles.GatewayAccount),
             ]);
         }
@@ -66,9 +74,15 @@ internal sealed record LaunchPlan(IReadOnlyList<ReplicaLaunch> Replicas, Gateway
     /// The app's env and command line: what the mesh sets (PORT, identity, WEFT_UPSTREAM_&lt;S&gt;) wins over
     /// the workload's env, and both expand ${NAME} against it before the launcher's own env.
     /// </summary>
+    /// <param name="home">The app's HOME when it runs as another user than the launcher; the workload's own HOME wins.</param>
     private static (Dictionary<string, string> Env, string[] Command) AppLaunch(Workload workload, string instance, int appPort,
-        IEnumerable<(string Service, string Address)> upstreams, Func<string, string?> lookup)
+        IEnumerable<(string Service, string Address)> upstreams, Func<string, string?> lookup, string? home = null)
     {
+        if (home is not null)
+        {
+            var launcher = lookup;
+            lookup = name => name == "HOME" ? home : launcher(name);
+        }
         var mesh = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["PORT"] = Text(appPort),
@@ -83,6 +97,7 @@ internal sealed record LaunchPlan(IReadOnlyList<ReplicaLaunch> Replicas, Gateway
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (k, v) in workload.Env) env[k] = EnvExpansion.Expand(v, Lookup);
         foreach (var (k, v) in mesh) env[k] = v;
+        if (home is not null) env.TryAdd("HOME", home);
         string? LookupApp(string name) => env.TryGetValue(name, out var v) ? v : lookup(name);
         var command = workload.Command.Select(a => EnvExpansion.Expand(a, LookupApp)).ToArray();
         return (env, command);
@@ -132,8 +147,10 @@ internal sealed record LaunchPlan(IReadOnlyList<ReplicaLaunch> Replicas, Gateway
             throw new ArgumentException($"workload {workload.Name} has no command", nameof(topology));
         var instance = $"{workload.Name}-{Text(index)}";
         var appPort = nextPort();
+        // The app is not root: root's HOME would be one it cannot write.
+        var user = options.AppUser ?? AppUser.Dedicated;
         var (env, command) = AppLaunch(workload, instance, appPort,
-            workload.Upstreams.Select(u => (u, $"{u}:{Text(options.ServicePorts?.GetValueOrDefault(workload.Namespace + "/" + u) is > 0 and var p ? p : 8080)}")), lookup);
+            workload.Upstreams.Select(u => (u, $"{u}:{Text(options.ServicePorts?.GetValueOrDefault(workload.Namespace + "/" + u) is > 0 and var p ? p : 8080)}")), lookup, user.Home);
 
         var proxy = new List<string>
         {
@@ -148,7 +165,7 @@ internal sealed record LaunchPlan(IReadOnlyList<ReplicaLaunch> Replicas, Gateway
         foreach (var (k, v) in workload.Labels) proxy.AddRange(["--label", $"{k}={v}"]);
 
         return new ReplicaLaunch(instance, workload, index, appPort, InterceptionRules.InboundPort, InterceptionRules.AdminPort,
-            new Dictionary<string, int>(), env, command[0], command[1..], topology.Directory, proxy, network);
+            new Dictionary<string, int>(), env, command[0], command[1..], topology.Directory, proxy, network, user);
     }
 
     /// <summary>WEFT_UPSTREAM_&lt;S&gt;: upper case, '-' as '_' (CONTRACT.md).</summary>
@@ -161,6 +178,8 @@ internal sealed record LaunchPlan(IReadOnlyList<ReplicaLaunch> Replicas, Gateway
 /// <summary>One replica of a workload: its app and its sidecar, with their ports.</summary>
 /// <param name="OutboundPorts">Upstream service to the sidecar's local port for it.</param>
 /// <param name="ProxyArguments">The sidecar's arguments, starting with the `proxy` verb.</param>
+/// <param name="WorkingDirectory">The app's (and, without isolation, the sidecar's) working directory: the topology's folder, or where the app was staged.</param>
+/// <param name="AppUser">With isolation, who the app runs as (never root, never the sidecars' uid); null: as whoever runs weft up.</param>
 internal sealed record ReplicaLaunch(
     string Instance,
     Workload Workload,
@@ -174,7 +193,8 @@ internal sealed record ReplicaLaunch(
     IReadOnlyList<string> AppArguments,
     string WorkingDirectory,
     IReadOnlyList<string> ProxyArguments,
-    ReplicaNetwork? Network = null)
+    ReplicaNetwork? Network = null,
+    AppUser? AppUser = null)
 {
     /// <summary>What the sidecar's process name adds to the instance (the app's process name is the instance).</summary>
     public const string ProxySuffix = "/proxy";
@@ -190,9 +210,25 @@ internal sealed record ReplicaLaunch(
     /// <summary>The supervisor's name for the sidecar's process.</summary>
     public string ProxyName => Instance + ProxySuffix;
 
-    public ProcessSpec AppProcess() => Network is { } net
-        ? new(Instance, ProcessRole.App, ReplicaNetwork.IpTool, ["netns", "exec", net.Namespace, AppFileName, .. AppArguments], AppEnvironment, WorkingDirectory)
-        : new(Instance, ProcessRole.App, AppFileName, AppArguments, AppEnvironment, WorkingDirectory);
+    /// <remarks>
+    /// Isolated, the app runs as <see cref="AppUser"/> with every capability gone for good: none
+    /// effective, permitted, inheritable or ambient, an empty bounding set and no_new_privs, so no
+    /// setuid program or file capability gives one back. Without CAP_NET_ADMIN it cannot change its
+    /// namespace's rules, without CAP_SYS_ADMIN it cannot setns(2) out of the namespace, and as neither
+    /// root nor uid 1337 its connections are redirected to the sidecar. A uid change clears the
+    /// parent-death signal, so it is set again (as for the sidecar).
+    /// </remarks>
+    public ProcessSpec AppProcess()
+    {
+        if (Network is not { } net) return new(Instance, ProcessRole.App, AppFileName, AppArguments, AppEnvironment, WorkingDirectory);
+        var user = AppUser ?? Isolation.AppUser.Dedicated;
+        return new(Instance, ProcessRole.App, ReplicaNetwork.IpTool,
+        [
+            "netns", "exec", net.Namespace, "setpriv", "--reuid", user.UidText, "--regid", user.GidText, "--clear-groups",
+            "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--no-new-privs", "--pdeathsig", "KILL",
+            "--", AppFileName, .. AppArguments,
+        ], AppEnvironment, WorkingDirectory);
+    }
 
     public ProcessSpec ProxyProcess(WeftCommandLine weft)
     {

@@ -107,6 +107,8 @@ internal static class UpCommand
         WorkloadReporter? reporter = null;
         await using var replicas = new ReplicaControl(supervisor, settings.DrainDeadline, Console.Out);
         NetnsIsolation? isolation = null;
+        AppUser? appUser = null;
+        DemoStage? demo = null;
         LaunchPlan? plan = null;
         IReadOnlyDictionary<string, string>? tokenFiles = null;
         try
@@ -119,6 +121,9 @@ internal static class UpCommand
                 isolation = NetnsIsolation.Create(Console.Out, Random.Shared);
                 Say($"isolation     network namespaces {isolation.Layout.Prefix}-* on bridge {isolation.Layout.Bridge} ({isolation.Layout.Cidr})");
                 proxyWeft = SidecarStage.Create(isolation.StageDirectory, AppContext.BaseDirectory, weft);
+                appUser = AppUser.Choose(Environment.GetEnvironmentVariable, ReadPasswd());
+                Say($"apps          run as uid {appUser.UidText} gid {appUser.GidText} ({appUser.Source}), without capabilities");
+                demo = CheckApps(topology, isolation, appUser);
                 // Sidecars in the namespaces reach discovery on the bridge; the API stays on loopback.
                 controlArgs = [.. controlArgs, "--discovery-address", isolation.Layout.BridgeAddress];
             }
@@ -145,7 +150,9 @@ internal static class UpCommand
                 options = options with
                 {
                     ControlAddress = $"https://{isolation.Layout.BridgeAddress}:{Text(settings.DiscoveryTlsPort)}",
+                    GatewayControlAddress = $"https://127.0.0.1:{Text(settings.DiscoveryTlsPort)}",
                     Netns = isolation.Layout,
+                    AppUser = appUser,
                     ServicePorts = services.ToDictionary(s => s.Key.Namespace + "/" + s.Key.Name, s => s.Value, StringComparer.Ordinal),
                 };
             }
@@ -163,6 +170,7 @@ internal static class UpCommand
                 return Fail(e.Message);
             }
             plan = LaunchPlan.Create(topology, options, new PortAllocator().Next);
+            if (demo is not null) plan = demo.Apply(plan);
             if (isolation is not null)
                 foreach (var r in plan.Replicas)
                     isolation.AddReplica(r.Network!, ServiceHosts.Render(r.Workload.Namespace, vips!));
@@ -206,6 +214,36 @@ internal static class UpCommand
             isolation?.Dispose();
             Say("stopped");
         }
+    }
+
+    /// <summary>
+    /// Before anything starts: throws IsolationException, naming every workload, path and fix, unless
+    /// every isolated app can start as <paramref name="user"/>. When the demo shop is what the uid cannot
+    /// reach, it is staged first (<see cref="DemoStage"/>), and returned to be applied to the plan.
+    /// </summary>
+    private static DemoStage? CheckApps(Topology topology, NetnsIsolation isolation, AppUser user)
+    {
+        // Which files an app needs does not depend on its ports: a plan with made-up ones shows them
+        // now, before the control plane (which the real plan needs) runs.
+        var port = 0;
+        var preview = LaunchPlan.Create(topology, new LaunchOptions(Netns: isolation.Layout, AppUser: user), () => ++port);
+        var demo = DemoStage.Beside(AppContext.BaseDirectory, isolation.StageDirectory);
+        if (demo is not null && preview.Replicas.Any(r => demo.Runs(r) && AppAccess.Problems(r, FileView.Host, Environment.GetEnvironmentVariable).Count > 0))
+        {
+            demo.Copy();
+            Say($"demo shop     staged in {demo.Staged} and run from there: uid {user.UidText} cannot run it where the topology has it");
+            preview = demo.Apply(preview);
+        }
+        else demo = null;
+        if (AppAccess.Check(preview.Replicas, FileView.Host, Environment.GetEnvironmentVariable) is { } error)
+            throw new IsolationException(error);
+        return demo;
+    }
+
+    private static string? ReadPasswd()
+    {
+        try { return File.ReadAllText("/etc/passwd"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 
     /// <summary>

@@ -100,7 +100,8 @@ public class IsolationPlanTests
 
         var app = replica.AppProcess();
         Assert.EndsWith("ip", app.FileName);
-        Assert.Equal(["netns", "exec", "wf0001-client-0", "sleep", "3600"], app.Arguments);
+        Assert.Equal(["netns", "exec", "wf0001-client-0", "setpriv"], app.Arguments.Take(4));
+        Assert.Equal(["--", "sleep", "3600"], app.Arguments.TakeLast(3)); // as uid 1338, without capabilities (LockedAppPlanTests)
         var proxy = replica.ProxyProcess(new WeftCommandLine("/usr/bin/dotnet", ["/weft.dll"]));
         Assert.Equal(["netns", "exec", "wf0001-client-0", "setpriv", "--reuid", "1337", "--regid", "1337", "--clear-groups", "--pdeathsig", "KILL", "--", "/usr/bin/dotnet", "/weft.dll", "proxy"],
             proxy.Arguments.Take(15));

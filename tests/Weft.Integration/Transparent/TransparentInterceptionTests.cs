@@ -48,25 +48,38 @@ public sealed class TransparentInterceptionTests(ITestOutputHelper output) : IDi
     }
 
     /// <summary>
-    /// A checkout in a 0700 home (Debian 12's default, or /root): the sidecars run as uid 1337, which
-    /// cannot read anything in it, yet they start from what `weft up` staged for them.
+    /// A checkout in a 0700 home (Debian 12's default, or /root), run by root without sudo as CI runs it:
+    /// the sidecars run as uid 1337 and the apps as uid 1338, neither of which can read anything in it,
+    /// yet the sidecars start from what `weft up` staged for them and the demo shop from its staged copy.
     /// </summary>
     [RootNetnsFact]
     public async Task Works_from_a_checkout_only_root_can_read()
     {
         Assert.Null(NetnsRequirements.Missing());
         var home = Path.Combine(_dir, "home");
-        var build = Path.Combine(home, "weft", "release");
-        Directory.CreateDirectory(build);
-        foreach (var file in Directory.EnumerateFiles(Path.GetDirectoryName(Repo.WeftDll)!))
-            File.Copy(file, Path.Combine(build, Path.GetFileName(file)), overwrite: true);
+        var checkout = Path.Combine(home, "weft");
+        // The layout of a checkout's build: weft and the shop side by side under .build/bin.
+        foreach (var project in new[] { "Weft.Cli", "Shop" })
+        {
+            var from = Path.Combine(Repo.Root, ".build", "bin", project, "release");
+            var to = Path.Combine(checkout, ".build", "bin", project, "release");
+            Directory.CreateDirectory(to);
+            foreach (var file in Directory.EnumerateFiles(from))
+                File.Copy(file, Path.Combine(to, Path.GetFileName(file)), overwrite: true);
+        }
+        var weftDll = Path.Combine(checkout, ".build", "bin", "Weft.Cli", "release", "weft.dll");
         File.SetUnixFileMode(home, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        var scenario = new TransparentScenario(output, Path.Combine(home, "mesh"));
-        scenario.WriteTopology();
-        var (code, denied) = await Host.Here.RunAsync("setpriv", "--reuid", "1337", "--regid", "1337", "--clear-groups", "--", "cat", Path.Combine(build, "weft.dll"));
-        Assert.True(code != 0, $"uid 1337 can read the copy, so this test would prove nothing: {denied}");
+        // As the demo's topology names it: relative to the topology's folder, inside the checkout.
+        const string shop = "../../.build/bin/Shop/release/shop.dll";
+        var scenario = new TransparentScenario(output, Path.Combine(checkout, "examples", "transparent"));
+        scenario.WriteTopology(client: $"[dotnet, {shop}, catalog]", shopDll: shop);
+        foreach (var uid in new[] { "1337", "1338" })
+        {
+            var (code, denied) = await Host.Here.RunAsync("setpriv", "--reuid", uid, "--regid", uid, "--clear-groups", "--", "cat", weftDll);
+            Assert.True(code != 0, $"uid {uid} can read the copy, so this test would prove nothing: {denied}");
+        }
 
-        var up = WeftProcess.Start(scenario.UpArguments(), workingDirectory: Path.Combine(home, "mesh"), weftDll: Path.Combine(build, "weft.dll"));
+        var up = WeftProcess.Start(scenario.UpArguments(), workingDirectory: Path.Combine(checkout, "examples", "transparent"), weftDll: weftDll, env: TransparentScenario.WithoutSudo);
         await using (up)
         {
             try
@@ -75,6 +88,15 @@ public sealed class TransparentInterceptionTests(ITestOutputHelper output) : IDi
                 var stage = Path.Combine(NetnsIsolation.StageRoot, prefix);
                 Assert.True(Directory.Exists(stage), $"no stage at {stage}");
                 Assert.Equal(0, (await Host.Here.RunAsync("setpriv", "--reuid", "1337", "--regid", "1337", "--clear-groups", "--", "ls", stage)).Code);
+                Assert.Contains($"weft: demo shop     staged in {stage}/shop", up.Output);
+                foreach (var instance in new[] { "client-0", "catalog-0" })
+                {
+                    var pid = await TransparentScenario.AppPidAsync(Host.Here, TransparentScenario.ProxyLine(up.Output, instance).Namespace);
+                    Assert.NotNull(pid);
+                    var cmdline = (await File.ReadAllTextAsync($"/proc/{pid}/cmdline")).Split('\0');
+                    Assert.Equal(Path.Combine(stage, "shop", "shop.dll"), cmdline[1]);
+                    Assert.Matches(@"(?m)^Uid:\t1338\t1338\t1338\t1338$", await File.ReadAllTextAsync($"/proc/{pid}/status"));
+                }
                 await scenario.StopAndCheckNothingIsLeftAsync(up, prefix, Host.Here);
             }
             catch

@@ -19,9 +19,14 @@ internal sealed class TransparentScenario(ITestOutputHelper output, string dir)
 
     public string Topology => Path.Combine(dir, "mesh.yaml");
 
-    public void WriteTopology()
+    /// <param name="client">The client app's command, a YAML sequence; default <c>[sleep, "3600"]</c>.</param>
+    /// <param name="shopDll">The shop the catalog runs, as its command names it; default this checkout's build.</param>
+    public void WriteTopology(string client = "[sleep, \"3600\"]", string? shopDll = null)
     {
         Directory.CreateDirectory(dir);
+        // The apps' working directory, which their uid (1338) must enter whatever root's umask.
+        File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
         File.WriteAllText(Topology, $$"""
             apiVersion: weft.dev/v1
             kind: Topology
@@ -31,19 +36,30 @@ internal sealed class TransparentScenario(ITestOutputHelper output, string dir)
                 - name: client
                   service: client
                   protocol: http
-                  command: [sleep, "3600"]
+                  command: {{client}}
                   upstreams: [catalog]
                 - name: catalog
                   service: catalog
                   protocol: http
                   port: 8080
-                  command: [dotnet, {{UpTestSupport.ShopDll()}}, catalog]
+                  command: [dotnet, {{shopDll ?? UpTestSupport.ShopDll()}}, catalog]
+              ingress: { service: catalog, port: 8080 }
             """);
     }
 
+    /// <summary>
+    /// For a test that expects the apps as uid 1338: the env of root's own shell, which a test run under
+    /// sudo would not have (apps would run as SUDO_UID). Empty counts as unset.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> WithoutSudo = new Dictionary<string, string> { ["SUDO_UID"] = "", ["SUDO_GID"] = "" };
+
     /// <summary>`weft up` arguments for this topology on ports of its own.</summary>
     public string[] UpArguments() =>
-        ["up", "-f", Topology, "--isolation", "netns", "--api-port", ShopMesh.FreePort().ToString(), "--discovery-tls-port", ShopMesh.FreePort().ToString(), "--discovery-port", ShopMesh.FreePort().ToString()];
+        ["up", "-f", Topology, "--isolation", "netns", "--api-port", ShopMesh.FreePort().ToString(), "--discovery-tls-port", ShopMesh.FreePort().ToString(),
+            "--discovery-port", ShopMesh.FreePort().ToString(), "--ingress-port", IngressPort.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+
+    /// <summary>The ingress gateway's port: it stays in the host's namespace while the workloads are isolated.</summary>
+    public int IngressPort { get; } = ShopMesh.FreePort();
 
     /// <summary>Waits for the mesh and proves interception works; returns the run's prefix.</summary>
     /// <param name="host">Runs ip(8) and curl where weft up's namespaces are visible (its mount namespace).</param>
@@ -62,6 +78,12 @@ internal sealed class TransparentScenario(ITestOutputHelper output, string dir)
         Assert.Contains("\"products\"", body);
 
         Assert.Contains("WEFT_UPSTREAM_CATALOG=catalog:8080", await AppEnvironmentAsync(host, client.Namespace));
+
+        // The ingress gateway, in the host's namespace, reaches discovery and the isolated catalog too.
+        var (ingressCode, ingressBody) = await host.RunAsync("curl", "-s", "-m", "10", "-w", "\n%{http_code}", $"http://127.0.0.1:{IngressPort}/products");
+        output.WriteLine($"curl to the ingress: exit {ingressCode}\n{ingressBody}");
+        Assert.Equal(0, ingressCode);
+        Assert.EndsWith("\n200", ingressBody.TrimEnd());
 
         // A destination that is no Service port passes through the capture listener to itself:
         // here the catalog sidecar's admin port, in another namespace of this run.
@@ -117,16 +139,23 @@ internal sealed class TransparentScenario(ITestOutputHelper output, string dir)
         return new ProxyAt(m.Groups[1].Value, m.Groups[2].Value);
     }
 
-    private static async Task<string> AppEnvironmentAsync(Host host, string netns)
+    private static async Task<string> AppEnvironmentAsync(Host host, string netns) =>
+        await AppPidAsync(host, netns) is { } pid ? (await File.ReadAllTextAsync($"/proc/{pid}/environ")).Replace('\0', '\n') : "";
+
+    /// <summary>The app's process in the namespace (weft up gives it WEFT_INSTANCE, not its sidecar); null when there is none.</summary>
+    public static async Task<string?> AppPidAsync(Host host, string netns)
     {
         var (_, pids) = await host.RunAsync("ip", "netns", "pids", netns);
-        foreach (var pid in pids.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        foreach (var pid in pids.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Trim()))
         {
-            var cmdline = await File.ReadAllTextAsync($"/proc/{pid.Trim()}/cmdline");
-            if (cmdline.StartsWith("sleep\0", StringComparison.Ordinal))
-                return (await File.ReadAllTextAsync($"/proc/{pid.Trim()}/environ")).Replace('\0', '\n');
+            try
+            {
+                if ((await File.ReadAllTextAsync($"/proc/{pid}/environ")).Split('\0').Any(e => e.StartsWith("WEFT_INSTANCE=", StringComparison.Ordinal)))
+                    return pid;
+            }
+            catch (IOException) { } // gone meanwhile (a shell's short-lived child)
         }
-        return "";
+        return null;
     }
 }
 

@@ -76,8 +76,10 @@ internal static class SidecarStage
         File.SetUnixFileMode(path, Open);
     }
 
-    private static void CopyFolder(string from, string to)
+    /// <summary>Copies a folder's files and sub-folders into <paramref name="to"/> (made if needed), every copy root's and readable by all.</summary>
+    internal static void CopyFolder(string from, string to)
     {
+        MakeOpenFolder(to);
         foreach (var dir in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
             MakeOpenFolder(Path.Combine(to, Path.GetRelativePath(from, dir)));
         foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
