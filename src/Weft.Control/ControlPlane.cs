@@ -77,7 +77,7 @@ public sealed class ControlPlane : IAsyncDisposable
         var store = _store;
         var board = Discovery.Status;
         new CertifyService(Authority, callers, () => CurrentMeshConfig(store).Certificates.WorkloadTtl,
-            (instance, account, spiffeId, notAfter) => board.RecordCertificate(instance, account.Namespace, account.Name, spiffeId, notAfter)).Register(grpc);
+            (instance, account, spiffeId, notBefore, notAfter) => board.RecordCertificate(instance, account.Namespace, account.Name, spiffeId, notBefore, notAfter)).Register(grpc);
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();

@@ -26,6 +26,7 @@ internal static class ConfigCommands
         StatusCommand.Create(),
         TokenCommand.Create(),
         CaCommand.Create(),
+        CheckCommand.Create(),
         ReplicaCommands.Create(WorkloadActions.Restart),
         ReplicaCommands.Create(WorkloadActions.Stop),
     ];

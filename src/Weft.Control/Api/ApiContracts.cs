@@ -80,7 +80,8 @@ public sealed record CaStatusResponse(
     CaCertificateInfo Intermediate,
     string IssuerRootSha256,
     long BundleGeneration,
-    CaRotationInfo Rotation);
+    CaRotationInfo Rotation,
+    bool OwnsRoot);   // Weft made the root (weft ca rotate can rotate it); false: the operator's
 
 /// <summary>One CA certificate: its SHA-256 (lower-case hex of the DER), subject and validity.</summary>
 public sealed record CaCertificateInfo(string Sha256, string Subject, DateTimeOffset NotBefore, DateTimeOffset NotAfter);

@@ -40,7 +40,8 @@ public static class CaEndpoints
             authority.IssuerRootSha256,
             authority.BundleGeneration,
             new CaRotationInfo(state.Phase.ToString().ToLowerInvariant(), state.OldRoot, state.NewRoot, state.StartedAt, state.SwitchedAt, state.FinishedAt,
-                progress.ProxiesWithoutBundle, [.. progress.LiveUnderOldRoot.Select(l => new CaLiveCertificate(l.Holder, l.NotAfter))]));
+                progress.ProxiesWithoutBundle, [.. progress.LiveUnderOldRoot.Select(l => new CaLiveCertificate(l.Holder, l.NotAfter))]),
+            authority.OwnsRoot);
     }
 
     private static CaCertificateInfo Info(X509Certificate2 certificate) => new(

@@ -23,6 +23,9 @@ public sealed partial class CertificateAuthority
 
     public RotationState Rotation => _rotation;
 
+    /// <summary>Whether Weft made the root (its key is in the folder): only then can `weft ca rotate` rotate it.</summary>
+    public bool OwnsRoot => CaFiles.Exist(_dir, CaFiles.RootKey);
+
     /// <summary>Grows with every change of the bundle or of the root the CA issues under.</summary>
     public long BundleGeneration => _rotation.Generation;
 
@@ -36,7 +39,7 @@ public sealed partial class CertificateAuthority
         {
             if (_rotation.Phase != RotationPhase.None)
                 throw new CaException($"a root rotation is already under way ({_rotation.Phase.ToString().ToLowerInvariant()}, started {_rotation.StartedAt:u}): `weft ca status` shows what it waits for");
-            if (!CaFiles.Exist(_dir, CaFiles.RootKey))
+            if (!OwnsRoot)
                 throw new CaException($"this CA's root is the operator's ({Path.Combine(_dir, CaFiles.RootKey)} is absent): rotate it with your own PKI " +
                     $"(add the new root to {CaFiles.RootCert}, then replace {CaFiles.CaCert}, {CaFiles.CaKey} and {CaFiles.CertChain} and restart)");
             var next = Path.Combine(_dir, RotationState.NextFolder);

@@ -9,9 +9,9 @@ namespace Weft.Control.Ca;
 /// bootstrap token proves. The identity comes from the token only; the CSR contributes its key.
 /// </summary>
 /// <param name="defaultTtl">The lifetime when the request names none: the current MeshConfig's workloadTtl.</param>
-/// <param name="issued">Told of every certificate issued: the caller's instance, its account, the identity and the expiry (for `weft status`).</param>
+/// <param name="issued">Told of every certificate issued: the caller's instance, its account, the identity and its validity (for `weft status` and `weft check`).</param>
 public sealed class CertifyService(CertificateAuthority authority, CallerAuthentication callers, Func<TimeSpan> defaultTtl,
-    Action<string, ServiceAccountRef, string, DateTimeOffset>? issued = null)
+    Action<string, ServiceAccountRef, string, DateTimeOffset, DateTimeOffset>? issued = null)
 {
     public void Register(GrpcServer server) => server.AddUnary(DiscoveryMethods.Certify, HandleAsync);
 
@@ -29,7 +29,7 @@ public sealed class CertifyService(CertificateAuthority authority, CallerAuthent
         {
             throw new RpcException(StatusCode.InvalidArgument, $"no certificate for {identity}: {e.Message}");
         }
-        issued?.Invoke(request.Instance, account, identity.ToString(), certificate.NotAfter);
+        issued?.Invoke(request.Instance, account, identity.ToString(), certificate.NotBefore, certificate.NotAfter);
         return Task.FromResult(new CertifyResponse
         {
             CertificatePem = certificate.CertificatePem,

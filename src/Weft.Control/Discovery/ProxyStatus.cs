@@ -21,7 +21,8 @@ public sealed record ProxyStatus(
     string SyncState,            // SYNCED | STALE | NACKED: reason | DISCONNECTED
     string? SpiffeId = null,     // the identity of the workload certificate the CA last issued to this proxy
     DateTimeOffset? CertificateNotAfter = null,
-    long TrustBundleGeneration = 0); // the generation of the trust bundle this proxy last applied (a root rotation waits for it)
+    long TrustBundleGeneration = 0, // the generation of the trust bundle this proxy last applied (a root rotation waits for it)
+    DateTimeOffset? CertificateNotBefore = null);
 
 /// <summary>Read side of per-proxy sync records, for the HTTP API and `weft status`.</summary>
 public interface IProxyStatusView

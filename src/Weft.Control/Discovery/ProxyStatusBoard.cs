@@ -16,7 +16,7 @@ public sealed class ProxyStatusBoard : IProxyStatusView
 
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     // Kept apart from the sync records: a proxy asks for its certificate while its stream opens, in either order.
-    private readonly ConcurrentDictionary<string, (string Namespace, string ServiceAccount, string SpiffeId, DateTimeOffset NotAfter)> _certificates = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (string Namespace, string ServiceAccount, string SpiffeId, DateTimeOffset NotBefore, DateTimeOffset NotAfter)> _certificates = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
     private readonly TimeSpan _disconnectedRetention;
 
@@ -63,13 +63,13 @@ public sealed class ProxyStatusBoard : IProxyStatusView
     /// past <see cref="MaxUnmatchedCertificates"/> records only proxies that have a row. A record goes
     /// when its row is pruned.
     /// </remarks>
-    public void RecordCertificate(string instance, string ns, string serviceAccount, string spiffeId, DateTimeOffset notAfter)
+    public void RecordCertificate(string instance, string ns, string serviceAccount, string spiffeId, DateTimeOffset notBefore, DateTimeOffset notAfter)
     {
         if (instance.Length is 0 or > 253)
             return;
         if (_certificates.Count >= MaxUnmatchedCertificates && !_entries.ContainsKey(instance) && !_certificates.ContainsKey(instance))
             return;
-        _certificates[instance] = (ns, serviceAccount, spiffeId, notAfter);
+        _certificates[instance] = (ns, serviceAccount, spiffeId, notBefore, notAfter);
     }
 
     /// <summary>Certificates kept for instances that have no row yet (a proxy certifies while its stream opens).</summary>
@@ -82,7 +82,7 @@ public sealed class ProxyStatusBoard : IProxyStatusView
     /// </summary>
     private ProxyStatus WithCertificate(ProxyStatus status) =>
         _certificates.TryGetValue(status.Id, out var c) && c.Namespace == status.Namespace && c.ServiceAccount == StatusAccount(status)
-            ? status with { SpiffeId = c.SpiffeId, CertificateNotAfter = c.NotAfter }
+            ? status with { SpiffeId = c.SpiffeId, CertificateNotBefore = c.NotBefore, CertificateNotAfter = c.NotAfter }
             : status;
 
     /// <summary>The service account a proxy's row stands for: its service's name, or the gateway's account.</summary>
