@@ -114,13 +114,13 @@ public sealed class ControlPlane : IAsyncDisposable
         WorkloadEndpoints.Map(api, _workloads);
         TokenEndpoints.Map(api, tokens, Authority.Options.TrustDomain);
         var authority = Authority;
-        CaEndpoints.Map(api, authority, () => authority.AdvanceRotation(board.ProxiesWithoutBundle));
+        CaEndpoints.Map(api, authority, () => authority.RotationProgress(board.ProxiesWithoutBundle));
         if (_options.TrustBundleFile is { } bundleFile)
         {
             TrustBundleFile.Write(bundleFile, authority);
             authority.BundleChanged += () => TrustBundleFile.Write(bundleFile, authority);
         }
-        _rotationDriver = RunRotationAsync(authority, board, _stopping.Token);
+        _rotationDriver = RunRotationAsync(authority, board, _loggers.CreateLogger<ControlPlane>(), _stopping.Token);
         app.MapGet("/ready", () => _ready ? Results.Text("ready\n") : Results.Text("starting\n", statusCode: 503));
         app.MapGet("/metrics", (HttpContext http) => WriteMetrics(http));
         _app = app;
@@ -129,16 +129,32 @@ public sealed class ControlPlane : IAsyncDisposable
         _ready = true;
     }
 
-    /// <summary>A root rotation's steps follow what proxies applied and renewed: looked at every second.</summary>
-    private static async Task RunRotationAsync(CertificateAuthority authority, ProxyStatusBoard board, CancellationToken stop)
+    /// <summary>
+    /// A control plane just started knows no proxy yet: the switch to a new root waits this long, for the
+    /// proxies to reconnect and say which bundle they hold (they retry within seconds).
+    /// </summary>
+    private static readonly TimeSpan RotationStartGrace = TimeSpan.FromSeconds(20);
+
+    /// <summary>A root rotation's steps follow what proxies applied and renewed: looked at every second. A step that fails is logged and tried again.</summary>
+    private static async Task RunRotationAsync(CertificateAuthority authority, ProxyStatusBoard board, ILogger logger, CancellationToken stop)
     {
+        var started = TimeProvider.System.GetUtcNow();
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
         try
         {
             while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
             {
-                if (authority.Rotation.Phase != RotationPhase.None)
-                    authority.AdvanceRotation(board.ProxiesWithoutBundle);
+                if (authority.Rotation.Phase == RotationPhase.None)
+                    continue;
+                var young = TimeProvider.System.GetUtcNow() - started < RotationStartGrace;
+                try
+                {
+                    authority.AdvanceRotation(generation => young ? ["(the control plane started moments ago: proxies are reconnecting)"] : board.ProxiesWithoutBundle(generation));
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    logger.LogError(e, "root rotation: the step from {Phase} failed; trying again", authority.Rotation.Phase);
+                }
             }
         }
         catch (OperationCanceledException)

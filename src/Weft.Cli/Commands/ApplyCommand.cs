@@ -97,10 +97,10 @@ internal static class ApplyCommand
         return ConfigCommands.Failed;
     }
 
-    /// <summary>Go-style durations as users type them for kubectl: 500ms, 30s, 2m, 1h; a bare number is seconds.</summary>
+    /// <summary>Go-style durations as users type them for kubectl: 500ms, 30s, 2m, 1h, and days (30d); a bare number is seconds.</summary>
     internal static TimeSpan ParseDuration(string text, System.CommandLine.Parsing.ArgumentResult result)
     {
-        (string Suffix, double Scale)[] units = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)];
+        (string Suffix, double Scale)[] units = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)];
         foreach (var (suffix, scale) in units)
         {
             if (text.EndsWith(suffix, StringComparison.Ordinal) &&
@@ -109,7 +109,7 @@ internal static class ApplyCommand
         }
         if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds >= 0)
             return TimeSpan.FromSeconds(seconds);
-        result.AddError($"'{text}' is not a duration: use e.g. 30s, 2m or 500ms");
+        result.AddError($"'{text}' is not a duration: use e.g. 30s, 2m, 500ms or 30d");
         return default;
     }
 }

@@ -7,7 +7,7 @@ namespace Weft.Cli.Commands;
 
 /// <summary>
 /// `weft check [--within 30d]`: the health of the mesh, each problem on one line with its fix. The
-/// control plane answers and is ready; the CA's roots and intermediate are not expired and do not
+/// control plane answers; the CA's roots and intermediate are not expired and do not
 /// expire within the window; no root rotation is stuck; every proxy is connected, in sync, holds a
 /// certificate and renews it on time. Exit 0: nothing found; 1: problems; 2: no control plane.
 /// </summary>
@@ -22,7 +22,7 @@ internal static class CheckCommand
         var control = ConfigCommands.CreateControlOption();
         var within = new Option<TimeSpan>("--within")
         {
-            Description = "Warn about CA certificates expiring within this long (e.g. 30d is 720h)",
+            Description = "Warn about CA certificates expiring within this long (e.g. 30d, 720h)",
             DefaultValueFactory = _ => TimeSpan.FromDays(30),
             CustomParser = r => ApplyCommand.ParseDuration(r.Tokens[0].Value, r),
             HelpName = "DURATION",

@@ -20,6 +20,9 @@ internal static class CaFiles
     public const string CaKey = "ca-key.pem";
     public const string CertChain = "cert-chain.pem";
 
+    /// <summary>During a root rotation: the old intermediates, trusted for verification until the old root retires.</summary>
+    public const string RetiringChain = "retiring-chain.pem";
+
     private const UnixFileMode Readable = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
 
     public static bool Exist(string dir, string name) => File.Exists(Path.Combine(dir, name));

@@ -49,14 +49,54 @@ public sealed partial class CertificateAuthority
             var newRoot = CaFiles.ReadCertificates(next, CaFiles.RootCert)[0];
             var issuer = _issuer;
             var state = new RotationState(RotationPhase.Distributing, _rotation.Generation + 1, issuer.IssuingRootSha256, Sha256(newRoot), _time.GetUtcNow());
+            // Recorded before the bundle changes: a start cut short between the two is completed at the
+            // next start (RecoverRotation), never left as a root in the bundle that no rotation owns.
+            state.Save(_dir);
             X509Certificate2[] roots = [.. issuer.Roots, newRoot];
             CaFiles.WriteCertificates(_dir, CaFiles.RootCert, roots, replace: true);
-            state.Save(_dir);
             _issuer = issuer with { Roots = roots, RootCollection = [.. roots] };
             _rotation = state;
         }
-        BundleChanged?.Invoke();
+        RaiseBundleChanged();
         return _rotation;
+    }
+
+    /// <summary>What the rotation waits for now, without taking a step (the API's GET).</summary>
+    public RotationProgress RotationProgress(Func<long, IReadOnlyList<string>> proxiesWithoutGeneration)
+    {
+        lock (_rotationGate)
+        {
+            var state = _rotation;
+            return new RotationProgress(state,
+                state.Phase == RotationPhase.Distributing ? proxiesWithoutGeneration(state.Generation) : [],
+                state.Phase == RotationPhase.Reissuing ? _ledger.LiveUnder(state.OldRoot!) : []);
+        }
+    }
+
+    /// <summary>The bundle as proxies get it, read in one piece: its roots, the issuing root and the generation.</summary>
+    public (string RootsPem, string IssuerRootSha256, long Generation) BundleSnapshot()
+    {
+        lock (_rotationGate)
+            return (TrustBundlePem, IssuerRootSha256, _rotation.Generation);
+    }
+
+    /// <summary>Every subscriber hears of the change, whichever of them fails; the failures are thrown together after.</summary>
+    private void RaiseBundleChanged()
+    {
+        List<Exception>? errors = null;
+        foreach (var handler in BundleChanged?.GetInvocationList() ?? [])
+        {
+            try
+            {
+                ((Action)handler)();
+            }
+            catch (Exception e)
+            {
+                (errors ??= []).Add(e);
+            }
+        }
+        if (errors is not null)
+            throw new AggregateException("a subscriber to the trust bundle's change failed", errors);
     }
 
     /// <summary>
@@ -91,7 +131,7 @@ public sealed partial class CertificateAuthority
                 state.Phase == RotationPhase.Reissuing ? _ledger.LiveUnder(state.OldRoot!) : []);
         }
         if (changed)
-            BundleChanged?.Invoke();
+            RaiseBundleChanged();
         return progress;
     }
 
@@ -99,6 +139,9 @@ public sealed partial class CertificateAuthority
     private void Switch()
     {
         var switching = _rotation with { Phase = RotationPhase.Switching };
+        // The old intermediates stay trusted for verification until the old root retires: a proxy
+        // presents its leaf alone, and with its certificate of the old root it must still reach the CA.
+        CaFiles.WriteCertificates(_dir, CaFiles.RetiringChain, _issuer.Chain, replace: true);
         switching.Save(_dir);
         CompleteSwitch(_dir);
         var loaded = Load(_dir, _options, _time);
@@ -130,20 +173,30 @@ public sealed partial class CertificateAuthority
         CaFiles.WriteCertificates(_dir, CaFiles.RootCert, roots, replace: true);
         var done = new RotationState(RotationPhase.None, state.Generation + 1, state.OldRoot, state.NewRoot, state.StartedAt, state.SwitchedAt, _time.GetUtcNow());
         done.Save(_dir);
-        _issuer = issuer with { Roots = roots, RootCollection = [.. roots] };
+        Store.DurableFile.TryDelete(Path.Combine(_dir, CaFiles.RetiringChain));
+        _issuer = issuer with { Roots = roots, RootCollection = [.. roots], VerifyChain = issuer.Chain };
         _rotation = done;
     }
 
     /// <summary>A start after a crash in the switch finishes it before the CA loads its files.</summary>
-    private static void RecoverRotation(string dir)
+    private static void RecoverRotation(string dir, TimeProvider time)
     {
         var state = RotationState.Load(dir);
+        var next = Path.Combine(dir, RotationState.NextFolder);
+        if (state.Phase == RotationPhase.Distributing && Directory.Exists(next))
+        {
+            // A start cut short after it was recorded: the new root joins the bundle now.
+            var roots = CaFiles.ReadCertificates(dir, CaFiles.RootCert);
+            var newRoot = CaFiles.ReadCertificates(next, CaFiles.RootCert)[0];
+            if (!roots.Any(r => Sha256(r) == Sha256(newRoot)))
+                CaFiles.WriteCertificates(dir, CaFiles.RootCert, [.. roots, newRoot], replace: true);
+            return;
+        }
         if (state.Phase != RotationPhase.Switching)
             return;
         CompleteSwitch(dir);
-        var next = Path.Combine(dir, RotationState.NextFolder);
         if (Directory.Exists(next))
             Directory.Delete(next, recursive: true);
-        (state with { Phase = RotationPhase.Reissuing, Generation = state.Generation + 1, SwitchedAt = DateTimeOffset.UtcNow }).Save(dir);
+        (state with { Phase = RotationPhase.Reissuing, Generation = state.Generation + 1, SwitchedAt = time.GetUtcNow() }).Save(dir);
     }
 }

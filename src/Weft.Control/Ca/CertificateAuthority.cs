@@ -49,8 +49,13 @@ public sealed partial class CertificateAuthority : IDisposable
     private volatile IssuerState _issuer;
 
     /// <summary>What signs now and what is trusted: the intermediate (and its key), the chain to a root, the bundle.</summary>
+    /// <param name="VerifyChain">
+    /// The intermediates a presented certificate may chain through: <paramref name="Chain"/>, and during a
+    /// root rotation the old intermediates too, until the old root retires (a proxy presents its leaf alone,
+    /// and its certificate of the old root must still open discovery to renew).
+    /// </param>
     private sealed record IssuerState(X509Certificate2 Intermediate, ECDsa Key, X509Certificate2[] Chain, X509Certificate2[] Roots,
-        X509Certificate2Collection RootCollection, string IssuingRootSha256);
+        X509Certificate2Collection RootCollection, string IssuingRootSha256, X509Certificate2[] VerifyChain);
 
     private CertificateAuthority(string dir, IssuerState issuer, CaOptions options, TimeProvider time)
     {
@@ -72,7 +77,7 @@ public sealed partial class CertificateAuthority : IDisposable
     public SpiffeId? VerifyWorkload(X509Certificate presented, X509Chain? handshakeChain, DateTimeOffset now, out string error)
     {
         var issuer = _issuer;
-        return Svid.VerifyPresented(presented, handshakeChain, issuer.Chain, issuer.RootCollection, _options.TrustDomain, now, out error);
+        return Svid.VerifyPresented(presented, handshakeChain, issuer.VerifyChain, issuer.RootCollection, _options.TrustDomain, now, out error);
     }
 
     /// <summary>The trust bundle in PEM, as proxies get it.</summary>
@@ -93,7 +98,7 @@ public sealed partial class CertificateAuthority : IDisposable
             throw new CaException($"trust domain \"{options.TrustDomain}\": lower-case letters, digits, '.', '-', '_' only");
         if (!Directory.Exists(dir) || !Directory.EnumerateFileSystemEntries(dir).Any())
             CreateAtomically(dir, options.TrustDomain, time);
-        RecoverRotation(dir);
+        RecoverRotation(dir, time);
         return Load(dir, options, time);
     }
 
@@ -183,7 +188,9 @@ public sealed partial class CertificateAuthority : IDisposable
                 + "workload certificates would name one and be issued under the other (put the MeshConfig's trustDomain back, or give the CA a folder of its own for the new domain)");
         }
         var issuingRoot = IssuingRoot(dir, intermediate, chain, roots, time);
-        return new CertificateAuthority(dir, new IssuerState(intermediate, key, chain, roots, [.. roots], Sha256(issuingRoot)), options, time);
+        // Mid-rotation the old intermediates wait in their own file until the old root retires.
+        X509Certificate2[] retiring = CaFiles.Exist(dir, CaFiles.RetiringChain) ? CaFiles.ReadCertificates(dir, CaFiles.RetiringChain) : [];
+        return new CertificateAuthority(dir, new IssuerState(intermediate, key, chain, roots, [.. roots], Sha256(issuingRoot), [.. chain, .. retiring]), options, time);
     }
 
     /// <summary>Lower-case hex SHA-256 of a certificate's DER: how the bundle names a root.</summary>
@@ -265,7 +272,9 @@ public sealed partial class CertificateAuthority : IDisposable
 
         var serial = NewSerial();
         using var leaf = request.Create(issuer.Intermediate.SubjectName, X509SignatureGenerator.CreateForECDsa(issuer.Key), notBefore, notAfter, serial);
-        _ledger.Record(instance ?? identity.ToString(), issuer.IssuingRootSha256, notAfter);
+        // The holder is the authenticated identity with the instance it names: a token of one account
+        // cannot write over the entry of another's proxy.
+        _ledger.Record(instance is null ? identity.ToString() : $"{instance} ({identity})", issuer.IssuingRootSha256, notAfter);
         return new IssuedCertificate(leaf.ExportCertificatePem() + "\n", string.Concat(issuer.Chain.Select(c => c.ExportCertificatePem() + "\n")),
             notBefore, notAfter, Convert.ToHexString(serial), issuer.IssuingRootSha256);
     }

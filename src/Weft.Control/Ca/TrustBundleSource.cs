@@ -10,6 +10,7 @@ namespace Weft.Control.Ca;
 public sealed class TrustBundleSource
 {
     private readonly CertificateAuthority _authority;
+    private readonly Lock _gate = new();
     private Pb.Resource _current;
 
     public TrustBundleSource(CertificateAuthority authority)
@@ -18,7 +19,14 @@ public sealed class TrustBundleSource
         _current = Build();
         authority.BundleChanged += () =>
         {
-            Volatile.Write(ref _current, Build());
+            // Two changes racing (the API's start, the timer's step) must not leave the older last.
+            var next = Build();
+            lock (_gate)
+            {
+                if (GenerationOf(next) <= GenerationOf(_current))
+                    return;
+                Volatile.Write(ref _current, next);
+            }
             Changed?.Invoke();
         };
     }
@@ -30,14 +38,13 @@ public sealed class TrustBundleSource
     /// <summary>The generation of a trust bundle resource (0 when <paramref name="resource"/> is none).</summary>
     public static long GenerationOf(Pb.Resource? resource) => (long)(resource?.TrustBundle?.Generation ?? 0);
 
-    private Pb.Resource Build() => new()
+    private Pb.Resource Build()
     {
-        Name = Pb.ResourceKeys.TrustBundleName,
-        TrustBundle = new Pb.TrustBundle
+        var (pem, issuer, generation) = _authority.BundleSnapshot();
+        return new Pb.Resource
         {
-            RootsPem = _authority.TrustBundlePem,
-            IssuerRootSha256 = _authority.IssuerRootSha256,
-            Generation = (ulong)_authority.BundleGeneration,
-        },
-    };
+            Name = Pb.ResourceKeys.TrustBundleName,
+            TrustBundle = new Pb.TrustBundle { RootsPem = pem, IssuerRootSha256 = issuer, Generation = (ulong)generation },
+        };
+    }
 }

@@ -26,9 +26,14 @@ public sealed class ProxyStatusBoard : IProxyStatusView
         _disconnectedRetention = disconnectedRetention;
     }
 
-    /// <summary>The connected proxies that have not applied the trust bundle of <paramref name="generation"/> (a root rotation waits for them).</summary>
+    /// <summary>
+    /// The proxies a root rotation waits for before the CA issues under the new root: those that have not
+    /// applied the trust bundle of <paramref name="generation"/>, connected or lately disconnected (a
+    /// proxy cut off from the control plane may still be serving with the old bundle). One that stays
+    /// away leaves the board after the retention, and a proxy that starts anew gets the current bundle.
+    /// </summary>
     public IReadOnlyList<string> ProxiesWithoutBundle(long generation) =>
-        [.. Proxies.Where(p => p.Connected && p.TrustBundleGeneration < generation).Select(p => p.Id).Order(StringComparer.Ordinal)];
+        [.. Proxies.Where(p => p.TrustBundleGeneration < generation).Select(p => p.Connected ? p.Id : p.Id + " (disconnected)").Order(StringComparer.Ordinal)];
 
     public IReadOnlyList<ProxyStatus> Proxies
     {

@@ -85,6 +85,11 @@ public sealed partial class CertificateAgent : IAsyncDisposable
                 Issued++;
                 failures = 0;
                 wait = RenewalDelay(certificate);
+                // A bundle that arrived while this certificate was on its way may already name another
+                // issuing root (a rotation switched meanwhile): then renew again soon.
+                if (_holder.Bundle is { IssuerRootSha256.Length: > 0 } bundle && certificate.IssuerRootSha256.Length > 0
+                    && bundle.IssuerRootSha256 != certificate.IssuerRootSha256)
+                    wait = TimeSpan.FromMilliseconds(_random.Next(50, 2000));
                 LogIssued(_logger, certificate.SpiffeId, certificate.NotAfter, wait);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
@@ -111,8 +116,9 @@ public sealed partial class CertificateAgent : IAsyncDisposable
             }
             catch (OperationCanceledException)
             {
-                // Woken for a rotation: renew soon, not all at once with every other proxy.
-                Interlocked.Exchange(ref _wake, new CancellationTokenSource()).Dispose();
+                // Woken for a rotation: renew soon, not all at once with every other proxy. The spent
+                // source is left to the collector: a bundle arriving now may still be cancelling it.
+                Interlocked.Exchange(ref _wake, new CancellationTokenSource());
                 try
                 {
                     await Task.Delay(TimeSpan.FromMilliseconds(_random.Next(0, 2000)), _time, stop).ConfigureAwait(false);

@@ -60,7 +60,8 @@ public sealed class CertificateHolder
         WorkloadCertificate? updated = null;
         lock (_gate)
         {
-            if (_bundle?.Generation == bundle.Generation)
+            // Only a newer bundle replaces the one held: an older one arriving late is ignored.
+            if (_bundle is { } held && held.Generation >= bundle.Generation)
                 return;
             Volatile.Write(ref _bundle, bundle);
             if (_current is { } current)

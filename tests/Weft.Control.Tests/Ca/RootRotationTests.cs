@@ -82,7 +82,7 @@ public sealed class RootRotationTests : IDisposable
         // web-0's newest certificate still chains to the old root: the old root stays.
         progress = ca.AdvanceRotation(Nobody);
         Assert.Equal(RotationPhase.Reissuing, progress.State.Phase);
-        Assert.Equal("web-0", Assert.Single(progress.LiveUnderOldRoot).Holder);
+        Assert.StartsWith("web-0 (spiffe://cluster.local/ns/default/sa/catalog)", Assert.Single(progress.LiveUnderOldRoot).Holder);
 
         Issue(ca, "web-0");
         progress = ca.AdvanceRotation(Nobody);
@@ -99,6 +99,53 @@ public sealed class RootRotationTests : IDisposable
         Assert.True(ChainsTo(Issue(again, "x"), [newRoot]));
         foreach (var key in (string[])["root-key.pem", "ca-key.pem"])
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(_dir.Path, key)));
+    }
+
+    /// <summary>
+    /// A proxy presents its leaf alone to the discovery port: after the switch, its certificate of the old
+    /// root must still be accepted (so it can renew), across a restart too, until the old root retires.
+    /// </summary>
+    [Fact]
+    public void A_certificate_of_the_old_root_presented_alone_is_accepted_until_the_old_root_retires()
+    {
+        var (leaf, verify) = (default(X509Certificate2)!, default(Func<CertificateAuthority, SpiffeId?>)!);
+        using (var ca = Open())
+        {
+            leaf = X509Certificate2.CreateFromPem(Issue(ca, "catalog-0").CertificatePem);
+            verify = authority => authority.VerifyWorkload(leaf, null, DateTimeOffset.UtcNow, out _);
+            Assert.Equal(Catalog, verify(ca));
+            ca.StartRotation();
+            ca.AdvanceRotation(Nobody);
+            Assert.Equal(RotationPhase.Reissuing, ca.Rotation.Phase);
+            Assert.Equal(Catalog, verify(ca));
+        }
+        using (var ca = Open())
+        {
+            Assert.Equal(Catalog, verify(ca));
+            Issue(ca, "catalog-0");
+            Assert.Equal(RotationPhase.None, ca.AdvanceRotation(Nobody).State.Phase);
+            Assert.Null(verify(ca));
+        }
+        using (var ca = Open())
+            Assert.Null(verify(ca));
+        leaf.Dispose();
+    }
+
+    [Fact]
+    public void A_start_cut_short_after_it_was_recorded_puts_the_new_root_in_the_bundle_at_the_next_start()
+    {
+        string newRoot;
+        using (var ca = Open())
+            newRoot = ca.StartRotation().NewRoot!;
+        // As if the process died between recording the rotation and writing the bundle.
+        var roots = CaFilesRoots();
+        File.WriteAllText(Path.Combine(_dir.Path, "root-cert.pem"),
+            string.Concat(roots.Where(r => CertificateAuthority.Sha256(r) != newRoot).Select(r => r.ExportCertificatePem() + "\n")));
+        Assert.Single(CaFilesRoots());
+
+        using var again = Open();
+        Assert.Equal(2, again.Roots.Count);
+        Assert.Contains(again.Roots, r => CertificateAuthority.Sha256(r) == newRoot);
     }
 
     [Fact]
@@ -123,7 +170,7 @@ public sealed class RootRotationTests : IDisposable
             // The ledger too survived: catalog-0's certificate of the old root still lives.
             Assert.Equal(RotationPhase.Reissuing, ca.Rotation.Phase);
             Assert.Equal(newRoot, ca.IssuerRootSha256);
-            Assert.Equal("catalog-0", Assert.Single(ca.AdvanceRotation(Nobody).LiveUnderOldRoot).Holder);
+            Assert.StartsWith("catalog-0 ", Assert.Single(ca.AdvanceRotation(Nobody).LiveUnderOldRoot).Holder);
             Issue(ca, "catalog-0");
             Assert.Equal(RotationPhase.None, ca.AdvanceRotation(Nobody).State.Phase);
         }

@@ -32,7 +32,9 @@ public sealed class RootRotationUnderTrafficTests(Xunit.Abstractions.ITestOutput
     public async Task Requests_through_two_STRICT_sidecars_never_fail_while_the_root_is_rotated()
     {
         await using var app = await TestApp.StartAsync();
-        await using var mesh = await TwoSidecars.StartAsync([new ServerApp("web", app.Http1Port, "http")], config: Config);
+        // Discovery over TLS, as weft up's sidecars reach it: a proxy holding a certificate of the old root
+        // must still open it (to renew) after the switch, and trust the control plane's new certificate.
+        await using var mesh = await TwoSidecars.StartAsync([new ServerApp("web", app.Http1Port, "http")], config: Config, tlsDiscovery: true);
         using var admin = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var server = mesh.Server("web");
         var (oldRoot, oldBundle) = await CertsAsync(admin, server);

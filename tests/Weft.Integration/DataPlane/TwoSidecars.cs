@@ -21,6 +21,7 @@ public sealed class TwoSidecars : IAsyncDisposable
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "weft-dp-" + Guid.NewGuid().ToString("N")[..8]);
     private readonly int _apiPort = ShopMesh.FreePort();
     private readonly int _discoveryPort = ShopMesh.FreePort();
+    private readonly int _tlsPort = ShopMesh.FreePort();
     private readonly Dictionary<string, Sidecar> _servers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _outbound = new(StringComparer.Ordinal);
     private readonly List<WeftProcess> _extra = [];
@@ -28,7 +29,13 @@ public sealed class TwoSidecars : IAsyncDisposable
     private readonly double _drainSeconds;
     private WeftProcess? _control;
 
-    private TwoSidecars(double drainSeconds) => _drainSeconds = drainSeconds;
+    private readonly bool _tls;
+
+    private TwoSidecars(double drainSeconds, bool tls)
+    {
+        _drainSeconds = drainSeconds;
+        _tls = tls;
+    }
 
     /// <summary>A running `weft proxy` and its admin port.</summary>
     public sealed record Sidecar(WeftProcess Process, int AdminPort, int InboundPort)
@@ -43,9 +50,10 @@ public sealed class TwoSidecars : IAsyncDisposable
     public Uri Outbound(string service, string path) => new($"http://127.0.0.1:{_outbound[service]}{path}");
 
     /// <param name="config">YAML applied once the control plane is ready, before any sidecar starts (a MeshConfig their first certificates follow).</param>
-    public static async Task<TwoSidecars> StartAsync(IReadOnlyList<ServerApp> apps, double drainSeconds = 5, string? config = null)
+    /// <param name="tlsDiscovery">The sidecars reach discovery over TLS (15012's role, as `weft up`'s do), checking it with the bundle file the control plane keeps.</param>
+    public static async Task<TwoSidecars> StartAsync(IReadOnlyList<ServerApp> apps, double drainSeconds = 5, string? config = null, bool tlsDiscovery = false)
     {
-        var mesh = new TwoSidecars(drainSeconds);
+        var mesh = new TwoSidecars(drainSeconds, tlsDiscovery);
         try
         {
             await mesh.StartAllAsync(apps, config);
@@ -62,7 +70,7 @@ public sealed class TwoSidecars : IAsyncDisposable
     {
         Directory.CreateDirectory(_dir);
         _control = WeftProcess.Start(["control", "--data-dir", Path.Combine(_dir, "data"),
-            "--api-port", Str(_apiPort), "--discovery-tls-port", ShopMesh.FreePort().ToString(), "--discovery-port", Str(_discoveryPort)]);
+            "--api-port", Str(_apiPort), "--discovery-tls-port", Str(_tlsPort), "--discovery-port", Str(_discoveryPort), "--trust-bundle-file", BundleFile]);
         await _control.WaitForLineAsync("control plane ready", Patience);
         if (config is not null)
         {
@@ -77,7 +85,7 @@ public sealed class TwoSidecars : IAsyncDisposable
             _servers[app.Service] = StartServerSidecar(app, app.Service + "-0");
         var clientAdmin = ShopMesh.FreePort();
         List<string> args = ["proxy", "--service", "client", "--instance", "client-0", "--app-port", "0",
-            "--admin-port", Str(clientAdmin), "--control", Discovery, "--drain-seconds", Str(_drainSeconds), "--bootstrap-token-file", Token("client")];
+            "--admin-port", Str(clientAdmin), "--control", .. Discovery, "--drain-seconds", Str(_drainSeconds), "--bootstrap-token-file", Token("client")];
         foreach (var app in apps)
         {
             _outbound[app.Service] = ShopMesh.FreePort();
@@ -92,7 +100,10 @@ public sealed class TwoSidecars : IAsyncDisposable
             await WaitForEndpointsAsync(app.Service, 1);
     }
 
-    private string Discovery => $"http://127.0.0.1:{_discoveryPort}";
+    private string BundleFile => Path.Combine(_dir, "ca.pem");
+
+    /// <summary>--control (and --ca-file over TLS) for a sidecar.</summary>
+    private string[] Discovery => _tls ? [$"https://127.0.0.1:{Str(_tlsPort)}", "--ca-file", BundleFile] : [$"http://127.0.0.1:{Str(_discoveryPort)}"];
 
     private string Token(string service) => TokenFiles.Create(_apiPort, Path.Combine(_dir, "data"), service);
 
@@ -106,7 +117,7 @@ public sealed class TwoSidecars : IAsyncDisposable
         var inbound = ShopMesh.FreePort();
         var process = WeftProcess.Start(["proxy", "--service", app.Service, "--instance", instance,
             "--app-port", Str(app.AppPort), "--app-protocol", app.AppProtocol, "--inbound-port", Str(inbound),
-            "--admin-port", Str(admin), "--control", Discovery, "--drain-seconds", Str(_drainSeconds), "--bootstrap-token-file", Token(app.Service)], DebugLogs);
+            "--admin-port", Str(admin), "--control", .. Discovery, "--drain-seconds", Str(_drainSeconds), "--bootstrap-token-file", Token(app.Service)], DebugLogs);
         lock (_extra) _extra.Add(process);
         return new Sidecar(process, admin, inbound);
     }
