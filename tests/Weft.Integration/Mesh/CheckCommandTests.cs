@@ -42,6 +42,29 @@ public sealed class CheckCommandTests(ITestOutputHelper log) : IDisposable
     }
 
     [Fact]
+    public async Task A_proxy_that_went_away_is_named_and_no_control_plane_is_exit_2()
+    {
+        await using var app = await TestApp.StartAsync();
+        await using var mesh = await TwoSidecars.StartAsync([new ServerApp("web", app.Http1Port, "http")]);
+        await mesh.StopAsync(mesh.Server("web"));
+
+        // The control plane hears of the stream's end a moment after the process exits.
+        var (code, output) = (0, "");
+        await Eventually.HoldsAsync(async () =>
+        {
+            (code, output) = await WeftProcess.RunAsync(["check", "--control", mesh.ControlUrl], TimeSpan.FromSeconds(30));
+            return output.Contains("proxy web-0: disconnected", StringComparison.Ordinal);
+        }, TimeSpan.FromSeconds(20), () => "weft check never named web-0 disconnected:\n" + output);
+        log.WriteLine(output);
+        Assert.Equal(1, code);
+        Assert.Contains("WARN  proxy web-0: disconnected from the control plane", output);
+        Assert.Contains("ok    proxies: 1 of 2 connected, in sync, with certificates renewed on time", output);
+
+        (code, output) = await WeftProcess.RunAsync(["check", "--control", $"http://127.0.0.1:{ShopMesh.FreePort()}"], TimeSpan.FromSeconds(30));
+        Assert.True(code == 2, output);
+    }
+
+    [Fact]
     public async Task A_CA_expiring_within_30_days_is_named_with_its_date_and_the_fix()
     {
         var caDir = Path.Combine(_dir, "ca");
