@@ -108,7 +108,7 @@ internal static class CheckCommand
                     "is its process running (weft status, APP column)? can it reach the discovery port? its log says"));
             else if (p.SyncState.StartsWith("NACKED", StringComparison.Ordinal))
                 findings.Add(new Finding(Level.Fail, subject, $"refuses the config: {p.NackReason}",
-                    "fix the resource the reason names and weft apply it (weft history / weft rollback to go back)"));
+                    "the reason names what it could not apply: a resource to fix and weft apply again (weft rollback goes back), or something on its host, such as a port another process holds"));
             else if (p.SyncState != ProxyStatusBoard.Synced && p.SentAt is { } sent && now - sent > TimeSpan.FromSeconds(30))
                 findings.Add(new Finding(Level.Warn, subject, $"has not acknowledged revision {p.RevisionSent} after {Age(now - sent)}",
                     "the proxy may be overloaded or its stream stuck: its log says; restarting it resyncs"));

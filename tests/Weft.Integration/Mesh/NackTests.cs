@@ -55,6 +55,11 @@ public sealed class NackTests(ITestOutputHelper log) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.GetAsync($"http://127.0.0.1:{_adminPort}/ready")).StatusCode);
         var metrics = await http.GetStringAsync($"{Control}/metrics");
         Assert.Matches(@"weft_control_config_rejected_total\{[^}]*\} [1-9]", metrics);
+        // weft check names the proxy and the reason, and fails.
+        var (checkCode, check) = await WeftProcess.RunAsync(["check", "--control", Control], TimeSpan.FromSeconds(30));
+        log.WriteLine(check);
+        Assert.Equal(1, checkCode);
+        Assert.Matches($@"FAIL  proxy web-0: refuses the config: .*{upstreamPort}", check);
 
         // Free the port and change something the proxy depends on: the new state is applied and ACKed.
         blocker.Stop();
