@@ -40,8 +40,12 @@ internal sealed class RequestPipeline
     /// <summary>Envoy's header for the verified client identity, which apps behind Istio already read.</summary>
     public const string ForwardedClientCertHeader = "x-forwarded-client-cert";
 
-    public RequestPipeline(ProxyIdentity identity, ClusterClient clusters, ProxyMetrics metrics, Heartbeat heartbeat, Random random)
+    private readonly Security.Authorization.DenialLog? _denials;
+
+    public RequestPipeline(ProxyIdentity identity, ClusterClient clusters, ProxyMetrics metrics, Heartbeat heartbeat, Random random,
+        Security.Authorization.DenialLog? denials = null)
     {
+        _denials = denials;
         _identity = identity;
         _clusters = clusters;
         _metrics = metrics;
@@ -158,6 +162,7 @@ internal sealed class RequestPipeline
         {
             ctx.Flag = ResponseFlag.Denied;
             _metrics.AuthorizationDenied("mtls_required", "", ctx.Protocol);
+            _denials?.Denied(listener.Key, "STRICT mTLS (a request on a plaintext connection)", ctx.Protocol, ctx.Method, ctx.Path, null);
             return false;
         }
         var table = listener.Authorization;
@@ -169,6 +174,8 @@ internal sealed class RequestPipeline
         ctx.Flag = ResponseFlag.Denied;
         ctx.Denial = deniedBy?.DenialMessage ?? Security.Authorization.AuthorizationTable.NoAllowMessage;
         _metrics.AuthorizationDenied(deniedBy is null ? "no_allow_match" : "deny_policy", deniedBy?.Name ?? "", ctx.Protocol);
+        _denials?.Denied(listener.Key, deniedBy is null ? "no ALLOW AuthorizationPolicy matches" : "AuthorizationPolicy " + deniedBy.Name,
+            ctx.Protocol, ctx.Method, ctx.Path, ctx.PeerIdentity);
         return false;
     }
 

@@ -96,8 +96,12 @@ public sealed class AuthorizationPolicyTests(ITestOutputHelper log) : IAsyncLife
                 Assert.Equal($"target: {target}\n", response.Text);
             }
         }
+        var server = _mesh.Server(way == "through the client sidecar" ? "web" : "open");
         Assert.Matches(@"weft_authorization_denied_total\{reason=""deny_policy"",policy=""default/no-admin"",protocol=""http""\} [1-9]",
-            await _mesh.MetricsAsync(_mesh.Server(way == "through the client sidecar" ? "web" : "open")));
+            await _mesh.MetricsAsync(server));
+        // The sidecar's log says who was refused what and why, once (the rest within the minute are counted only).
+        var logged = System.Text.RegularExpressions.Regex.Matches(server.Process.Output, "Denied http GET /admin[^ ]* from .* AuthorizationPolicy default/no-admin");
+        Assert.Single(logged);
     }
 
     [Theory]
