@@ -129,8 +129,8 @@ public sealed class ProxyHost : IAsyncDisposable
         var pools = new UpstreamPools(connector, options.Http1Limits, _heartbeat, _state);
         _clusters = new ClusterClient(connector, pools, _heartbeat, loggerFactory.CreateLogger("Weft.Proxy.Upstream"));
         // The one request pipeline, and the codecs that feed it.
-        var denials = new Security.Authorization.DenialLog(loggerFactory.CreateLogger("Weft.Proxy.Authorization"), TimeProvider.System);
-        var pipeline = new RequestPipeline(identity, _clusters, _metrics, _heartbeat, options.Random ?? Random.Shared, denials);
+        var refusals = new Security.Authorization.AuthorizationRefusals(_metrics, loggerFactory.CreateLogger("Weft.Proxy.Authorization"), TimeProvider.System);
+        var pipeline = new RequestPipeline(identity, _clusters, _metrics, _heartbeat, options.Random ?? Random.Shared, refusals);
         var kestrel = new KestrelCodec(_state, pipeline);
         var http1 = options.LeanHttp1
             ? new Http1Codec(_state, pipeline, options.Http1Limits, _heartbeat)
@@ -139,7 +139,7 @@ public sealed class ProxyHost : IAsyncDisposable
         var resets = new Http2ResetGuard(options.Http2Limits, _metrics, loggerFactory.CreateLogger("Weft.Proxy.Listeners"));
         var http2 = options.LeanHttp2 ? new Codecs.Http2.Http2Codec(_state, pipeline, options.Http2Limits, _heartbeat, resets) : null;
         var connections = new ConnectionDispatch(_state, tcp, new TlsPassthrough(tcp, _metrics, TimeProvider.System), _metrics, TimeProvider.System,
-            resets, http1, http2, MeshTls, loggerFactory.CreateLogger("Weft.Proxy.Mtls"), denials);
+            resets, http1, http2, refusals, MeshTls, loggerFactory.CreateLogger("Weft.Proxy.Mtls"));
         var capture = new Interception.CaptureDispatch(_state, tcp, connections, connector, loggerFactory.CreateLogger("Weft.Proxy.Interception"));
         var listeners = new ListenerSet(kestrel, connections, new ConnectionLimiter(_state), _metrics, loggerFactory, options.ListenerDrainTimeout,
             options.InlineSocketCompletions, options.Http2Limits, capture, _loops);

@@ -40,7 +40,7 @@ internal static class CaCommand
             var response = await client.PostAsync("ca/rotate", ct).ConfigureAwait(false);
             if (!response.Ok) return ConfigCommands.Refused(parse, response);
             var state = response.Read<CaStatusResponse>();
-            await output.WriteLineAsync($"weft: rotation started: new root {Short(state.Rotation.NewRoot)} added to the trust bundle (generation {state.BundleGeneration})").ConfigureAwait(false);
+            await output.WriteLineAsync($"weft: rotation started: new root {Output.ShortHash(state.Rotation.NewRoot)} added to the trust bundle (generation {state.BundleGeneration})").ConfigureAwait(false);
             if (!parse.GetValue(wait)) return ConfigCommands.Ok;
             return await WaitAsync(client, output, state, parse.GetValue(timeout), ct).ConfigureAwait(false);
         });
@@ -58,7 +58,7 @@ internal static class CaCommand
         {
             if (state.Rotation.Phase == "none")
             {
-                await output.WriteLineAsync($"weft: old root {Short(state.Rotation.OldRoot)} retired; every certificate chains to {Short(state.IssuerRootSha256)}").ConfigureAwait(false);
+                await output.WriteLineAsync($"weft: old root {Output.ShortHash(state.Rotation.OldRoot)} retired; every certificate chains to {Output.ShortHash(state.IssuerRootSha256)}").ConfigureAwait(false);
                 return ConfigCommands.Ok;
             }
             if (state.Rotation.Phase != phase)
@@ -108,18 +108,14 @@ internal static class CaCommand
         output.WriteLine($"trust domain  {state.TrustDomain}");
         Output.WriteTable(output, ["CERTIFICATE", "SHA-256", "SUBJECT", "NOT AFTER"],
             [
-                .. state.Roots.Select(r => (IReadOnlyList<string>)[r.Sha256 == state.IssuerRootSha256 ? "root (issuing)" : "root", Short(r.Sha256), r.Subject, Date(r.NotAfter)]),
-                [ "intermediate", Short(state.Intermediate.Sha256), state.Intermediate.Subject, Date(state.Intermediate.NotAfter) ],
+                .. state.Roots.Select(r => (IReadOnlyList<string>)[r.Sha256 == state.IssuerRootSha256 ? "root (issuing)" : "root", Output.ShortHash(r.Sha256), r.Subject, Output.Minute(r.NotAfter)]),
+                [ "intermediate", Output.ShortHash(state.Intermediate.Sha256), state.Intermediate.Subject, Output.Minute(state.Intermediate.NotAfter) ],
             ]);
         var rotation = state.Rotation;
         output.WriteLine(rotation.Phase == "none"
-            ? rotation.FinishedAt is { } finished ? $"rotation      none under way (the last retired {Short(rotation.OldRoot)} at {Date(finished)})" : "rotation      none under way"
-            : $"rotation      {rotation.Phase} since {Date(rotation.SwitchedAt ?? rotation.StartedAt ?? DateTimeOffset.MinValue)}: {Describe(rotation.Phase)}");
+            ? rotation.FinishedAt is { } finished ? $"rotation      none under way (the last retired {Output.ShortHash(rotation.OldRoot)} at {Output.Minute(finished)})" : "rotation      none under way"
+            : $"rotation      {rotation.Phase} since {Output.Minute(rotation.SwitchedAt ?? rotation.StartedAt ?? DateTimeOffset.MinValue)}: {Describe(rotation.Phase)}");
         if (WaitingFor(rotation) is { Length: > 0 } waiting)
             output.WriteLine($"waiting for   {waiting}");
     }
-
-    private static string Short(string? sha256) => sha256 is { Length: >= 16 } s ? s[..16] : sha256 ?? "-";
-
-    private static string Date(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd HH:mm'Z'", CultureInfo.InvariantCulture);
 }

@@ -64,8 +64,8 @@ internal static class CheckCommand
             ? "weft ca rotate brings in a new root and intermediate without an outage"
             : "this CA is your own: add the new root to root-cert.pem (both trusted while proxies move), replace ca-cert.pem, ca-key.pem and cert-chain.pem, and restart the control plane";
         foreach (var root in ca.Roots)
-            Expiry(findings, $"root {Short(root.Sha256)} ({root.Subject})", root.NotAfter, now, within, fix);
-        Expiry(findings, $"intermediate {Short(ca.Intermediate.Sha256)} ({ca.Intermediate.Subject})", ca.Intermediate.NotAfter, now, within, fix);
+            Expiry(findings, $"root {Output.ShortHash(root.Sha256)} ({root.Subject})", root.NotAfter, now, within, fix);
+        Expiry(findings, $"intermediate {Output.ShortHash(ca.Intermediate.Sha256)} ({ca.Intermediate.Subject})", ca.Intermediate.NotAfter, now, within, fix);
         var rotation = ca.Rotation;
         if (rotation.Phase != "none")
         {
@@ -74,7 +74,7 @@ internal static class CheckCommand
                 : rotation.LiveUnderOldRoot.Count != 0 ? $"{rotation.LiveUnderOldRoot.Count} certificates still chain to the old root ({string.Join(", ", rotation.LiveUnderOldRoot.Take(5).Select(l => l.Holder))})"
                 : "its next step";
             findings.Add(now - since > TimeSpan.FromMinutes(10)
-                ? new Finding(Level.Warn, "root rotation", $"{rotation.Phase} for {Age(now - since)}, waiting for {waiting}",
+                ? new Finding(Level.Warn, "root rotation", $"{rotation.Phase} for {Output.Span(now - since)}, waiting for {waiting}",
                     "weft status shows those proxies: a NACKING or unreachable one holds the rotation; a certificate of a proxy that went away is waited for until it expires")
                 : new Finding(Level.Ok, "root rotation", $"{rotation.Phase}, waiting for {waiting}"));
         }
@@ -84,11 +84,11 @@ internal static class CheckCommand
     {
         var left = notAfter - now;
         if (left <= TimeSpan.Zero)
-            findings.Add(new Finding(Level.Fail, subject, $"expired {Date(notAfter)}: no certificate it signed is trusted", fix));
+            findings.Add(new Finding(Level.Fail, subject, $"expired {Output.Minute(notAfter)}: no certificate it signed is trusted", fix));
         else if (left <= within)
-            findings.Add(new Finding(Level.Warn, subject, $"expires {Date(notAfter)}, in {Age(left)}", fix));
+            findings.Add(new Finding(Level.Warn, subject, $"expires {Output.Minute(notAfter)}, in {Output.Span(left)}", fix));
         else
-            findings.Add(new Finding(Level.Ok, subject, $"valid until {Date(notAfter)}"));
+            findings.Add(new Finding(Level.Ok, subject, $"valid until {Output.Minute(notAfter)}"));
     }
 
     private static void CheckProxies(ProxiesResponse status, DateTimeOffset now, List<Finding> findings)
@@ -110,7 +110,7 @@ internal static class CheckCommand
                 findings.Add(new Finding(Level.Fail, subject, $"refuses the config: {p.NackReason}",
                     "the reason names what it could not apply: a resource to fix and weft apply again (weft rollback goes back), or something on its host, such as a port another process holds"));
             else if (p.SyncState != ProxyStatusBoard.Synced && p.SentAt is { } sent && now - sent > TimeSpan.FromSeconds(30))
-                findings.Add(new Finding(Level.Warn, subject, $"has not acknowledged revision {p.RevisionSent} after {Age(now - sent)}",
+                findings.Add(new Finding(Level.Warn, subject, $"has not acknowledged revision {p.RevisionSent} after {Output.Span(now - sent)}",
                     "the proxy may be overloaded or its stream stuck: its log says; restarting it resyncs"));
 
             if (p.CertificateNotAfter is not { } notAfter)
@@ -121,13 +121,13 @@ internal static class CheckCommand
             }
             else if (notAfter <= now)
             {
-                findings.Add(new Finding(Level.Fail, subject, $"certificate expired {Date(notAfter)}: its mTLS connections fail",
+                findings.Add(new Finding(Level.Fail, subject, $"certificate expired {Output.Minute(notAfter)}: its mTLS connections fail",
                     "the proxy renews at half life: it cannot reach the CA, or the CA refuses it (its log says)"));
             }
             else if (p.CertificateNotBefore is { } notBefore && now > notBefore + (notAfter - notBefore) * 0.75)
             {
                 // Renewal comes at half life, give or take a tenth: past three quarters it is overdue.
-                findings.Add(new Finding(Level.Warn, subject, $"certificate expires {Date(notAfter)}, in {Age(notAfter - now)}, and was not renewed at half its life",
+                findings.Add(new Finding(Level.Warn, subject, $"certificate expires {Output.Minute(notAfter)}, in {Output.Span(notAfter - now)}, and was not renewed at half its life",
                     "the proxy cannot reach the CA or the CA refuses it: its log says why"));
             }
             if (findings.Count == before)
@@ -135,13 +135,4 @@ internal static class CheckCommand
         }
         findings.Add(new Finding(Level.Ok, "proxies", $"{healthy} of {status.Proxies.Count} connected, in sync, with certificates renewed on time"));
     }
-
-    private static string Short(string sha256) => sha256.Length >= 16 ? sha256[..16] : sha256;
-
-    private static string Date(DateTimeOffset value) => value.UtcDateTime.ToString("yyyy-MM-dd HH:mm'Z'", CultureInfo.InvariantCulture);
-
-    private static string Age(TimeSpan span) =>
-        span.TotalDays >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)span.TotalDays}d{span.Hours}h")
-        : span.TotalHours >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)span.TotalHours}h{span.Minutes:00}m")
-        : string.Create(CultureInfo.InvariantCulture, $"{(int)span.TotalMinutes}m{span.Seconds:00}s");
 }

@@ -12,6 +12,19 @@ internal enum OutputFormat { Table, Json, Yaml }
 /// <summary>How list-style commands print: aligned plain-text tables, JSON, or YAML (CONTRACT: -o table|json|yaml).</summary>
 internal static class Output
 {
+    /// <summary>A moment as the commands print it: <c>2026-12-08 19:59Z</c>.</summary>
+    public static string Minute(DateTimeOffset value) =>
+        value.UtcDateTime.ToString("yyyy-MM-dd HH:mm'Z'", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>A span in its two largest units: <c>9d23h</c>, <c>23h59m</c>, <c>4m05s</c>.</summary>
+    public static string Span(TimeSpan span) =>
+        span.TotalDays >= 1 ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{(int)span.TotalDays}d{span.Hours}h")
+        : span.TotalHours >= 1 ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{(int)span.TotalHours}h{span.Minutes:00}m")
+        : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{(int)span.TotalMinutes}m{span.Seconds:00}s");
+
+    /// <summary>A certificate's SHA-256 cut to its first 16 hex digits (enough to tell roots apart); <c>-</c> for none.</summary>
+    public static string ShortHash(string? sha256) => sha256 is { Length: >= 16 } s ? s[..16] : sha256 ?? "-";
+
     public static Option<OutputFormat> CreateOption() => new("--output", "-o")
     {
         Description = "Output format: table, json or yaml",

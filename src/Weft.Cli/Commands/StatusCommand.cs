@@ -52,12 +52,8 @@ internal static class StatusCommand
     {
         if (notAfter is not { } expiry) return "-";
         var left = expiry - now;
-        var when = expiry.UtcDateTime.ToString("yyyy-MM-dd HH:mm'Z'", CultureInfo.InvariantCulture);
-        if (left <= TimeSpan.Zero) return when + " (EXPIRED)";
-        var inText = left.TotalDays >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)left.TotalDays}d{left.Hours}h")
-            : left.TotalHours >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)left.TotalHours}h{left.Minutes:00}m")
-            : string.Create(CultureInfo.InvariantCulture, $"{(int)left.TotalMinutes}m{left.Seconds:00}s");
-        return $"{when} ({inText})";
+        var when = Output.Minute(expiry);
+        return left <= TimeSpan.Zero ? when + " (EXPIRED)" : $"{when} ({Output.Span(left)})";
     }
 
     /// <summary>The APP cell: <c>running</c>, <c>restarting (3 restarts, last exit 1)</c>, <c>exited (1)</c>; <c>-</c> when no launcher reported it.</summary>

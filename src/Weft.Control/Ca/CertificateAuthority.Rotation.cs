@@ -144,10 +144,7 @@ public sealed partial class CertificateAuthority
         CaFiles.WriteCertificates(_dir, CaFiles.RetiringChain, _issuer.Chain, replace: true);
         switching.Save(_dir);
         CompleteSwitch(_dir);
-        var loaded = Load(_dir, _options, _time);
-        var issuer = loaded._issuer;
-        // The loaded instance only lent its files' contents: this CA keeps them.
-        _issuer = issuer;
+        _issuer = LoadIssuer(_dir, _options, _time);
         var state = switching with { Phase = RotationPhase.Reissuing, Generation = switching.Generation + 1, SwitchedAt = _time.GetUtcNow() };
         state.Save(_dir);
         _rotation = state;

@@ -99,7 +99,7 @@ public sealed partial class CertificateAuthority : IDisposable
         if (!Directory.Exists(dir) || !Directory.EnumerateFileSystemEntries(dir).Any())
             CreateAtomically(dir, options.TrustDomain, time);
         RecoverRotation(dir, time);
-        return Load(dir, options, time);
+        return new CertificateAuthority(dir, LoadIssuer(dir, options, time), options, time);
     }
 
     /// <summary>
@@ -155,7 +155,8 @@ public sealed partial class CertificateAuthority : IDisposable
         request.CertificateExtensions.Add(names.Build());
     }
 
-    private static CertificateAuthority Load(string dir, CaOptions options, TimeProvider time)
+    /// <summary>What the CA folder's files say signs and is trusted; an error naming the file when they do not hold together.</summary>
+    private static IssuerState LoadIssuer(string dir, CaOptions options, TimeProvider time)
     {
         foreach (var name in (string[])[CaFiles.RootCert, CaFiles.CaCert, CaFiles.CaKey])
             if (!CaFiles.Exist(dir, name))
@@ -190,7 +191,7 @@ public sealed partial class CertificateAuthority : IDisposable
         var issuingRoot = IssuingRoot(dir, intermediate, chain, roots, time);
         // Mid-rotation the old intermediates wait in their own file until the old root retires.
         X509Certificate2[] retiring = CaFiles.Exist(dir, CaFiles.RetiringChain) ? CaFiles.ReadCertificates(dir, CaFiles.RetiringChain) : [];
-        return new CertificateAuthority(dir, new IssuerState(intermediate, key, chain, roots, [.. roots], Sha256(issuingRoot), [.. chain, .. retiring]), options, time);
+        return new IssuerState(intermediate, key, chain, roots, [.. roots], Sha256(issuingRoot), [.. chain, .. retiring]);
     }
 
     /// <summary>Lower-case hex SHA-256 of a certificate's DER: how the bundle names a root.</summary>

@@ -14,6 +14,7 @@ public sealed class TranslatedSnapshotSource : IProxySnapshotSource, IDisposable
     private readonly IConfigSource _config;
     private readonly WorkloadRegistry _registry;
     private readonly Func<ConfigSnapshot, RegistrySnapshot, Node, ImmutableDictionary<string, Resource>> _translate;
+    private readonly Ca.TrustBundleSource? _trustBundle;
 
     /// <param name="translate">Pure: the resources for one proxy, keyed by ResourceKeys.Of.</param>
     /// <param name="trustBundle">The CA's trust bundle, which every proxy gets beside its translated config (null: none, in tests of translation alone).</param>
@@ -34,8 +35,6 @@ public sealed class TranslatedSnapshotSource : IProxySnapshotSource, IDisposable
         if (_trustBundle is not null)
             _trustBundle.Changed += OnBundleChanged;
     }
-
-    private readonly Ca.TrustBundleSource? _trustBundle;
 
     public event Action? Changed;
 

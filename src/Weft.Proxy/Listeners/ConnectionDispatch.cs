@@ -29,7 +29,7 @@ using Protocol = Weft.Protocol.Discovery.Protocol;
 ///      lean HTTP/1.1 codec, HTTP/2 to Weft's HTTP/2 codec (Kestrel's for either where it is off).
 /// </summary>
 internal sealed partial class ConnectionDispatch(RuntimeState state, TcpProxy tcp, TlsPassthrough tls, ProxyMetrics metrics, TimeProvider time,
-    Http2ResetGuard resets, Http1Codec? http1, Codecs.Http2.Http2Codec? http2, MeshTls? mtls = null, ILogger? logger = null, DenialLog? denials = null)
+    Http2ResetGuard resets, Http1Codec? http1, Codecs.Http2.Http2Codec? http2, AuthorizationRefusals refusals, MeshTls? mtls = null, ILogger? logger = null)
 {
     private static readonly string[] OutcomeLabels = ["http1", "http2", "tls", "tcp", "timeout"];
 
@@ -98,11 +98,10 @@ internal sealed partial class ConnectionDispatch(RuntimeState state, TcpProxy tc
         var table = listener.Authorization;
         if (listener.Direction != Direction.Inbound || table.IsEmpty)
             return true;
-        if (table.Check(new AuthorizationRequest(table.DestinationPort, peer), metrics, out var deniedBy))
+        if (table.AllowsConnection(peer, metrics, out var deniedBy))
             return true;
-        metrics.AuthorizationDenied(deniedBy is null ? "no_allow_match" : "deny_policy", deniedBy?.Name ?? "", "tcp");
-        denials?.Denied(listener.Key, deniedBy is null ? "no ALLOW AuthorizationPolicy matches" : "AuthorizationPolicy " + deniedBy.Name, "tcp", "connection", "-", peer);
-        Transport.ConnectionReset.Abort(connection, deniedBy is null ? "no ALLOW AuthorizationPolicy matches" : "denied by AuthorizationPolicy " + deniedBy.Name);
+        refusals.Denied(listener.Key, deniedBy, "tcp", "connection", "-", peer);
+        Transport.ConnectionReset.Abort(connection, AuthorizationRefusals.Why(deniedBy));
         return false;
     }
 

@@ -40,12 +40,12 @@ internal sealed class RequestPipeline
     /// <summary>Envoy's header for the verified client identity, which apps behind Istio already read.</summary>
     public const string ForwardedClientCertHeader = "x-forwarded-client-cert";
 
-    private readonly Security.Authorization.DenialLog? _denials;
+    private readonly Security.Authorization.AuthorizationRefusals _refusals;
 
     public RequestPipeline(ProxyIdentity identity, ClusterClient clusters, ProxyMetrics metrics, Heartbeat heartbeat, Random random,
-        Security.Authorization.DenialLog? denials = null)
+        Security.Authorization.AuthorizationRefusals refusals)
     {
-        _denials = denials;
+        _refusals = refusals;
         _identity = identity;
         _clusters = clusters;
         _metrics = metrics;
@@ -161,21 +161,17 @@ internal sealed class RequestPipeline
         if (listener.MtlsStrict && ctx.PeerIdentity is null)
         {
             ctx.Flag = ResponseFlag.Denied;
-            _metrics.AuthorizationDenied("mtls_required", "", ctx.Protocol);
-            _denials?.Denied(listener.Key, "STRICT mTLS (a request on a plaintext connection)", ctx.Protocol, ctx.Method, ctx.Path, null);
+            _refusals.MtlsRequired(listener.Key, ctx.Protocol, ctx.Method, ctx.Path);
             return false;
         }
         var table = listener.Authorization;
         if (table.IsEmpty)
             return true;
-        var request = new Security.Authorization.AuthorizationRequest(table.DestinationPort, ctx.PeerIdentity, ctx.Method, ctx.Path, ctx.Headers);
-        if (table.Check(request, _metrics, out var deniedBy))
+        if (table.AllowsRequest(ctx.PeerIdentity, ctx.Method, ctx.Path, ctx.Headers, _metrics, out var deniedBy))
             return true;
         ctx.Flag = ResponseFlag.Denied;
         ctx.Denial = deniedBy?.DenialMessage ?? Security.Authorization.AuthorizationTable.NoAllowMessage;
-        _metrics.AuthorizationDenied(deniedBy is null ? "no_allow_match" : "deny_policy", deniedBy?.Name ?? "", ctx.Protocol);
-        _denials?.Denied(listener.Key, deniedBy is null ? "no ALLOW AuthorizationPolicy matches" : "AuthorizationPolicy " + deniedBy.Name,
-            ctx.Protocol, ctx.Method, ctx.Path, ctx.PeerIdentity);
+        _refusals.Denied(listener.Key, deniedBy, ctx.Protocol, ctx.Method, ctx.Path, ctx.PeerIdentity);
         return false;
     }
 

@@ -10,14 +10,6 @@ namespace Weft.Integration.DataPlane;
 /// </summary>
 public sealed class RenewalUnderTrafficTests(Xunit.Abstractions.ITestOutputHelper log)
 {
-    private const string Config = """
-        apiVersion: weft.dev/v1
-        kind: MeshConfig
-        metadata: { name: default }
-        spec:
-          mtls: { mode: STRICT }
-          certificates: { workloadTtl: 1m }
-        """;
 
     private static async Task<string?> SerialAsync(HttpClient http, TwoSidecars.Sidecar sidecar)
     {
@@ -30,7 +22,7 @@ public sealed class RenewalUnderTrafficTests(Xunit.Abstractions.ITestOutputHelpe
     public async Task Requests_through_two_STRICT_sidecars_never_fail_while_both_renew_their_one_minute_certificates()
     {
         await using var app = await TestApp.StartAsync();
-        await using var mesh = await TwoSidecars.StartAsync([new ServerApp("web", app.Http1Port, "http")], config: Config);
+        await using var mesh = await TwoSidecars.StartAsync([new ServerApp("web", app.Http1Port, "http")], config: TwoSidecars.StrictWithOneMinuteCertificates);
         using var admin = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var server = mesh.Server("web");
         var (serverFirst, clientFirst) = (await SerialAsync(admin, server), await SerialAsync(admin, mesh.Client));

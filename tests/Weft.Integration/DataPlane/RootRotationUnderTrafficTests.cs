@@ -12,14 +12,6 @@ namespace Weft.Integration.DataPlane;
 /// </summary>
 public sealed class RootRotationUnderTrafficTests(Xunit.Abstractions.ITestOutputHelper log)
 {
-    private const string Config = """
-        apiVersion: weft.dev/v1
-        kind: MeshConfig
-        metadata: { name: default }
-        spec:
-          mtls: { mode: STRICT }
-          certificates: { workloadTtl: 1m }
-        """;
 
     private static async Task<(string IssuerRoot, string[] Bundle)> CertsAsync(HttpClient http, TwoSidecars.Sidecar sidecar)
     {
@@ -34,7 +26,7 @@ public sealed class RootRotationUnderTrafficTests(Xunit.Abstractions.ITestOutput
         await using var app = await TestApp.StartAsync();
         // Discovery over TLS, as weft up's sidecars reach it: a proxy holding a certificate of the old root
         // must still open it (to renew) after the switch, and trust the control plane's new certificate.
-        await using var mesh = await TwoSidecars.StartAsync([new ServerApp("web", app.Http1Port, "http")], config: Config, tlsDiscovery: true);
+        await using var mesh = await TwoSidecars.StartAsync([new ServerApp("web", app.Http1Port, "http")], config: TwoSidecars.StrictWithOneMinuteCertificates, tlsDiscovery: true);
         using var admin = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
         var server = mesh.Server("web");
         var (oldRoot, oldBundle) = await CertsAsync(admin, server);

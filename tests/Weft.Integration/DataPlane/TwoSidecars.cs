@@ -18,6 +18,16 @@ public sealed record ServerApp(string Service, int AppPort, string AppProtocol);
 public sealed class TwoSidecars : IAsyncDisposable
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+
+    /// <summary>A MeshConfig for renewal under traffic: STRICT mTLS, certificates that live a minute (renewed about every 30 s).</summary>
+    public const string StrictWithOneMinuteCertificates = """
+        apiVersion: weft.dev/v1
+        kind: MeshConfig
+        metadata: { name: default }
+        spec:
+          mtls: { mode: STRICT }
+          certificates: { workloadTtl: 1m }
+        """;
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "weft-dp-" + Guid.NewGuid().ToString("N")[..8]);
     private readonly int _apiPort = ShopMesh.FreePort();
     private readonly int _discoveryPort = ShopMesh.FreePort();

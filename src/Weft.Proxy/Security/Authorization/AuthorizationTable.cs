@@ -35,8 +35,16 @@ internal sealed class AuthorizationTable
     /// <summary>The app's port, which rules' ports match.</summary>
     public int DestinationPort { get; }
 
-    /// <summary>Allowed: true. Denied: false, with the DENY policy that matched (null when no ALLOW policy matched).</summary>
-    public bool Check(in AuthorizationRequest request, IAuthorizationObserver observer, out AuthorizationPolicyRuntime? deniedBy)
+    /// <summary>An HTTP request, on any codec: allowed, or false with the DENY that matched (null when no ALLOW did).</summary>
+    public bool AllowsRequest(Mtls.PeerIdentity? peer, string method, string path, Pipeline.HeaderView headers,
+        IAuthorizationObserver observer, out AuthorizationPolicyRuntime? deniedBy) =>
+        Check(new AuthorizationRequest(DestinationPort, peer, method, path, headers), observer, out deniedBy);
+
+    /// <summary>A TCP connection as it opens, from the caller's identity alone.</summary>
+    public bool AllowsConnection(Mtls.PeerIdentity? peer, IAuthorizationObserver observer, out AuthorizationPolicyRuntime? deniedBy) =>
+        Check(new AuthorizationRequest(DestinationPort, peer), observer, out deniedBy);
+
+    private bool Check(in AuthorizationRequest request, IAuthorizationObserver observer, out AuthorizationPolicyRuntime? deniedBy)
     {
         deniedBy = null;
         var matchPath = _matchesPaths && request.IsHttp ? WithoutParameters(request.Path) : null;
